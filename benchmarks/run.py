@@ -1,0 +1,136 @@
+"""`make bench`: every benchmark in this folder, each figure side by side with its baseline.
+
+Each `bench_*.py` module defines `run(args) -> list[dict]` returning rows like
+    {"suite": "generate", "name": "tok/s batch 1", "ours": 25.1, "baseline": 24.8,
+     "baseline_name": "transformers model.generate", "unit": "tok/s", "ratio": 1.01, ...}
+Results go to benchmarks/results.json and benchmarks/results.md (and a PNG chart when
+matplotlib is installed). Timings are medians over repetitions; tests never assert them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def median_of(fn, repeat: int) -> tuple[float, list[float]]:
+    """Run fn() `repeat` times; return (median seconds, all seconds)."""
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def machine() -> dict:
+    import psutil
+
+    return {
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+    }
+
+
+def write_markdown(rows: list[dict], path: Path) -> None:
+    lines = [
+        "| suite | figure | pretrained | baseline | baseline is | ratio |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        ours = f"{r['ours']:.3g} {r.get('unit', '')}".strip()
+        base = (
+            f"{r['baseline']:.3g} {r.get('unit', '')}".strip()
+            if r.get("baseline") is not None
+            else "-"
+        )
+        ratio = f"{r['ratio']:.2f}×" if r.get("ratio") is not None else "-"
+        lines.append(
+            f"| {r['suite']} | {r['name']} | {ours} | {base} | {r.get('baseline_name', '-')} | {ratio} |"
+        )
+    path.write_text("\n".join(lines) + "\n")
+
+
+def write_chart(rows: list[dict], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return
+    rated = [r for r in rows if r.get("ratio")]
+    if not rated:
+        return
+    fig, ax = plt.subplots(figsize=(8, 0.45 * len(rated) + 1))
+    ax.barh(
+        [f"{r['suite']}: {r['name']}" for r in rated], [r["ratio"] for r in rated], color="#4c72b0"
+    )
+    ax.axvline(1.0, color="black", linewidth=0.8)
+    ax.set_xlabel("pretrained / baseline (higher is better)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--only", help="comma-separated suite names (bench_<name>.py)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--out", default=str(HERE))
+    args = parser.parse_args()
+    names = sorted(p.stem[len("bench_") :] for p in HERE.glob("bench_*.py"))
+    if args.only:
+        wanted = set(args.only.split(","))
+        names = [n for n in names if n in wanted]
+    rows: list[dict] = []
+    failures = 0
+    for name in names:
+        print(f"== {name}", flush=True)
+        module = importlib.import_module(f"benchmarks.bench_{name}")
+        start = time.time()
+        try:
+            got = module.run(args)
+        except Exception as exc:  # one broken suite must not hide the others
+            failures += 1
+            print(f"   failed: {type(exc).__name__}: {exc}", flush=True)
+            continue
+        for row in got:
+            row.setdefault("suite", name)
+            if row.get("baseline") and row.get("ratio") is None and row.get("ours") is not None:
+                higher = row.get("higher_is_better", True)
+                row["ratio"] = (
+                    row["ours"] / row["baseline"] if higher else row["baseline"] / row["ours"]
+                )
+            print(
+                f"   {row['name']}: ours {row['ours']:.4g} vs {row.get('baseline_name', '-')} "
+                f"{row.get('baseline') if row.get('baseline') is not None else '-'} {row.get('unit', '')}",
+                flush=True,
+            )
+        rows.extend(got)
+        print(f"   ({time.time() - start:.0f}s)", flush=True)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(
+        json.dumps({"machine": machine(), "rows": rows}, indent=2) + "\n"
+    )
+    write_markdown(rows, out / "results.md")
+    write_chart(rows, out / "results.png")
+    print(f"wrote {out / 'results.json'} and {out / 'results.md'}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

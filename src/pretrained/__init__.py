@@ -1,0 +1,125 @@
+"""pretrained — run, fine-tune, evaluate and ship pre-trained models.
+
+    >>> import pretrained
+    >>> pretrained.generate("The future of AI is", temperature=0, max_new_tokens=20).text
+    >>> pretrained.tokenize("coconut").ids
+    >>> pretrained.inspect("smollm2-135m-instruct").parameters
+
+Everything is imported lazily: `import pretrained` is instant, torch loads on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+# public name → module that defines it
+_EXPORTS: dict[str, str] = {
+    "load": "pretrained.models",
+    "resolve": "pretrained.models.registry",
+    "GenerateOptions": "pretrained.tasks.generate",
+    "GenerateResult": "pretrained.tasks.generate",
+    "ChatSession": "pretrained.tasks.chat",
+    "TokenizeResult": "pretrained.tasks.tokenize",
+    "decode": "pretrained.tasks.tokenize",
+    "inspect": "pretrained.tasks.inspect",
+    "ModelInfo": "pretrained.tasks.inspect",
+    "doctor": "pretrained.tasks.doctor",
+    "list_models": "pretrained.tasks.models",
+    "PretrainedError": "pretrained.errors",
+}
+__all__ = [
+    "ChatSession",
+    "GenerateOptions",
+    "GenerateResult",
+    "ModelInfo",
+    "PretrainedError",
+    "TokenizeResult",
+    "chat",
+    "decode",
+    "doctor",
+    "errors",
+    "generate",
+    "inspect",
+    "list_models",
+    "load",
+    "resolve",
+    "stream",
+    "tokenize",
+]
+
+
+def generate(prompt, model: str | None = None, *, backend=None, **kwargs: Any):
+    """Generate text. Knobs (temperature, max_new_tokens, top_k, top_p, stop, seed, system …)
+    and load options (revision, device, dtype, quantize, engine …) are keyword arguments."""
+    from .tasks.generate import generate as _generate
+
+    options, load_options = _split(kwargs)
+    return _generate(prompt, model, options, backend=backend, **load_options)
+
+
+def stream(prompt: str, model: str | None = None, *, backend=None, **kwargs: Any):
+    """Iterate over text pieces as they are generated; `.result` holds the totals afterwards."""
+    from .tasks.generate import stream as _stream
+
+    options, load_options = _split(kwargs)
+    return _stream(prompt, model, options, backend=backend, **load_options)
+
+
+def chat(messages: list[dict[str, str]], model: str | None = None, *, backend=None, **kwargs: Any):
+    """One assistant reply to OpenAI-style messages [{"role": "user", "content": "Hi"}]."""
+    from .tasks.chat import chat as _chat
+
+    options, load_options = _split(kwargs)
+    return _chat(messages, model, options, backend=backend, **load_options)
+
+
+def tokenize(text: str, model: str | None = None, **kwargs: Any):
+    """Token ids, pieces, offsets and special tokens of `text` under `model`'s tokenizer."""
+    from .tasks.tokenize import tokenize as _tokenize
+
+    return _tokenize(text, model, **kwargs)
+
+
+_LOAD_KEYS = {
+    "revision",
+    "device",
+    "dtype",
+    "quantize",
+    "engine",
+    "trust_remote_code",
+    "trust_pickle",
+}
+
+
+def _split(kwargs: dict[str, Any]):
+    from .tasks.generate import GenerateOptions
+
+    load_options = {k: v for k, v in kwargs.items() if k in _LOAD_KEYS}
+    knobs = {k: v for k, v in kwargs.items() if k not in _LOAD_KEYS}
+    return GenerateOptions.from_kwargs(**knobs), load_options
+
+
+def __getattr__(name: str) -> Any:
+    if name == "errors":
+        return importlib.import_module("pretrained.errors")
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pretrained' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .errors import PretrainedError
+    from .models import load
+    from .models.registry import resolve
+    from .tasks.chat import ChatSession
+    from .tasks.doctor import doctor
+    from .tasks.generate import GenerateOptions, GenerateResult
+    from .tasks.inspect import ModelInfo, inspect
+    from .tasks.models import list_models
+    from .tasks.tokenize import TokenizeResult, decode

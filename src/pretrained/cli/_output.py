@@ -1,0 +1,109 @@
+"""Output helpers shared by every command: results on stdout, everything else on stderr."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+
+def err_console():
+    from rich.console import Console
+
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+
+def out_console():
+    from rich.console import Console
+
+    # Piped output is read by people in logs and CI too: do not squeeze tables into 80 columns.
+    width = None if sys.stdout.isatty() else 160
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True, width=width)
+
+
+def stdout_is_tty() -> bool:
+    return sys.stdout.isatty()
+
+
+def print_json(data: Any, *, compact: bool = False) -> None:
+    text = json.dumps(data, ensure_ascii=False, default=str, indent=None if compact else 2)
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def info(message: str, *, quiet: bool = False) -> None:
+    """A dim status line on stderr (model used, knobs, timings)."""
+    if not quiet:
+        err_console().print(f"[dim]{message}[/dim]", markup=True)
+
+
+def note(message: str, *, quiet: bool = False) -> None:
+    if not quiet:
+        err_console().print(message, markup=False)
+
+
+def print_error(message: str, hint: str | None) -> None:
+    # Plain writes, not rich: errors must stay one line each, whatever the terminal width.
+    first = " ".join(str(message).split())
+    sys.stderr.write(f"error: {first}\n")
+    if hint:
+        sys.stderr.write(f"hint: {' '.join(str(hint).split())}\n")
+    sys.stderr.flush()
+
+
+def human_bytes(size: int | float | None) -> str:
+    if size is None:
+        return "?"
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB", "TB"):
+        if abs(value) < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{value:.1f} TB"
+
+
+def human_count(n: int | None) -> str:
+    if n is None:
+        return "?"
+    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= size:
+            return f"{n / size:.1f}{unit}"
+    return str(n)
+
+
+@contextlib.contextmanager
+def spinner(message: str, *, quiet: bool = False) -> Iterator[None]:
+    """A spinner on stderr while something slow runs (only on a terminal)."""
+    if quiet or not sys.stderr.isatty():
+        yield
+        return
+    with err_console().status(message):
+        yield
+
+
+@contextlib.contextmanager
+def progress(total: int, description: str, *, quiet: bool = False) -> Iterator[Any]:
+    """A progress bar on stderr; yields advance(n). Off when not a terminal or with --quiet."""
+    if quiet or not sys.stderr.isatty() or total <= 1:
+        yield lambda n=1: None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err_console(),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)

@@ -1,0 +1,115 @@
+"""`pretrained models list|info`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from . import _options as o
+from ._output import human_bytes, human_count, out_console, print_json
+
+app = typer.Typer(
+    help="List the models this tool knows and inspect any model without loading it.",
+    no_args_is_help=True,
+)
+
+
+@app.command("list")
+def list_(json_out: o.Json = False) -> None:
+    """Aliases, what each resolves to, size, and whether it works offline."""
+    from rich.table import Table
+
+    from ..tasks.models import list_models
+
+    entries = list_models()
+    if json_out:
+        print_json([e.to_dict() for e in entries])
+        return
+    table = Table(title="models", title_justify="left")
+    for column in ("name", "task", "resolves to", "size", "offline", "default for"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(
+            e.name,
+            e.task or "-",
+            e.resolves_to,
+            human_bytes(e.size_bytes) if e.size_bytes else "-",
+            "[green]yes[/]" if e.offline else "[red]no[/]",
+            ", ".join(e.default_for) or "-",
+        )
+    console = out_console()
+    console.print(table)
+    console.print(
+        "Any Hub id (org/name, --revision to pin) or local folder works too: "
+        "pretrained models info openai-community/gpt2",
+        markup=False,
+    )
+
+
+@app.command("info")
+def info(
+    model: Annotated[str, typer.Argument(help="Alias, Hub id or local path.")],
+    revision: o.Revision = None,
+    json_out: o.Json = False,
+) -> None:
+    """Files, formats, parameters, context length, vocabulary, special tokens and RAM estimates."""
+    from rich.table import Table
+
+    from ..tasks.inspect import inspect
+
+    result = inspect(model, revision=revision)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    console = out_console()
+    params = human_count(result.parameters) + (
+        " (estimated)" if result.parameters_estimated else ""
+    )
+    rows = [
+        ("model", result.model),
+        ("source", result.source),
+        ("format", result.format),
+        ("revision", result.revision or "-"),
+        ("path", result.path or "-"),
+        ("architecture", result.architecture or "-"),
+        ("parameters", params),
+        ("context length", str(result.context_length or "?")),
+        ("vocab size", str(result.vocab_size or "?")),
+        ("stored dtype", result.stored_dtype or "?"),
+        (
+            "special tokens",
+            ", ".join(f"{k}={v['token']!r} ({v['id']})" for k, v in result.special_tokens.items())
+            or "-",
+        ),
+        (
+            "files",
+            f"{len(result.files)} files, {human_bytes(result.total_size)}"
+            + (" — [red]contains pickle weights[/]" if result.has_pickle else ""),
+        ),
+    ]
+    table = Table(show_header=False, box=None)
+    table.add_column(style="bold")
+    table.add_column()
+    for key, value in rows:
+        table.add_row(key, value)
+    console.print(table)
+    if result.ram_estimate_bytes:
+        ram = Table(title="estimated RAM to run (weights × 1.2)", title_justify="left")
+        for key in result.ram_estimate_bytes:
+            ram.add_column(key, justify="right")
+        ram.add_row(*[human_bytes(v) for v in result.ram_estimate_bytes.values()])
+        console.print(ram)
+    files = Table(title="files", title_justify="left")
+    files.add_column("name")
+    files.add_column("kind")
+    files.add_column("size", justify="right")
+    for f in result.files:
+        files.add_row(f.name, f"[red]{f.kind}[/]" if f.pickle else f.kind, human_bytes(f.size))
+    console.print(files)
+    for note in result.notes:
+        console.print(f"note: {note}", markup=False)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="models")

@@ -1,0 +1,149 @@
+"""One exception tree for the whole tool.
+
+Every error carries a one-line ``hint`` that tells the user how to fix it, and an
+``exit_code`` the CLI uses (1 = runtime error, 2 = usage error).
+
+    PretrainedError
+    ├── UsageError                      exit 2: the command line or the call is wrong
+    │   ├── InvalidOptionError          a knob has a bad value (negative temperature …)
+    │   └── UnknownTaskError
+    ├── InputError                      the input cannot be used
+    │   ├── EmptyInputError             empty prompt / empty text
+    │   ├── InputNotFoundError          missing file, 404 URL, unknown wiki page
+    │   └── UnreadableInputError        binary / undecodable / corrupt input
+    ├── ModelError
+    │   ├── UnknownModelError           not an alias, not a path, not a Hub id
+    │   ├── ModelNotFoundError          the Hub has no such repo or revision
+    │   ├── ModelNotCachedError         offline and the model is not in the local cache
+    │   ├── GatedModelError             gated/private repo and no (or insufficient) token
+    │   ├── PickleRefusedError          only pickle weights and --trust-pickle not given
+    │   ├── UnsupportedModelError       architecture/format does not fit the task
+    │   └── ModelLoadError              anything else that broke while loading
+    ├── DeviceError
+    │   ├── DeviceUnavailableError      --device cuda on a machine without CUDA …
+    │   └── QuantizationUnavailableError  --quantize 4bit without CUDA/bitsandbytes
+    ├── AuthError                       missing / read-only token for an upload
+    ├── NetworkError                    the network was needed and failed
+    └── DependencyError                 an optional extra is not installed
+"""
+
+from __future__ import annotations
+
+
+class PretrainedError(Exception):
+    """Base class: a message, a one-line hint and the CLI exit code."""
+
+    exit_code = 1
+    default_hint = "run with PRETRAINED_DEBUG=1 to see the full traceback"
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint or self.default_hint
+
+    def __str__(self) -> str:
+        return self.message
+
+    def to_dict(self) -> dict[str, str]:
+        return {"type": type(self).__name__, "message": self.message, "hint": self.hint}
+
+
+class UsageError(PretrainedError, ValueError):
+    exit_code = 2
+    default_hint = "see --help for the accepted values"
+
+
+class InvalidOptionError(UsageError):
+    pass
+
+
+class UnknownTaskError(UsageError):
+    default_hint = "run 'pretrained --help' to see the available commands"
+
+
+class InputError(PretrainedError):
+    default_hint = "check the input and try again"
+
+
+class EmptyInputError(InputError):
+    default_hint = 'pass some text, e.g. pretrained generate "Once upon a time"'
+
+
+class InputNotFoundError(InputError):
+    default_hint = "check the path or address"
+
+
+class UnreadableInputError(InputError):
+    default_hint = "pass a text file (UTF-8 or another text encoding)"
+
+
+class ModelError(PretrainedError):
+    default_hint = "run 'pretrained models list' to see the models that work offline"
+
+
+class UnknownModelError(ModelError):
+    pass
+
+
+class ModelNotFoundError(ModelError):
+    default_hint = "check the model id and revision on https://huggingface.co/models"
+
+
+class ModelNotCachedError(ModelError):
+    default_hint = (
+        "connect to the internet once to download it (unset HF_HUB_OFFLINE), "
+        "or use an embedded model: pretrained models list"
+    )
+
+
+class GatedModelError(ModelError):
+    default_hint = (
+        "accept the licence on the model page, then log in: hf auth login (or set HF_TOKEN)"
+    )
+
+
+class PickleRefusedError(ModelError):
+    default_hint = (
+        "pickle files can run code when loaded; pass --trust-pickle only if you trust the publisher"
+    )
+
+
+class UnsupportedModelError(ModelError):
+    pass
+
+
+class ModelLoadError(ModelError):
+    pass
+
+
+class DeviceError(PretrainedError):
+    default_hint = "run 'pretrained doctor' to see the devices this machine has"
+
+
+class DeviceUnavailableError(DeviceError):
+    pass
+
+
+class QuantizationUnavailableError(DeviceError):
+    default_hint = (
+        "drop --quantize on this machine (4/8-bit loading needs a CUDA GPU and bitsandbytes)"
+    )
+
+
+class AuthError(PretrainedError):
+    default_hint = "log in with a write token: hf auth login (or set HF_TOKEN)"
+
+
+class NetworkError(PretrainedError):
+    default_hint = "check your connection, or work offline with HF_HUB_OFFLINE=1"
+
+
+class DependencyError(PretrainedError):
+    default_hint = "install the extra: pip install 'pretrained[all]'"
+
+
+def missing_dependency(package: str, extra: str) -> DependencyError:
+    return DependencyError(
+        f"this feature needs the Python package '{package}', which is not installed",
+        hint=f"pip install 'pretrained[{extra}]'",
+    )

