@@ -8,7 +8,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from .backends import choose_text_engine, create_text_backend
+from ..errors import UnsupportedModelError
+from .backends import create_text_backend, text_engine_candidates
 from .backends.base import TextBackend
 from .registry import TEXT_GENERATION, ResolvedModel, resolve
 
@@ -31,7 +32,14 @@ def load(
 ) -> TextBackend:
     """Load (or reuse) a text-generation backend for `model` (alias, Hub id or path)."""
     resolved = resolve(model, task=task, revision=revision)
-    chosen = choose_text_engine(resolved, engine, device)
+    candidates = text_engine_candidates(
+        resolved,
+        engine,
+        device,
+        dtype=dtype,
+        quantize=quantize,
+        trust_remote_code=trust_remote_code,
+    )
     options = {
         "device": device,
         "dtype": dtype,
@@ -39,18 +47,31 @@ def load(
         "trust_remote_code": trust_remote_code,
         "trust_pickle": trust_pickle,
     }
-    key = (resolved.source, resolved.id, resolved.revision, chosen, tuple(sorted(options.items())))
     with _lock:
-        if key in _loaded:
-            _loaded.move_to_end(key)
-            backend = _loaded[key]
-            backend.load_seconds = 0.0  # reused: no load cost for this call
+        for i, chosen in enumerate(candidates):
+            key = (
+                resolved.source,
+                resolved.id,
+                resolved.revision,
+                chosen,
+                tuple(sorted(options.items())),
+            )
+            if key in _loaded:
+                _loaded.move_to_end(key)
+                backend = _loaded[key]
+                backend.load_seconds = 0.0  # reused: no load cost for this call
+                return backend
+            try:
+                backend = create_text_backend(resolved, chosen, **options)
+            except UnsupportedModelError:
+                if i == len(candidates) - 1:
+                    raise
+                continue  # 'auto': this engine cannot run the model, try the next one
+            _loaded[key] = backend
+            while len(_loaded) > _MAX_LOADED:
+                _loaded.popitem(last=False)
             return backend
-        backend = create_text_backend(resolved, chosen, **options)
-        _loaded[key] = backend
-        while len(_loaded) > _MAX_LOADED:
-            _loaded.popitem(last=False)
-        return backend
+    raise AssertionError("unreachable: the candidate list is never empty")
 
 
 def unload_all() -> None:

@@ -1,0 +1,315 @@
+"""The llama.cpp engine: GGUF files run as they are (no conversion), through `xllamacpp`.
+
+Why this binding: llama-cpp-python ships only a source distribution on PyPI (≈10+ minutes of
+compiling llama.cpp at install time); xllamacpp ships prebuilt CPU wheels (installs in
+seconds) and exposes llama.cpp's own server loop in-process, which batches concurrent
+requests (continuous batching) — that is how a batch of prompts or `num_return_sequences`
+runs as one batched decode. See docs/performance.md for the measurements behind the choice.
+
+Parity with the transformers engine, by construction:
+- prompts are tokenized by the model's Hugging Face tokenizer (`FastTokenizer`) and sent as
+  token ids, so both engines see the same prompt tokens;
+- chat templates are rendered by the same Jinja rules (`FastTokenizer.render_chat`);
+- sampling is the transformers order (repetition penalty over prompt + output, temperature,
+  top-k, top-p; no min-p), greedy when temperature is 0;
+- stop sequences, finish reasons and token counts go through the helpers in base.py.
+Outputs still differ where the weights differ: llama.cpp computes with the GGUF's quantized
+weights (e.g. Q4_1) and 8-bit activations, transformers with the dequantized float32 copy.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ... import settings
+from ...errors import ModelLoadError, UnsupportedModelError, missing_dependency
+from ..registry import ResolvedModel
+from .base import BackendOutput, Completion, SamplingParams, StopWatcher, StreamChunk
+from .fast_tokenizer import FastTokenizer, TokenizerMethods
+
+# Requests decoded together (llama.cpp server "slots"); larger batches queue.
+PARALLEL = 8
+# Context per sequence, capped so the shared KV cache stays small on laptops.
+MAX_CONTEXT = 8192
+# The transformers warper order: penalty, temperature, top-k, top-p (llama.cpp's default
+# order applies top-p before temperature and adds min-p 0.05).
+_SAMPLERS = ["penalties", "temperature", "top_k", "top_p"]
+
+
+def available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("xllamacpp") is not None
+
+
+def cpu_threads() -> int:
+    """Threads for llama.cpp: the CPUs this process may use (more only adds contention)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS / Windows
+        return max(1, os.cpu_count() or 1)
+
+
+def gguf_context_length(path: Path) -> int | None:
+    """The trained context length from the GGUF header (reads metadata, not tensors)."""
+    from gguf import GGUFReader
+
+    reader = GGUFReader(str(path))
+    arch_field = reader.fields.get("general.architecture")
+    if arch_field is None:
+        return None
+    arch = bytes(arch_field.parts[arch_field.data[0]]).decode()
+    field = reader.fields.get(f"{arch}.context_length")
+    return int(field.parts[field.data[0]][0]) if field is not None else None
+
+
+@dataclass
+class _Run:
+    """One sequence being generated: what the callback accumulates."""
+
+    text: str = ""
+    tokens: int = 0
+    finish: str | None = None
+    first: float | None = None
+    error: str | None = None
+
+
+class LlamaCppTextBackend(TokenizerMethods):
+    engine = "llama.cpp"
+
+    def __init__(
+        self,
+        gguf_path: Path,
+        tokenizer: FastTokenizer,
+        *,
+        model_id: str,
+        revision: str | None,
+        threads: int | None = None,
+        parallel: int = PARALLEL,
+    ) -> None:
+        began = time.perf_counter()
+        import xllamacpp
+
+        start = time.perf_counter()
+        self.import_seconds = start - began
+        self.tokenizer = tokenizer
+        self.model_id = model_id
+        self.revision = revision
+        self.device = "cpu"
+        self.dtype = _quant_name(gguf_path)
+        self.gguf_path = gguf_path
+        self.parallel = parallel
+        self.cache_hit = False
+        trained = gguf_context_length(gguf_path) or 2048
+        self.context_length = min(trained, MAX_CONTEXT)
+        threads = threads or cpu_threads()
+
+        params = xllamacpp.CommonParams()
+        params.model.path = str(gguf_path)
+        params.n_ctx = self.context_length
+        params.n_parallel = parallel
+        params.kv_unified = True  # every slot may use the whole context, the cache is shared
+        params.n_batch = 512
+        params.cpuparams.n_threads = threads
+        params.cpuparams_batch.n_threads = threads
+        params.n_gpu_layers = 0
+        params.warmup = False
+        params.cache_ram_mib = 0
+        params.api_keys = [secrets.token_hex(16)]  # the in-process server's port answers no one
+        params.verbosity = 4 if settings.debug() else -1
+        try:
+            self.server = xllamacpp.Server(params)
+        except Exception as exc:  # xllamacpp raises RuntimeError with llama.cpp's reason
+            raise ModelLoadError(
+                f"llama.cpp could not load {gguf_path.name}: {exc}",
+                hint="try --engine transformers",
+            ) from exc
+        self.load_seconds = time.perf_counter() - start
+
+    # ------------------------------------------------------------ one sequence
+    def _body(self, ids: list[int], params: SamplingParams, index: int) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "prompt": ids,
+            "max_tokens": params.max_new_tokens,
+            "stream": True,
+            "cache_prompt": True,
+            "samplers": _SAMPLERS,
+            "min_p": 0.0,
+            "repeat_penalty": params.repetition_penalty,
+            "repeat_last_n": self.context_length,
+        }
+        if params.greedy:
+            body.update(temperature=0.0, top_k=1)
+        else:
+            body.update(
+                temperature=params.temperature,
+                top_k=params.top_k,
+                top_p=params.top_p,
+                # sequence i of a prompt uses seed + i, so one sequence is the same alone or
+                # in a batch; no seed → llama.cpp picks one
+                seed=(params.seed + index) % 2**32 if params.seed is not None else 0xFFFFFFFF,
+            )
+        return body
+
+    def _run(
+        self,
+        ids: list[int],
+        params: SamplingParams,
+        index: int,
+        started: float,
+        on_text: Callable[[str], bool] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> _Run:
+        """Generate one sequence; `on_text(delta)` returning True stops it (a stop sequence)."""
+        run = _Run()
+        watcher = StopWatcher(params.stop)
+
+        def callback(chunk: dict[str, Any]) -> bool:
+            if "error" in chunk or "choices" not in chunk:
+                error = chunk.get("error", chunk)
+                run.error = error.get("message", str(error)) if isinstance(error, dict) else error
+                return True
+            choice = chunk["choices"][0]
+            delta = choice.get("text") or ""
+            if choice.get("finish_reason") is None:
+                run.tokens += 1
+            if delta and run.first is None:
+                run.first = time.perf_counter() - started
+            if delta:
+                shown = watcher.feed(delta)
+                run.text += shown
+                if on_text is not None and shown:
+                    on_text(shown)
+                if watcher.stopped:
+                    run.finish = "stop"
+                    return True
+            if choice.get("finish_reason"):
+                usage = chunk.get("usage") or {}
+                run.tokens = usage.get("completion_tokens", run.tokens)
+                # llama.cpp counts the EOS token, as the transformers engine does
+                run.finish = "length" if choice["finish_reason"] == "length" else "stop"
+            return bool(cancel is not None and cancel.is_set())
+
+        self.server.handle_completions(self._body(ids, params, index), callback)
+        if run.error:
+            raise ModelLoadError(f"llama.cpp failed: {run.error}", hint="try --engine transformers")
+        if run.finish is None:  # cancelled by the caller
+            run.finish = "stop"
+        elif not watcher.stopped:
+            tail = watcher.flush()
+            run.text += tail
+            if on_text is not None and tail:
+                on_text(tail)
+        return run
+
+    # ------------------------------------------------------------ the protocol
+    def generate(
+        self, prompts: list[str], params: SamplingParams, *, add_special_tokens: bool = True
+    ) -> list[BackendOutput]:
+        started = time.perf_counter()
+        encoded = [self.tokenizer.encode(p, add_special_tokens) for p in prompts]
+        n = params.num_return_sequences
+        jobs = [(i, j) for i in range(len(prompts)) for j in range(n)]
+        with ThreadPoolExecutor(max_workers=min(self.parallel, len(jobs))) as pool:
+            runs = list(
+                pool.map(lambda job: self._run(encoded[job[0]], params, job[1], started), jobs)
+            )
+        seconds = time.perf_counter() - started
+        firsts = [r.first for r in runs if r.first is not None]
+        first = min(firsts) if firsts else None
+        return [
+            BackendOutput(
+                prompt_tokens=len(encoded[i]),
+                completions=[
+                    Completion(r.text, r.finish or "stop", r.tokens)
+                    for r in runs[i * n : (i + 1) * n]
+                ],
+                first_token_s=first,
+                seconds=seconds,
+            )
+            for i in range(len(prompts))
+        ]
+
+    def stream(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        *,
+        add_special_tokens: bool = True,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[StreamChunk]:
+        import queue
+
+        cancel = cancel or threading.Event()
+        started = time.perf_counter()
+        ids = self.tokenizer.encode(prompt, add_special_tokens)
+        pieces: queue.Queue[Any] = queue.Queue()
+        done = object()
+        result: dict[str, Any] = {}
+
+        def work() -> None:
+            try:
+                result["run"] = self._run(ids, params, 0, started, pieces.put, cancel)
+            except BaseException as exc:  # surfaced in the consuming thread
+                result["error"] = exc
+            finally:
+                pieces.put(done)
+
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
+        try:
+            while (piece := pieces.get()) is not done:
+                yield StreamChunk(text=piece)
+        finally:
+            cancel.set()
+            thread.join()
+        if "error" in result:
+            raise result["error"]
+        run: _Run = result["run"]
+        yield StreamChunk(
+            done=True,
+            finish_reason=run.finish,
+            prompt_tokens=len(ids),
+            completion_tokens=run.tokens,
+            first_token_s=run.first,
+        )
+
+
+def _quant_name(path: Path) -> str:
+    """'Q4_1' from 'SmolLM2-135M-Instruct.Q4_1.gguf' (what the file name says), else 'gguf'."""
+    import re
+
+    match = re.search(
+        r"(?:^|[.\-_])((?:I?Q\d+_[A-Z0-9_]+)|Q\d+|F16|F32|BF16)(?=\.gguf$)", path.name, re.I
+    )
+    return f"gguf {match.group(1).upper()}" if match else "gguf"
+
+
+def load_text_backend(resolved: ResolvedModel, **options: Any) -> LlamaCppTextBackend:
+    from ..loading import gguf_path, gguf_tokenizer_dir
+
+    if not available():
+        raise missing_dependency("xllamacpp", "fast")
+    if resolved.format != "gguf":
+        raise UnsupportedModelError(
+            f"the llama.cpp engine runs GGUF files; {resolved.label} is a {resolved.format} model",
+            hint="use --engine auto (it picks an engine that fits) or --engine transformers",
+        )
+    path = gguf_path(resolved)
+    prepared = gguf_tokenizer_dir(path)
+    backend = LlamaCppTextBackend(
+        path,
+        FastTokenizer(prepared.path),
+        model_id=resolved.alias or resolved.id,
+        revision=prepared.revision,
+    )
+    backend.cache_hit = prepared.cache_hit
+    return backend
