@@ -24,8 +24,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -67,8 +66,8 @@ def gguf_context_length(path: Path) -> int | None:
     if arch_field is None:
         return None
     arch = bytes(arch_field.parts[arch_field.data[0]]).decode()
-    field = reader.fields.get(f"{arch}.context_length")
-    return int(field.parts[field.data[0]][0]) if field is not None else None
+    ctx = reader.fields.get(f"{arch}.context_length")
+    return int(ctx.parts[ctx.data[0]][0]) if ctx is not None else None
 
 
 @dataclass
@@ -77,6 +76,7 @@ class _Run:
 
     text: str = ""
     tokens: int = 0
+    ids: list[int] = field(default_factory=list)  # the generated token ids (EOS included)
     finish: str | None = None
     first: float | None = None
     error: str | None = None
@@ -134,17 +134,21 @@ class LlamaCppTextBackend(TokenizerMethods):
             ) from exc
         self.load_seconds = time.perf_counter() - start
 
-    # ------------------------------------------------------------ one sequence
-    def _body(self, ids: list[int], params: SamplingParams, index: int) -> dict[str, Any]:
+    # ------------------------------------------------------------ one request
+    def _body(self, prompts: list[list[int]], params: SamplingParams) -> dict[str, Any]:
         body: dict[str, Any] = {
-            "prompt": ids,
+            "prompt": prompts if len(prompts) > 1 else prompts[0],
+            "n": params.num_return_sequences,
             "max_tokens": params.max_new_tokens,
             "stream": True,
-            "cache_prompt": True,
+            # a reused prompt prefix is evaluated in a different batch shape, which moves
+            # logits enough to flip near-ties: off, so the same call gives the same tokens
+            "cache_prompt": False,
             "samplers": _SAMPLERS,
             "min_p": 0.0,
             "repeat_penalty": params.repetition_penalty,
             "repeat_last_n": self.context_length,
+            "logprobs": 1,  # carries each token's id (exact counts, parity checks)
         }
         if params.greedy:
             body.update(temperature=0.0, top_k=1)
@@ -153,62 +157,71 @@ class LlamaCppTextBackend(TokenizerMethods):
                 temperature=params.temperature,
                 top_k=params.top_k,
                 top_p=params.top_p,
-                # sequence i of a prompt uses seed + i, so one sequence is the same alone or
-                # in a batch; no seed → llama.cpp picks one
-                seed=(params.seed + index) % 2**32 if params.seed is not None else 0xFFFFFFFF,
+                seed=params.seed % 2**32 if params.seed is not None else 0xFFFFFFFF,
             )
         return body
 
-    def _run(
+    def _request(
         self,
-        ids: list[int],
+        prompts: list[list[int]],
         params: SamplingParams,
-        index: int,
         started: float,
-        on_text: Callable[[str], bool] | None = None,
+        on_text: Callable[[str], Any] | None = None,
         cancel: threading.Event | None = None,
-    ) -> _Run:
-        """Generate one sequence; `on_text(delta)` returning True stops it (a stop sequence)."""
-        run = _Run()
-        watcher = StopWatcher(params.stop)
+    ) -> list[_Run]:
+        """One llama.cpp request for several prompts (or one prompt × n sequences): all its
+        sequences start in the same decoding step, so the batch — and the result — is the
+        same every time. Returns one _Run per choice index (prompt i, or sequence j)."""
+        count = len(prompts) * params.num_return_sequences
+        runs = [_Run() for _ in range(count)]
+        watchers = [StopWatcher(params.stop) for _ in range(count)]
+        failure: list[str] = []
 
-        def callback(chunk: dict[str, Any]) -> bool:
-            if "error" in chunk or "choices" not in chunk:
+        def callback(chunk: dict[str, Any] | None) -> bool:
+            if chunk is None:
+                return False
+            if "choices" not in chunk:
                 error = chunk.get("error", chunk)
-                run.error = error.get("message", str(error)) if isinstance(error, dict) else error
+                failure.append(
+                    error.get("message", str(error)) if isinstance(error, dict) else str(error)
+                )
                 return True
-            choice = chunk["choices"][0]
-            delta = choice.get("text") or ""
-            if choice.get("finish_reason") is None:
-                run.tokens += 1
-            if delta and run.first is None:
-                run.first = time.perf_counter() - started
-            if delta:
-                shown = watcher.feed(delta)
-                run.text += shown
-                if on_text is not None and shown:
-                    on_text(shown)
-                if watcher.stopped:
-                    run.finish = "stop"
-                    return True
-            if choice.get("finish_reason"):
-                usage = chunk.get("usage") or {}
-                run.tokens = usage.get("completion_tokens", run.tokens)
-                # llama.cpp counts the EOS token, as the transformers engine does
-                run.finish = "length" if choice["finish_reason"] == "length" else "stop"
-            return bool(cancel is not None and cancel.is_set())
+            for choice in chunk["choices"]:
+                run, watcher = runs[choice.get("index", 0)], watchers[choice.get("index", 0)]
+                if run.finish is not None:
+                    continue  # stopped by a stop sequence; its batch-mates go on
+                run.ids.extend(
+                    item["id"] for item in (choice.get("logprobs") or {}).get("content") or []
+                )
+                delta = choice.get("text") or ""
+                if delta:
+                    if run.first is None:
+                        run.first = time.perf_counter() - started
+                    shown = watcher.feed(delta)
+                    run.text += shown
+                    if on_text is not None and shown:
+                        on_text(shown)
+                    if watcher.stopped:
+                        run.finish = "stop"
+                        continue
+                reason = choice.get("finish_reason")
+                if reason:
+                    tail = watcher.flush()
+                    run.text += tail
+                    if on_text is not None and tail:
+                        on_text(tail)
+                    run.finish = "length" if reason == "length" else "stop"
+            return all(r.finish for r in runs) or bool(cancel is not None and cancel.is_set())
 
-        self.server.handle_completions(self._body(ids, params, index), callback)
-        if run.error:
-            raise ModelLoadError(f"llama.cpp failed: {run.error}", hint="try --engine transformers")
-        if run.finish is None:  # cancelled by the caller
-            run.finish = "stop"
-        elif not watcher.stopped:
-            tail = watcher.flush()
-            run.text += tail
-            if on_text is not None and tail:
-                on_text(tail)
-        return run
+        self.server.handle_completions(self._body(prompts, params), callback)
+        if failure:
+            raise ModelLoadError(
+                f"llama.cpp failed: {failure[0]}", hint="try --engine transformers"
+            )
+        for run in runs:
+            run.tokens = len(run.ids)  # EOS included, as the transformers engine counts it
+            run.finish = run.finish or "stop"  # cancelled by the caller
+        return runs
 
     # ------------------------------------------------------------ the protocol
     def generate(
@@ -217,14 +230,15 @@ class LlamaCppTextBackend(TokenizerMethods):
         started = time.perf_counter()
         encoded = [self.tokenizer.encode(p, add_special_tokens) for p in prompts]
         n = params.num_return_sequences
-        jobs = [(i, j) for i in range(len(prompts)) for j in range(n)]
-        with ThreadPoolExecutor(max_workers=min(self.parallel, len(jobs))) as pool:
-            runs = list(
-                pool.map(lambda job: self._run(encoded[job[0]], params, job[1], started), jobs)
-            )
+        runs: list[_Run] = []
+        if n == 1:
+            for i in range(0, len(encoded), self.parallel):
+                runs += self._request(encoded[i : i + self.parallel], params, started)
+        else:  # n sequences of one prompt per request (llama.cpp seeds them seed, seed+1 …)
+            for ids in encoded:
+                runs += self._request([ids], params, started)
         seconds = time.perf_counter() - started
         firsts = [r.first for r in runs if r.first is not None]
-        first = min(firsts) if firsts else None
         return [
             BackendOutput(
                 prompt_tokens=len(encoded[i]),
@@ -232,7 +246,7 @@ class LlamaCppTextBackend(TokenizerMethods):
                     Completion(r.text, r.finish or "stop", r.tokens)
                     for r in runs[i * n : (i + 1) * n]
                 ],
-                first_token_s=first,
+                first_token_s=min(firsts) if firsts else None,
                 seconds=seconds,
             )
             for i in range(len(prompts))
@@ -257,7 +271,7 @@ class LlamaCppTextBackend(TokenizerMethods):
 
         def work() -> None:
             try:
-                result["run"] = self._run(ids, params, 0, started, pieces.put, cancel)
+                result["run"] = self._request([ids], params, started, pieces.put, cancel)[0]
             except BaseException as exc:  # surfaced in the consuming thread
                 result["error"] = exc
             finally:
