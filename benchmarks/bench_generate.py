@@ -1,68 +1,292 @@
-"""Generation speed: `pretrained.generate` vs plain transformers `model.generate` on the same
-weights, in the same process, alternating runs so both see the same machine state."""
+"""Generation speed, cold start and memory of `pretrained` against its baselines, same run.
+
+tok/s at batch 1 and 8, three contenders on the same embedded model, each in its own worker
+process (two OpenMP runtimes in one process would disturb each other), measured in turns
+(ours, plain transformers, raw engine, ours, …) so all see the same machine state:
+- ours:  `pretrained.generate` with the default (auto) engine — llama.cpp for this GGUF;
+- plain: transformers `model.generate` on the same weights (dequantized to float32);
+- raw:   the llama.cpp engine called directly (xllamacpp's server API, one request) — the
+         difference to `ours` is our overhead (tokenizing, templates, stop handling, results).
+Cold start: wall time of `pretrained generate … --max-new-tokens 1` (a new process, warm
+conversion cache, imports included) against the same one-token generation written as a
+plain transformers script. Peak RSS of each command against the same baseline script.
+"""
 
 from __future__ import annotations
 
-from benchmarks.run import median_of
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-PROMPT = "Write a short paragraph about the history of the bicycle."
+MODEL = "smollm2-135m-instruct"
+PROMPTS = [
+    "Write a short paragraph about the history of the bicycle.",
+    "Explain what a tokenizer does, in two sentences.",
+    "Give three tips for writing clear emails.",
+    "Describe the water cycle to a child.",
+    "List four uses of a paperclip.",
+    "Why is the sky blue?",
+    "Summarize the plot of Romeo and Juliet in one sentence.",
+    "Write a haiku about the sea.",
+]
 NEW_TOKENS = 64
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------- workers (one engine each)
+def _worker(kind: str) -> None:
+    """Load one contender, then answer 'b1' / 'b8' lines with {"tokens", "seconds"}."""
+    import pretrained
+    from pretrained.models.loading import gguf_path, prepare
+    from pretrained.models.registry import resolve
+
+    resolved = resolve(MODEL)
+    if kind == "ours":
+        backend = pretrained.load(MODEL)
+
+        def run(prompts):
+            results = pretrained.generate(
+                prompts,
+                backend=backend,
+                temperature=0,
+                max_new_tokens=NEW_TOKENS,
+                repetition_penalty=1.0,
+                batch_size=8,
+            )
+            return sum(r.completion_tokens for r in results)
+
+        info = {"engine": backend.engine}
+    elif kind == "plain":
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        folder = prepare(resolved).path
+        tok = AutoTokenizer.from_pretrained(folder)
+        tok.padding_side = "left"
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+        texts = {
+            p: tok.apply_chat_template(
+                [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+            )
+            for p in PROMPTS
+        }
+
+        def run(prompts):
+            enc = tok([texts[p] for p in prompts], return_tensors="pt", padding=True)
+            with torch.inference_mode():
+                model.generate(
+                    **enc,
+                    max_new_tokens=NEW_TOKENS,
+                    min_new_tokens=NEW_TOKENS,
+                    do_sample=False,
+                    pad_token_id=tok.pad_token_id,
+                )
+            return NEW_TOKENS * len(prompts)
+
+        info = {"engine": "transformers", "threads": torch.get_num_threads()}
+    else:  # raw llama.cpp, as an expert would call it: one request, prompts as text
+        import importlib
+
+        # our module first: it sets the same OpenMP wait policy the engine runs with
+        from pretrained.models.backends.llamacpp import MAX_CONTEXT, PARALLEL, cpu_threads
+
+        xllamacpp = importlib.import_module("xllamacpp")
+
+        params = xllamacpp.CommonParams()
+        params.model.path = str(gguf_path(resolved))
+        params.n_ctx = MAX_CONTEXT
+        params.n_parallel = PARALLEL
+        params.kv_unified = True
+        params.cpuparams.n_threads = cpu_threads()
+        params.cpuparams_batch.n_threads = cpu_threads()
+        params.warmup = False
+        params.cache_ram_mib = 0
+        params.verbosity = -1
+        server = xllamacpp.Server(params)
+        chat = "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"
+
+        def run(prompts):
+            body = {
+                "prompt": [chat.format(p) for p in prompts],
+                "max_tokens": NEW_TOKENS,
+                "temperature": 0,
+                "ignore_eos": True,
+                "cache_prompt": False,
+            }
+            server.handle_completions(body)
+            return NEW_TOKENS * len(prompts)
+
+        info = {"engine": "xllamacpp"}
+    print(json.dumps({"ready": True, **info}), flush=True)
+    for line in sys.stdin:
+        prompts = PROMPTS[:1] if line.strip() == "b1" else PROMPTS
+        start = time.perf_counter()
+        tokens = run(prompts)
+        print(json.dumps({"tokens": tokens, "seconds": time.perf_counter() - start}), flush=True)
+
+
+class Worker:
+    def __init__(self, kind: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", kind],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        self.info = self._read()
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("a benchmark worker died (run it alone to see why)")
+        return json.loads(line)
+
+    def ask(self, what: str) -> float:
+        """tokens per second of one timed call"""
+        self.proc.stdin.write(what + "\n")
+        self.proc.stdin.flush()
+        reply = self._read()
+        return reply["tokens"] / reply["seconds"]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+# ---------------------------------------------------------------- cold start and RSS
+PLAIN_SCRIPT = """
+import sys, torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+folder, n = sys.argv[1], int(sys.argv[2])
+tok = AutoTokenizer.from_pretrained(folder)
+model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+text = tok.apply_chat_template([{"role": "user", "content": "Say hi"}], tokenize=False,
+                               add_generation_prompt=True)
+out = model.generate(**tok(text, return_tensors="pt"), max_new_tokens=n, do_sample=False)
+print(tok.decode(out[0, -n:], skip_special_tokens=True))
+"""
+
+
+def _timed(cmd: list[str], stdin: str | None = None) -> tuple[float, float]:
+    """→ (wall seconds, peak RSS in MiB) of one command in a new process."""
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        cmd,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        text=True,
+    )
+    if stdin is not None:
+        proc.stdin.write(stdin)
+    proc.stdin.close()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])} failed: {proc.stderr.read()[-500:]}")
+    return seconds, usage.ru_maxrss / 1024  # Linux reports KiB
+
+
+def _cli(*args: str) -> list[str]:
+    script = Path(sys.executable).parent / "pretrained"  # the console script users run
+    return [str(script), *args] if script.exists() else [sys.executable, "-m", "pretrained", *args]
 
 
 def run(args) -> list[dict]:
-    import torch
+    from statistics import median
 
-    import pretrained
     from pretrained.models.loading import prepare
     from pretrained.models.registry import resolve
 
-    prepare(resolve("smollm2-135m-instruct"))  # convert once if the cache is cold
-    backend = pretrained.load("smollm2-135m-instruct", engine="transformers")
-    load_s = backend.load_seconds  # torch/transformers import time excluded (reported separately)
-    model, tok = backend.model, backend.tokenizer
-    text = backend.render_chat([{"role": "user", "content": PROMPT}])
-    ids = tok(text, return_tensors="pt", add_special_tokens=False)
+    folder = str(prepare(resolve(MODEL)).path)  # dequantized weights for the baselines
+    import pretrained
 
-    def ours():
-        r = pretrained.generate(
-            PROMPT,
-            backend=backend,
-            temperature=0,
-            max_new_tokens=NEW_TOKENS,
-            repetition_penalty=1.0,
-        )
-        assert r.completion_tokens > 0
+    pretrained.load(MODEL)  # warm the auto engine's own cache (the tokenizer files)
+    pretrained.models.unload_all()
 
-    def plain():
-        with torch.inference_mode():
-            model.generate(
-                **ids, max_new_tokens=NEW_TOKENS, do_sample=False, min_new_tokens=NEW_TOKENS
-            )
+    workers = {kind: Worker(kind) for kind in ("ours", "plain", "raw")}
+    try:
+        speeds: dict[tuple[str, str], list[float]] = {}
+        for what in ("b1", "b8"):
+            for w in workers.values():
+                w.ask(what)  # warm-up
+            for _ in range(args.repeat):
+                for kind, w in workers.items():
+                    speeds.setdefault((kind, what), []).append(w.ask(what))
+        engine = workers["ours"].info["engine"]
+    finally:
+        for w in workers.values():
+            w.close()
 
     rows = []
-    ours(), plain()  # warm-up
-    probe = pretrained.generate(
-        PROMPT, backend=backend, temperature=0, max_new_tokens=NEW_TOKENS, repetition_penalty=1.0
-    )
-    tokens = probe.completion_tokens
-    t_ours, _ = median_of(ours, args.repeat)
-    t_plain, _ = median_of(plain, args.repeat)
+    for what, label in (("b1", "batch 1"), ("b8", "batch 8")):
+        ours = median(speeds[("ours", what)])
+        rows.append(
+            {
+                "name": f"tok/s {label} (auto engine: {engine})",
+                "ours": ours,
+                "baseline": median(speeds[("plain", what)]),
+                "baseline_name": "transformers model.generate (fp32, same weights)",
+                "unit": "tok/s",
+            }
+        )
+        rows.append(
+            {
+                "name": f"tok/s {label}, overhead vs raw engine",
+                "ours": ours,
+                "baseline": median(speeds[("raw", what)]),
+                "baseline_name": "raw llama.cpp (xllamacpp, one request)",
+                "unit": "tok/s",
+            }
+        )
+
+    # cold start: invocation → first token (1 new token), warm caches, imports included
+    gen = ("generate", "Say hi", "--temperature", "0", "-q", "--no-stream")
+    plain = [sys.executable, "-c", PLAIN_SCRIPT, folder]
+    ours_cold, plain_cold, ours_rss, plain_rss, chat_rss = [], [], [], [], []
+    _timed(_cli(*gen, "--max-new-tokens", "1"))  # page cache warm for both
+    _timed([*plain, "1"])
+    for _ in range(args.repeat):
+        ours_cold.append(_timed(_cli(*gen, "--max-new-tokens", "1"))[0])
+        plain_cold.append(_timed([*plain, "1"])[0])
+        ours_rss.append(_timed(_cli(*gen, "--max-new-tokens", "32"))[1])
+        plain_rss.append(_timed([*plain, "32"])[1])
+        chat_rss.append(
+            _timed(_cli("chat", "--max-new-tokens", "32", "--temperature", "0"), "Say hi\n")[1]
+        )
     rows.append(
         {
-            "name": "tok/s batch 1 (transformers engine)",
-            "ours": tokens / t_ours,
-            "baseline": NEW_TOKENS / t_plain,
-            "baseline_name": "transformers model.generate",
-            "unit": "tok/s",
-        }
-    )
-    rows.append(
-        {
-            "name": "model load, warm conversion cache (imports excluded)",
-            "ours": load_s,
+            "name": "cold start to first token (new process, warm cache)",
+            "ours": median(ours_cold),
+            "baseline": median(plain_cold),
+            "baseline_name": "plain transformers script",
             "unit": "s",
             "higher_is_better": False,
-            "note": f"imports took {backend.import_seconds:.2f}s",
         }
     )
+    for name, values in (("generate", ours_rss), ("chat", chat_rss)):
+        rows.append(
+            {
+                "name": f"peak RSS: pretrained {name} (32 tokens)",
+                "ours": median(values),
+                "baseline": median(plain_rss),
+                "baseline_name": "plain transformers script",
+                "unit": "MiB",
+                "higher_is_better": False,
+            }
+        )
     return rows
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        sys.path.insert(0, str(ROOT))
+        _worker(sys.argv[2])
+    else:
+        sys.exit("run through benchmarks/run.py (make bench)")

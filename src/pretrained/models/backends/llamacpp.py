@@ -36,11 +36,19 @@ from .fast_tokenizer import FastTokenizer, TokenizerMethods
 
 # Requests decoded together (llama.cpp server "slots"); larger batches queue.
 PARALLEL = 8
-# Context per sequence, capped so the shared KV cache stays small on laptops.
-MAX_CONTEXT = 8192
+# Context per sequence, capped so the shared KV cache stays small on laptops (and quick to
+# allocate: it is part of every cold start).
+MAX_CONTEXT = 4096
 # The transformers warper order: penalty, temperature, top-k, top-p (llama.cpp's default
 # order applies top-p before temperature and adds min-p 0.05).
 _SAMPLERS = ["penalties", "temperature", "top_k", "top_p"]
+
+
+# llama.cpp's CPU threads meet at a barrier after every operation. With OpenMP's default
+# (spin-waiting), one busy core elsewhere on the machine makes every barrier wait for a
+# descheduled thread: measured 10-20× slower on a loaded 2-core machine. Passive waiting
+# costs little when the machine is idle. Set before libgomp starts; a user's choice wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def available() -> bool:
@@ -57,17 +65,70 @@ def cpu_threads() -> int:
         return max(1, os.cpu_count() or 1)
 
 
-def gguf_context_length(path: Path) -> int | None:
-    """The trained context length from the GGUF header (reads metadata, not tensors)."""
-    from gguf import GGUFReader
+# GGUF value types (gguf spec): fixed sizes for scalars; 8 = string, 9 = array
+_GGUF_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_GGUF_FORMATS = {
+    0: "B",
+    1: "b",
+    2: "H",
+    3: "h",
+    4: "I",
+    5: "i",
+    6: "f",
+    7: "?",
+    10: "Q",
+    11: "q",
+    12: "d",
+}
 
-    reader = GGUFReader(str(path))
-    arch_field = reader.fields.get("general.architecture")
-    if arch_field is None:
-        return None
-    arch = bytes(arch_field.parts[arch_field.data[0]]).decode()
-    ctx = reader.fields.get(f"{arch}.context_length")
-    return int(ctx.parts[ctx.data[0]][0]) if ctx is not None else None
+
+def gguf_scalars(path: Path) -> dict[str, Any]:
+    """The scalar metadata of a GGUF file (strings and numbers; arrays such as the vocabulary
+    are skipped, not parsed). gguf's GGUFReader builds an object per vocabulary entry, which
+    takes seconds — the whole cold-start budget — for a value read on every start."""
+    import struct
+
+    def read(fmt: str):
+        return struct.unpack("<" + fmt, fh.read(struct.calcsize(fmt)))[0]
+
+    def string() -> str:
+        return fh.read(read("Q")).decode("utf-8", "replace")
+
+    def skip(kind: int) -> None:
+        if kind == 8:
+            fh.seek(read("Q"), 1)
+        elif kind == 9:
+            item, count = read("I"), read("Q")
+            if item in _GGUF_SIZES:
+                fh.seek(_GGUF_SIZES[item] * count, 1)
+            else:
+                for _ in range(count):
+                    skip(item)
+        else:
+            fh.seek(_GGUF_SIZES[kind], 1)
+
+    out: dict[str, Any] = {}
+    with path.open("rb") as fh:
+        if fh.read(4) != b"GGUF":
+            raise ModelLoadError(f"'{path.name}' is not a GGUF file (bad magic number)")
+        read("I")  # version
+        read("Q")  # tensor count
+        for _ in range(read("Q")):
+            key, kind = string(), read("I")
+            if kind == 8:
+                out[key] = string()
+            elif kind in _GGUF_FORMATS:
+                out[key] = read(_GGUF_FORMATS[kind])
+            else:
+                skip(kind)
+    return out
+
+
+def gguf_context_length(path: Path) -> int | None:
+    """The trained context length, from the GGUF header."""
+    meta = gguf_scalars(path)
+    value = meta.get(f"{meta.get('general.architecture')}.context_length")
+    return int(value) if value else None
 
 
 @dataclass
