@@ -41,10 +41,12 @@ def auto_engines(
 ) -> list[str]:
     """The engines `--engine auto` tries, best first; the last one is always transformers.
 
-    On a CPU: GGUF files → llama.cpp (runs the file as it is); other causal LMs → CTranslate2
-    (int8, converted once). Transformers on GPUs, for an explicit --dtype or --quantize,
-    for custom code, for adapters, and whenever the fast engine is not installed or cannot
-    convert the architecture (see docs/performance.md for why)."""
+    On a CPU: GGUF files → llama.cpp (runs the file as it is, and decodes with transformers'
+    semantics: same tokens up to near-ties); other causal LMs → CTranslate2 (int8, converted
+    once; faster still, but its repetition penalty ignores prompt tokens, so it is not the
+    first choice where llama.cpp can run the model). Transformers on GPUs, for an explicit
+    --dtype or --quantize, for custom code, for adapters, and whenever no fast engine is
+    installed or can convert the architecture (measurements: docs/performance.md)."""
     from . import ctranslate2, llamacpp
 
     device = (device or "auto").lower()

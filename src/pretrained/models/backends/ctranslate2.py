@@ -7,6 +7,9 @@ folder in well under a second, without importing torch or transformers. Token ha
 chat templates come from the model's own tokenizer files (`FastTokenizer`), like the
 llama.cpp engine. int8 weights make greedy outputs drift from the float32 transformers engine
 after a while; `quantization="float32"` reproduces them (tests/models/test_fast_engines.py).
+One semantic difference remains: CTranslate2's repetition penalty applies to generated tokens
+only, transformers' to the prompt as well, so with --repetition-penalty ≠ 1 outputs differ
+beyond quantization (which is why `--engine auto` prefers llama.cpp for GGUF files).
 """
 
 from __future__ import annotations

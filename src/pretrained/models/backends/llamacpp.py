@@ -274,7 +274,18 @@ class LlamaCppTextBackend(TokenizerMethods):
                     run.finish = "length" if reason == "length" else "stop"
             return all(r.finish for r in runs) or bool(cancel is not None and cancel.is_set())
 
-        self.server.handle_completions(self._body(prompts, params), callback)
+        body = self._body(prompts, params)
+        if on_text is None and cancel is None and not params.stop:
+            # nothing to watch token by token: one reply at the end (no per-token callbacks)
+            body["stream"] = False
+            reply = self.server.handle_completions(body)
+            callback(reply)
+            prompt_ms = (reply.get("timings") or {}).get("prompt_ms")
+            if prompt_ms is not None:  # the first token comes right after the prompt
+                for run in runs:
+                    run.first = prompt_ms / 1000
+        else:
+            self.server.handle_completions(body, callback)
         if failure:
             raise ModelLoadError(
                 f"llama.cpp failed: {failure[0]}", hint="try --engine transformers"
