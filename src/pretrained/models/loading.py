@@ -51,14 +51,21 @@ def mps_available() -> bool:
     return bool(backend and backend.is_available())
 
 
-def choose_device(requested: str | None = None) -> str:
-    """auto → cuda → mps → cpu. An explicit device that is absent is an error, not a fallback."""
+def check_device(requested: str | None) -> str:
+    """The device name, lower-cased and validated (no torch import: engines that never touch
+    torch validate --device too)."""
     requested = (requested or "auto").lower()
-    base = requested.split(":")[0]
-    if base not in DEVICES:
+    if requested.split(":")[0] not in DEVICES:
         raise InvalidOptionError(
             f"unknown device '{requested}'", hint="use one of: auto, cpu, cuda, cuda:N, mps"
         )
+    return requested
+
+
+def choose_device(requested: str | None = None) -> str:
+    """auto → cuda → mps → cpu. An explicit device that is absent is an error, not a fallback."""
+    requested = check_device(requested)
+    base = requested.split(":")[0]
     if base == "auto":
         if cuda_available():
             return "cuda"

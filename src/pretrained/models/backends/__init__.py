@@ -77,6 +77,9 @@ def text_engine_candidates(
     trust_remote_code: bool = False,
 ) -> list[str]:
     """The engine asked for (validated), or the engines 'auto' tries in order."""
+    from ..loading import check_device
+
+    device = check_device(device)
     engine = (engine or "auto").lower()
     engine = _ALIASES.get(engine, engine)
     if engine == "auto":
@@ -88,7 +91,7 @@ def text_engine_candidates(
             f"unknown engine '{engine}'", hint=f"use one of: {', '.join(engine_names())}"
         )
     if engine != "transformers":
-        if device and device.lower() not in ("auto", "cpu"):
+        if device not in ("auto", "cpu"):
             raise InvalidOptionError(
                 f"--engine {engine} runs on the CPU here, not on {device}",
                 hint="drop --device, or use --engine transformers on a GPU",
