@@ -354,3 +354,42 @@ def test_models_cache_list_and_clear(cli, tiny_llama_dir, tmp_path, monkeypatch)
     assert cleared["freed_bytes"] == listed[0]["size_bytes"]
     assert cli("models", "cache", "list", "--json").json() == []
     assert "removed 0" in cli("models", "cache", "clear").stdout
+
+
+# ---------------------------------------------------------------- llama.cpp pieces without a model
+def test_gguf_header_reader_skips_arrays(tmp_path):
+    """The cold-start header reader agrees with gguf's own writer on scalars, past arrays."""
+    from gguf import GGUFWriter
+
+    from pretrained.models.backends.llamacpp import gguf_context_length, gguf_scalars
+
+    path = tmp_path / "tiny.gguf"
+    writer = GGUFWriter(str(path), "llama")
+    writer.add_array("tokenizer.ggml.tokens", ["a", "bb", "ccc"] * 100)
+    writer.add_array("tokenizer.ggml.scores", [0.5] * 300)
+    writer.add_context_length(1234)
+    writer.add_uint32("llama.block_count", 2)
+    writer.add_string("general.name", "tiny")
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.close()
+    meta = gguf_scalars(path)
+    assert meta["general.architecture"] == "llama" and meta["general.name"] == "tiny"
+    assert meta["llama.block_count"] == 2 and gguf_context_length(path) == 1234
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(b"NOPE" + b"\0" * 20)
+    from pretrained.errors import ModelLoadError
+
+    with pytest.raises(ModelLoadError, match="not a GGUF"):
+        gguf_scalars(bad)
+
+
+def test_llamacpp_batches_fit_the_shared_context():
+    from pretrained.models.backends.llamacpp import LlamaCppTextBackend
+
+    backend = LlamaCppTextBackend.__new__(LlamaCppTextBackend)
+    backend.parallel, backend.context_length = 3, 100
+    sizes = [len(c) for c in backend._chunks([[1] * 10] * 7, 20)]
+    assert sizes == [3, 3, 1]  # 3 × 30 tokens fit; the slot count caps each request
+    sizes = [len(c) for c in backend._chunks([[1] * 60, [1] * 10, [1] * 10], 20)]
+    assert sizes == [1, 2]  # 80 + 30 would overflow the 100-token cache

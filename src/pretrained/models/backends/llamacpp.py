@@ -1,10 +1,10 @@
 """The llama.cpp engine: GGUF files run as they are (no conversion), through `xllamacpp`.
 
-Why this binding: llama-cpp-python ships only a source distribution on PyPI (≈10+ minutes of
-compiling llama.cpp at install time); xllamacpp ships prebuilt CPU wheels (installs in
-seconds) and exposes llama.cpp's own server loop in-process, which batches concurrent
-requests (continuous batching) — that is how a batch of prompts or `num_return_sequences`
-runs as one batched decode. See docs/performance.md for the measurements behind the choice.
+Why this binding: llama-cpp-python ships only a source distribution on PyPI (14 CPU-minutes
+of compiling llama.cpp at install time, measured); xllamacpp ships prebuilt CPU wheels
+(installs in seconds) and exposes llama.cpp's own server loop in-process, which decodes the
+prompts (or the `num_return_sequences` samples) of one request as one batch. See
+docs/performance.md for the measurements behind the choice.
 
 Parity with the transformers engine, by construction:
 - prompts are tokenized by the model's Hugging Face tokenizer (`FastTokenizer`) and sent as
@@ -46,8 +46,8 @@ _SAMPLERS = ["penalties", "temperature", "top_k", "top_p"]
 
 # llama.cpp's CPU threads meet at a barrier after every operation. With OpenMP's default
 # (spin-waiting), one busy core elsewhere on the machine makes every barrier wait for a
-# descheduled thread: measured 10-20× slower on a loaded 2-core machine. Passive waiting
-# costs little when the machine is idle. Set before libgomp starts; a user's choice wins.
+# descheduled thread: measured 10-20× slower on a loaded 2-core machine (passive waiting was
+# not slower in any run we made). Set before libgomp starts; a user's choice wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
@@ -295,6 +295,21 @@ class LlamaCppTextBackend(TokenizerMethods):
             run.finish = run.finish or "stop"  # cancelled by the caller
         return runs
 
+    def _chunks(self, encoded: list[list[int]], new_tokens: int) -> Iterator[list[list[int]]]:
+        """Prompts grouped into requests of at most `parallel` sequences whose prompts plus new
+        tokens fit the shared KV cache together."""
+        chunk: list[list[int]] = []
+        used = 0
+        for ids in encoded:
+            need = len(ids) + new_tokens
+            if chunk and (len(chunk) == self.parallel or used + need > self.context_length):
+                yield chunk
+                chunk, used = [], 0
+            chunk.append(ids)
+            used += need
+        if chunk:
+            yield chunk
+
     # ------------------------------------------------------------ the protocol
     def generate(
         self, prompts: list[str], params: SamplingParams, *, add_special_tokens: bool = True
@@ -304,8 +319,8 @@ class LlamaCppTextBackend(TokenizerMethods):
         n = params.num_return_sequences
         runs: list[_Run] = []
         if n == 1:
-            for i in range(0, len(encoded), self.parallel):
-                runs += self._request(encoded[i : i + self.parallel], params, started)
+            for chunk in self._chunks(encoded, params.max_new_tokens):
+                runs += self._request(chunk, params, started)
         else:  # n sequences of one prompt per request (llama.cpp seeds them seed, seed+1 …)
             for ids in encoded:
                 runs += self._request([ids], params, started)
