@@ -300,6 +300,9 @@ def clear_cache(names: list[str] | None = None) -> list[dict[str, Any]]:
                 hint="run 'pretrained models cache list' to see the entries",
             )
         entries = [e for e in entries if e["name"] in names]
+    from . import unload_all
+
+    unload_all()  # models loaded in this process from a deleted entry would break later
     root = settings.cache_dir()
     for entry in entries:
         # rename first so a reader never sees a half-deleted entry as complete

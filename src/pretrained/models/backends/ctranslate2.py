@@ -87,7 +87,13 @@ class CTranslate2TextBackend(TokenizerMethods):
         if params.greedy or params.seed is None:
             return self.generator
         self._ctranslate2.set_random_seed(params.seed)
-        return self._ctranslate2.Generator(str(self.folder), **self._generator_options)
+        try:
+            return self._ctranslate2.Generator(str(self.folder), **self._generator_options)
+        except RuntimeError as exc:  # the folder was deleted ('models cache clear')
+            raise ModelLoadError(
+                f"the converted model at {self.folder} is gone: {exc}",
+                hint="load the model again (pretrained.load) to convert it again",
+            ) from exc
 
     def _options(self, params: SamplingParams) -> dict[str, Any]:
         options: dict[str, Any] = {
