@@ -5,8 +5,10 @@ process (two OpenMP runtimes in one process would disturb each other), measured 
 (ours, plain transformers, raw engine, ours, …) so all see the same machine state:
 - ours:  `pretrained.generate` with the default (auto) engine — llama.cpp for this GGUF;
 - plain: transformers `model.generate` on the same weights (dequantized to float32);
-- raw:   the llama.cpp engine called directly (xllamacpp's server API, one request) — the
-         difference to `ours` is our overhead (tokenizing, templates, stop handling, results).
+- raw:   the llama.cpp engine called directly (xllamacpp's server API, one request, the same
+         prompt token ids) — the difference to `ours` is our overhead (tokenizing, templates,
+         stop handling, results). Ours and raw stop at EOS (same work, same tokens); plain
+         transformers is forced to 64 new tokens (min_new_tokens), which only favours it.
 Cold start: wall time of `pretrained generate … --max-new-tokens 1` (a new process, warm
 conversion cache, imports included) against the same one-token generation written as a
 plain transformers script. Peak RSS of each command against the same baseline script.
@@ -87,16 +89,22 @@ def _worker(kind: str) -> None:
             return NEW_TOKENS * len(prompts)
 
         info = {"engine": "transformers", "threads": torch.get_num_threads()}
-    else:  # raw llama.cpp, as an expert would call it: one request, prompts as text
+    else:  # raw llama.cpp called directly: one request, the same prompt token ids as ours
         import importlib
 
         # our module first: it sets the same OpenMP wait policy the engine runs with
+        from pretrained.models.backends.fast_tokenizer import FastTokenizer
         from pretrained.models.backends.llamacpp import MAX_CONTEXT, PARALLEL, cpu_threads
+        from pretrained.models.loading import gguf_tokenizer_dir
 
         xllamacpp = importlib.import_module("xllamacpp")
-
+        path = gguf_path(resolved)
+        tok = FastTokenizer(gguf_tokenizer_dir(path).path)
+        ids = {
+            p: tok.encode(tok.render_chat([{"role": "user", "content": p}]), False) for p in PROMPTS
+        }
         params = xllamacpp.CommonParams()
-        params.model.path = str(gguf_path(resolved))
+        params.model.path = str(path)
         params.n_ctx = MAX_CONTEXT
         params.n_parallel = PARALLEL
         params.kv_unified = True
@@ -106,18 +114,15 @@ def _worker(kind: str) -> None:
         params.cache_ram_mib = 0
         params.verbosity = -1
         server = xllamacpp.Server(params)
-        chat = "<|im_start|>user\n{}<|im_end|>\n<|im_start|>assistant\n"
 
         def run(prompts):
             body = {
-                "prompt": [chat.format(p) for p in prompts],
+                "prompt": [ids[p] for p in prompts],
                 "max_tokens": NEW_TOKENS,
                 "temperature": 0,
-                "ignore_eos": True,
                 "cache_prompt": False,
             }
-            server.handle_completions(body)
-            return NEW_TOKENS * len(prompts)
+            return server.handle_completions(body)["usage"]["completion_tokens"]
 
         info = {"engine": "xllamacpp"}
     print(json.dumps({"ready": True, **info}), flush=True)

@@ -90,9 +90,9 @@ def test_greedy_tokens_match_transformers_up_to_near_ties(fast, reference, penal
         assert fast.tokenizer.encode(text, False) == ids
         encoded.append(ids)
     # one prompt per request, and all prompts in one batched request (other matmul shapes)
-    single = [fast._request([ids], params, time.perf_counter())[0] for ids in encoded]
-    batched = fast._request(encoded, params, time.perf_counter())
-    again = fast._request(encoded, params, time.perf_counter())
+    single = [fast._request([ids], params, time.perf_counter(), ids=True)[0] for ids in encoded]
+    batched = fast._request(encoded, params, time.perf_counter(), ids=True)
+    again = fast._request(encoded, params, time.perf_counter(), ids=True)
     assert [r.ids for r in again] == [r.ids for r in batched]  # deterministic
     identical = 0
     for ids, one, many in zip(encoded, single, batched, strict=True):

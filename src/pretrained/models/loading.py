@@ -321,6 +321,8 @@ def clear_cache(names: list[str] | None = None) -> list[dict[str, Any]]:
 def _gguf_entry(gguf_path: Path, kind: str) -> tuple[str, str, dict[str, Any]]:
     digest = file_sha256(gguf_path)
     meta = {"kind": f"gguf-{kind}", "source": str(gguf_path), "sha256": digest}
+    if kind == "model":
+        meta["quantization"] = "float32 (dequantized)"
     return f"gguf-{kind}-{digest[:16]}", f"sha256:{digest}", meta
 
 

@@ -138,6 +138,7 @@ class _Run:
     text: str = ""
     tokens: int = 0
     ids: list[int] = field(default_factory=list)  # the generated token ids (EOS included)
+    chunks: int = 0  # streamed chunks received (one per token)
     finish: str | None = None
     first: float | None = None
     error: str | None = None
@@ -196,7 +197,7 @@ class LlamaCppTextBackend(TokenizerMethods):
         self.load_seconds = time.perf_counter() - start
 
     # ------------------------------------------------------------ one request
-    def _body(self, prompts: list[list[int]], params: SamplingParams) -> dict[str, Any]:
+    def _body(self, prompts: list[list[int]], params: SamplingParams, ids: bool) -> dict[str, Any]:
         body: dict[str, Any] = {
             "prompt": prompts if len(prompts) > 1 else prompts[0],
             "n": params.num_return_sequences,
@@ -209,8 +210,9 @@ class LlamaCppTextBackend(TokenizerMethods):
             "min_p": 0.0,
             "repeat_penalty": params.repetition_penalty,
             "repeat_last_n": self.context_length,
-            "logprobs": 1,  # carries each token's id (exact counts, parity checks)
         }
+        if ids:  # each token's id comes with its probability: costs a vocabulary sort per token
+            body["logprobs"] = 1
         if params.greedy:
             body.update(temperature=0.0, top_k=1)
         else:
@@ -229,10 +231,12 @@ class LlamaCppTextBackend(TokenizerMethods):
         started: float,
         on_text: Callable[[str], Any] | None = None,
         cancel: threading.Event | None = None,
+        ids: bool = False,
     ) -> list[_Run]:
         """One llama.cpp request for several prompts (or one prompt × n sequences): all its
         sequences start in the same decoding step, so the batch — and the result — is the
-        same every time. Returns one _Run per choice index (prompt i, or sequence j)."""
+        same every time. Returns one _Run per choice index (prompt i, or sequence j); with
+        `ids`, each run also has its token ids (the parity tests use them)."""
         count = len(prompts) * params.num_return_sequences
         runs = [_Run() for _ in range(count)]
         watchers = [StopWatcher(params.stop) for _ in range(count)]
@@ -247,6 +251,9 @@ class LlamaCppTextBackend(TokenizerMethods):
                     error.get("message", str(error)) if isinstance(error, dict) else str(error)
                 )
                 return True
+            usage = chunk.get("usage") or {}
+            if count == 1 and "completion_tokens" in usage:
+                runs[0].tokens = usage["completion_tokens"]  # EOS included
             for choice in chunk["choices"]:
                 run, watcher = runs[choice.get("index", 0)], watchers[choice.get("index", 0)]
                 if run.finish is not None:
@@ -265,6 +272,8 @@ class LlamaCppTextBackend(TokenizerMethods):
                     if watcher.stopped:
                         run.finish = "stop"
                         continue
+                if choice.get("finish_reason") is None:
+                    run.chunks += 1  # one streamed chunk per token
                 reason = choice.get("finish_reason")
                 if reason:
                     tail = watcher.flush()
@@ -274,7 +283,7 @@ class LlamaCppTextBackend(TokenizerMethods):
                     run.finish = "length" if reason == "length" else "stop"
             return all(r.finish for r in runs) or bool(cancel is not None and cancel.is_set())
 
-        body = self._body(prompts, params)
+        body = self._body(prompts, params, ids)
         if on_text is None and cancel is None and not params.stop:
             # nothing to watch token by token: one reply at the end (no per-token callbacks)
             body["stream"] = False
@@ -291,8 +300,19 @@ class LlamaCppTextBackend(TokenizerMethods):
                 f"llama.cpp failed: {failure[0]}", hint="try --engine transformers"
             )
         for run in runs:
-            run.tokens = len(run.ids)  # EOS included, as the transformers engine counts it
             run.finish = run.finish or "stop"  # cancelled by the caller
+            # completion tokens, EOS included as the transformers engine counts it: exact
+            # from the ids or llama.cpp's usage (one sequence); streamed chunks (one per
+            # token) when cut short; else the text re-tokenized (a batched, non-streamed reply
+            # has one usage for all sequences)
+            if ids:
+                run.tokens = len(run.ids)
+            elif not run.tokens or count > 1:
+                if run.chunks:
+                    run.tokens = run.chunks
+                else:
+                    eos = run.finish == "stop" and not params.stop
+                    run.tokens = len(self.tokenizer.encode(run.text, False)) + int(eos)
         return runs
 
     def _chunks(self, encoded: list[list[int]], new_tokens: int) -> Iterator[list[list[int]]]:
