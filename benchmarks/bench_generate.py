@@ -116,13 +116,20 @@ def _worker(kind: str) -> None:
         server = xllamacpp.Server(params)
 
         def run(prompts):
-            body = {
+            body = {  # the sampler settings ours uses for greedy decoding
                 "prompt": [ids[p] for p in prompts],
                 "max_tokens": NEW_TOKENS,
                 "temperature": 0,
+                "top_k": 1,
+                "min_p": 0.0,
+                "samplers": ["penalties", "temperature", "top_k", "top_p"],
                 "cache_prompt": False,
             }
-            return server.handle_completions(body)["usage"]["completion_tokens"]
+            choices = server.handle_completions(body)["choices"]
+            # usage covers one sequence only: count each choice's tokens (+ EOS when it stopped)
+            return sum(
+                len(tok.encode(c["text"], False)) + (c["finish_reason"] == "stop") for c in choices
+            )
 
         info = {"engine": "xllamacpp"}
     print(json.dumps({"ready": True, **info}), flush=True)
