@@ -220,6 +220,33 @@ def test_stop_sequences_cut_generate_and_stream(engine_backend):
     assert streamed.result.completions[0].finish_reason == "stop"
 
 
+def test_cancel_and_abandon_a_stream(engine_backend):
+    """A cancelled stream ends with finish_reason 'stop'; one dropped mid-way (its generator
+    garbage-collected while decoding) leaves the engine usable."""
+    import gc
+    import threading
+
+    kw = dict(temperature=0, max_new_tokens=40)
+    cancel = threading.Event()
+    chunks = engine_backend.stream("A coconut", SamplingParams(**kw), cancel=cancel)
+    texts = []
+    for chunk in chunks:
+        if chunk.done:
+            last = chunk
+            break
+        texts.append(chunk.text)
+        cancel.set()
+    assert texts and last.finish_reason == "stop"
+    assert last.completion_tokens < 40
+
+    dropped = iter(pretrained.stream("Hello", backend=engine_backend, **kw))
+    next(dropped)
+    del dropped
+    gc.collect()
+    again = pretrained.generate("A coconut", backend=engine_backend, max_new_tokens=5)
+    assert again.completion_tokens > 0
+
+
 def test_seeds_reproduce_and_vary(engine_backend):
     kw = dict(temperature=1.0, top_k=0, top_p=1.0, max_new_tokens=10)
     a = pretrained.generate("Hello", backend=engine_backend, seed=7, **kw)

@@ -164,45 +164,69 @@ class CTranslate2TextBackend(TokenizerMethods):
         add_special_tokens: bool = True,
         cancel: threading.Event | None = None,
     ) -> Iterator[StreamChunk]:
+        """generate_batch in a worker thread, its step callback feeding a queue: returning True
+        from the callback ends decoding cleanly (an abandoned generate_tokens iterator whose
+        generator is garbage-collected mid-decoding aborts the process)."""
+        import queue
+
+        cancel = cancel or threading.Event()
         started = time.perf_counter()
         ids = self.tokenizer.encode(prompt, add_special_tokens)
+        steps: queue.Queue[Any] = queue.Queue()
+        done = object()
+        result: dict[str, Any] = {}
+
+        def callback(step) -> bool:
+            steps.put(step.token_id)
+            return cancel.is_set()
+
+        def work() -> None:
+            try:
+                with self._lock:
+                    generator = self._generator(params)
+                generator.generate_batch(
+                    [self.tokenizer.tokens(ids)], callback=callback, **self._options(params)
+                )
+            except BaseException as exc:  # surfaced in the consuming thread
+                result["error"] = exc
+            finally:
+                steps.put(done)
+
         decoder = IncrementalDecoder(self.tokenizer)
         watcher = StopWatcher(params.stop)
         first: float | None = None
         count = 0
         finish = "length"
-        with self._lock:
-            generator = self._generator(params)  # kept referenced while the steps run
-            steps = generator.generate_tokens(
-                self.tokenizer.tokens(ids),
-                **{
-                    k: v
-                    for k, v in self._options(params).items()
-                    if k != "include_prompt_in_result"
-                },
-            )
+        thread = threading.Thread(target=work, daemon=True)
+        thread.start()
         try:
-            for step in steps:
-                count += 1
-                if step.token_id in self.tokenizer.eos_ids:
+            while (token := steps.get()) is not done:
+                if finish == "stop":
+                    continue  # drain what the worker produced before it saw the stop
+                if cancel.is_set():  # cancelled by the caller
                     finish = "stop"
-                    break
-                piece = watcher.feed(decoder.push(step.token_id))
+                    continue
+                count += 1
+                if token in self.tokenizer.eos_ids:
+                    finish = "stop"
+                    continue
+                piece = watcher.feed(decoder.push(token))
                 if piece:
                     if first is None:
                         first = time.perf_counter() - started
                     yield StreamChunk(text=piece)
-                if watcher.stopped or (cancel is not None and cancel.is_set()):
+                if watcher.stopped:
                     finish = "stop"
-                    break
-            else:
-                tail = watcher.flush()
-                if tail:
-                    yield StreamChunk(text=tail)
+                    cancel.set()
         finally:
-            close = getattr(steps, "close", None)
-            if close:
-                close()
+            cancel.set()
+            thread.join()
+        if "error" in result:
+            raise result["error"]
+        if finish == "length":
+            tail = watcher.flush()
+            if tail:
+                yield StreamChunk(text=tail)
         yield StreamChunk(
             done=True,
             finish_reason=finish,
