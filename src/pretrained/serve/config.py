@@ -31,6 +31,7 @@ TASKS: dict[str, tuple[str, str]] = {
 }
 # tasks that share one text-generation model unless told otherwise
 TEXT_TASKS = ("generate", "chat", "tokenize", "summarize")
+TEXT_MODEL = "text"  # key of the plain `--model M` in ServeConfig.models
 MiB = 1024 * 1024
 
 
@@ -49,7 +50,7 @@ def available_tasks() -> list[str]:
 @dataclass(frozen=True)
 class ServeConfig:
     tasks: tuple[str, ...] = ()  # empty → every available task
-    models: dict[str, str] = field(default_factory=dict)  # task → model (alias, Hub id, path)
+    models: dict[str, str] = field(default_factory=dict)  # task (or "text") → model
     load_options: dict[str, Any] = field(default_factory=dict)  # device, dtype, revision …
     api_keys: tuple[str, ...] = ()  # empty → no auth (only sensible on 127.0.0.1)
     host: str = "127.0.0.1"
@@ -84,7 +85,7 @@ class ServeConfig:
                     hint=f"available here: {', '.join(known)}",
                 )
         for task in self.models:
-            if task not in TASKS:
+            if task not in TASKS and task != TEXT_MODEL:
                 raise InvalidOptionError(
                     f"--model {task}=… names an unknown task",
                     hint=f"use TASK=MODEL with TASK one of: {', '.join(TASKS)}",
@@ -109,9 +110,7 @@ class ServeConfig:
         if task in self.models:
             return self.models[task]
         if task in TEXT_TASKS:
-            for other in TEXT_TASKS:
-                if other in self.models:
-                    return self.models[other]
+            return self.models.get(TEXT_MODEL)
         return None
 
     def to_env(self) -> str:
@@ -149,5 +148,5 @@ def parse_models(values: list[str] | None) -> dict[str, str]:
                 hint=f"use TASK=MODEL with TASK one of: {', '.join(TASKS)}",
             )
         else:
-            out["generate"] = value.strip()
+            out[TEXT_MODEL] = value.strip()
     return out

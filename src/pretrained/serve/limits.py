@@ -152,7 +152,8 @@ class AdmissionMiddleware:
             self._slots = asyncio.Semaphore(self.max_concurrency)
         started = time.monotonic()
         deadline = started + self.timeout_s
-        if self._slots.locked() and self.waiting >= self.max_queue:
+        # Counted here, synchronously: the semaphore's own state lags behind waiters not yet run.
+        if self.active + self.waiting >= self.max_concurrency + self.max_queue:
             if self.metrics:
                 self.metrics.rejected.labels("queue_full").inc()
             response = json_error(
