@@ -313,7 +313,7 @@ def test_preload_failure_shows_on_ready(monkeypatch):
         import time
 
         for _ in range(100):
-            if not c.get("/ready").json()["status"] == "loading":
+            if c.get("/ready").json()["status"] != "loading":
                 break
             time.sleep(0.02)
         r = c.get("/ready")
