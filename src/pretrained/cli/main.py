@@ -18,7 +18,7 @@ from .. import runs, settings
 from ..errors import PretrainedError
 from ._output import print_error
 
-COMMANDS = ("generate", "chat", "tokenize", "models", "doctor", "logs", "serve")
+COMMANDS = ("generate", "chat", "tokenize", "models", "doctor", "logs", "serve", "space")
 
 app = typer.Typer(
     name="pretrained",
