@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -221,6 +222,9 @@ def test_timeout_is_504_and_stops_the_generation():
     with TestClient(make_app(backend, timeout_s=0.5)) as c:
         r = c.post("/v1/chat/completions", json={**CHAT, "max_tokens": 400})
         assert_error(r, 504, "timeout")
+    deadline = time.monotonic() + 10
+    while not backend.produced and time.monotonic() < deadline:  # the worker thread winds down
+        time.sleep(0.02)
     assert backend.cancelled == 1 and backend.produced[-1] < 400
 
 
@@ -293,8 +297,6 @@ def test_ready_waits_for_preload(monkeypatch):
         for _ in range(200):
             if c.get("/ready").status_code == 200:
                 break
-            import time
-
             time.sleep(0.02)
         body = c.get("/ready").json()
         assert body["status"] == "ready" and body["models"][0]["loaded"] is True
@@ -310,8 +312,6 @@ def test_preload_failure_shows_on_ready(monkeypatch):
 
     monkeypatch.setitem(pool_module.LOADERS, "chat", failing)
     with TestClient(create_app(ServeConfig(tasks=("chat",), preload=True, ui=False))) as c:
-        import time
-
         for _ in range(100):
             if c.get("/ready").json()["status"] != "loading":
                 break

@@ -43,6 +43,22 @@ class Server:
         )
         self.batchers: dict[str, Any] = {}
 
+    def batcher(self, task: str, fn):
+        """The micro-batcher of a task (created on first use): `fn(key, items) -> results`."""
+        from .batching import MicroBatcher
+
+        if task not in self.batchers:
+            histogram = self.metrics.batch_size.labels(task)
+            self.batchers[task] = MicroBatcher(
+                fn,
+                max_items=self.config.batch_max_size,
+                max_wait_s=self.config.batch_wait_ms / 1000,
+                executor=self.executor,
+                on_batch=lambda requests, items: histogram.observe(items),
+                name=task,
+            )
+        return self.batchers[task]
+
 
 def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | None = None):
     from fastapi import Depends, FastAPI
@@ -52,6 +68,7 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
 
     from . import httperrors
     from .api import router
+    from .api_tasks import router as task_router
     from .auth import require_key
     from .limits import AdmissionMiddleware, BodyLimitMiddleware, ClientGone, MetricsMiddleware
 
@@ -135,6 +152,7 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
         return Response(data, media_type=content_type)
 
     app.include_router(router, dependencies=[Depends(require_key(config.api_keys))])
+    app.include_router(task_router, dependencies=[Depends(require_key(config.api_keys))])
 
     @app.api_route(
         "/v1/{rest:path}",

@@ -41,13 +41,46 @@ def _load_tokenizer(model: str, options: dict[str, Any]):
     return load_tokenizer(model, options.get("revision"), options.get("trust_remote_code", False))
 
 
+def _only(options: dict[str, Any], *names: str) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if k in names}
+
+
+def _load_embedder(model: str, options: dict[str, Any]):
+    from ..models import load_embedder
+
+    return load_embedder(
+        model, **_only(options, "revision", "device", "trust_remote_code", "trust_pickle")
+    )
+
+
+def _load_classifier(model: str, options: dict[str, Any]):
+    """Zero-shot by embeddings for sentence-transformers models, else a classification head."""
+    resolved = resolve(model, task="classify", revision=options.get("revision"))
+    if resolved.format == "sentence-transformers":
+        return _load_embedder(model, options)
+    from ..models import load_classifier
+
+    return load_classifier(
+        model, **_only(options, "revision", "device", "trust_remote_code", "trust_pickle")
+    )
+
+
+def _load_speech(model: str, options: dict[str, Any]):
+    from ..models import load_speech
+
+    return load_speech(model, **_only(options, "revision", "device"))
+
+
 # server task → loader(model, load options) -> backend. Tasks that share a model (generate,
-# chat, summarize) share the backend through models.load's cache.
+# chat, summarize) share the backend through the models package's cache.
 LOADERS: dict[str, Callable[[str, dict[str, Any]], Any]] = {
     "generate": _load_text,
     "chat": _load_text,
     "summarize": _load_text,
     "tokenize": _load_tokenizer,
+    "embed": _load_embedder,
+    "classify": _load_classifier,
+    "transcribe": _load_speech,
 }
 
 

@@ -166,3 +166,48 @@ def completion_response(results: list, model: str, echo: bool = False) -> dict[s
             sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results)
         ),
     }
+
+
+class EmbeddingRequest(_Request):
+    model: str | None = None
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = None
+
+    def texts(self) -> list[str]:
+        items = [self.input] if isinstance(self.input, str) else list(self.input)
+        if not items:
+            raise InvalidOptionError("input is an empty list", hint='e.g. "input": ["a", "b"]')
+        if any(not isinstance(t, str) for t in items):
+            raise InvalidOptionError(
+                "input must be text (token-id arrays are not supported)",
+                hint='send strings, e.g. "input": ["a sentence"]',
+            )
+        if any(not t.strip() for t in items):
+            raise InvalidOptionError("input contains an empty string", hint="drop the empty texts")
+        return items
+
+
+class ClassifyRequest(_Request):
+    model: str | None = None
+    input: str | list[str]
+    labels: list[str] | str | None = None  # None → sentiment (positive / negative)
+
+    def texts(self) -> list[str]:
+        items = [self.input] if isinstance(self.input, str) else list(self.input)
+        if not items or any(not t.strip() for t in items):
+            raise InvalidOptionError(
+                "input must be one or more non-empty texts", hint='e.g. "input": "I love it"'
+            )
+        return items
+
+
+class SummarizeRequest(_Request):
+    model: str | None = None
+    text: str | None = None
+    url: str | None = None
+    mode: Literal["auto", "extractive", "abstractive"] = "auto"
+    sentences: int | None = Field(default=None, ge=1, le=50)
+    words: int | None = Field(default=None, ge=5, le=2000)
+    ratio: float | None = Field(default=None, gt=0, lt=1)
+    focus: str | None = None

@@ -1,0 +1,199 @@
+"""Routes over the text and audio tasks: /v1/embeddings and /v1/classify (micro-batched: requests
+arriving within a few ms share one forward pass), /v1/summarize (text or URL, SSRF-guarded) and
+/v1/audio/transcriptions (multipart upload, size-limited, temp file removed)."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import time
+from typing import Any
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import PlainTextResponse
+
+from ..errors import InvalidOptionError
+from . import schemas as s
+from .api import call, server_of
+from .limits import RequestTimeout, deadline_of
+
+router = APIRouter(prefix="/v1")
+
+
+async def batched(request: Request, task: str, items: list, fn, key=None) -> list:
+    """Results for `items` through the task's micro-batcher (or one direct call when micro-
+    batching is off). `fn(key, items) -> results` runs in a worker thread."""
+    server = server_of(request)
+    if not server.config.micro_batch:
+        return await call(request, lambda: fn(key, items))
+    remaining = deadline_of(request, server.config.timeout_s) - time.monotonic()
+    try:
+        return await asyncio.wait_for(
+            server.batcher(task, fn).submit(items, key), max(0.0, remaining)
+        )
+    except asyncio.TimeoutError:
+        raise RequestTimeout(server.config.timeout_s) from None
+
+
+# ------------------------------------------------------------------------------ embeddings
+@router.post("/embeddings")
+async def embeddings(body: s.EmbeddingRequest, request: Request):
+    from ..tasks.embed import embed
+
+    server = server_of(request)
+    served = server.pool.check("embed", body.model)
+    texts = body.texts()
+    if body.dimensions is not None:
+        raise InvalidOptionError("dimensions is not supported", hint='drop "dimensions"')
+    backend = await call(request, lambda: server.pool.backend("embed", body.model))
+
+    def run(key, items: list[str]) -> list[tuple[Any, int]]:
+        result = embed(items, backend=backend, annotate=False)
+        return list(zip(result.vectors, result.token_counts, strict=True))
+
+    rows = await batched(request, "embed", texts, run)
+    tokens = sum(n for _, n in rows)
+    server.metrics.count_tokens("embed", tokens, 0)
+    data = []
+    for i, (vector, _) in enumerate(rows):
+        if body.encoding_format == "base64":
+            value: Any = base64.b64encode(vector.astype("<f4").tobytes()).decode()
+        else:
+            value = [float(x) for x in vector]
+        data.append({"object": "embedding", "index": i, "embedding": value})
+    return {
+        "object": "list",
+        "data": data,
+        "model": served.name,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }
+
+
+# ------------------------------------------------------------------------------ classify
+@router.post("/classify")
+async def classify(body: s.ClassifyRequest, request: Request):
+    from ..tasks.classify import classify as run_classify
+    from ..tasks.classify import parse_labels
+
+    server = server_of(request)
+    served = server.pool.check("classify", body.model)
+    texts = body.texts()
+    labels = parse_labels(body.labels)
+    backend = await call(request, lambda: server.pool.backend("classify", body.model))
+    meta: dict[str, Any] = {}
+
+    def run(key, items: list[str]) -> list[dict]:
+        result = run_classify(items, list(key) if key else None, backend=backend)
+        meta.update(method=result.method, labels=result.labels)
+        return [item.to_dict() for item in result.items]
+
+    # requests with the same labels share a forward pass
+    results = await batched(request, "classify", texts, run, key=tuple(labels) if labels else None)
+    return {
+        "id": s.new_id("clf"),
+        "object": "classification",
+        "created": s.now(),
+        "model": served.name,
+        "method": meta.get("method"),
+        "labels": meta.get("labels") or labels,
+        "data": [{"index": i, **r} for i, r in enumerate(results)],
+    }
+
+
+# ------------------------------------------------------------------------------ summarize
+@router.post("/summarize")
+async def summarize(body: s.SummarizeRequest, request: Request):
+    from ..tasks.summarize import SummarizeOptions, choose_mode
+    from ..tasks.summarize import summarize as run_summarize
+
+    server = server_of(request)
+    served = server.pool.check("summarize", body.model)
+    if (body.text is None) == (body.url is None):
+        raise InvalidOptionError(
+            'send either "text" or "url"', hint='e.g. {"url": "https://example.com/article"}'
+        )
+    options = SummarizeOptions(
+        mode=body.mode,
+        sentences=body.sentences,
+        words=body.words,
+        ratio=body.ratio,
+        focus=body.focus,
+    ).validate()
+    if body.url is not None:
+        source = await call(
+            request, lambda: fetch_document(body.url, server.config.allow_private_urls)
+        )
+    else:
+        source = body.text
+    mode, _ = choose_mode(options)
+    if mode == "abstractive":
+        backend = await call(request, lambda: server.pool.backend("summarize", body.model))
+        kwargs: dict[str, Any] = {"backend": backend}
+    else:
+        embedder = None
+        if server.pool.has("embed"):
+            embedder = await call(request, lambda: server.pool.backend("embed"))
+        kwargs = {"embedder": embedder}
+    result = await call(request, lambda: run_summarize(source, options, **kwargs))
+    out = result.to_dict()
+    return {
+        "id": s.new_id("sum"),
+        "object": "summary",
+        "created": s.now(),
+        **out,
+        "served_model": served.name,
+    }
+
+
+def fetch_document(url: str, allow_private: bool):
+    """A web page or PDF as a Document; every request of the fetch (redirects included) goes
+    through the SSRF guard."""
+    from ..sources.web import fetch_url
+    from .urlguard import check_url, guard
+
+    check_url(url, allow_private=allow_private)
+    return fetch_url(url, check_url=guard(allow_private))
+
+
+# ------------------------------------------------------------------------------ transcription
+@router.post("/audio/transcriptions")
+async def transcriptions(
+    request: Request,
+    file: UploadFile = File(...),
+    model: str | None = Form(None),
+    language: str | None = Form(None),
+    prompt: str | None = Form(None),
+    response_format: str = Form("json"),
+    temperature: float | None = Form(None),
+):
+    from ..tasks.transcribe import TranscribeOptions, transcribe
+    from .uploads import saved_upload
+
+    server = server_of(request)
+    served = server.pool.check("transcribe", model)
+    if response_format not in ("json", "text", "srt", "vtt", "verbose_json"):
+        raise InvalidOptionError(
+            f"response_format {response_format!r} is not supported",
+            hint="use json, text, srt, vtt or verbose_json",
+        )
+    options = TranscribeOptions(language=language or None, initial_prompt=prompt or None).validate()
+    backend = await call(request, lambda: server.pool.backend("transcribe", model))
+    async with saved_upload(file, server.config.max_upload_bytes) as path:
+        result = await call(
+            request,
+            lambda: transcribe(path, options, backend=backend, name=file.filename or "upload"),
+        )
+    if response_format == "text":
+        return PlainTextResponse(result.text + "\n")
+    if response_format in ("srt", "vtt"):
+        return PlainTextResponse(result.render(response_format))
+    if response_format == "json":
+        return {"text": result.text}
+    return {
+        "task": "transcribe",
+        "language": result.language,
+        "duration": round(result.duration, 3),
+        "text": result.text,
+        "segments": [{"id": i, **seg.to_dict()} for i, seg in enumerate(result.segments)],
+        "model": served.name,
+    }
