@@ -13,6 +13,7 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import PlainTextResponse
 
 from ..errors import InvalidOptionError
+from . import calls
 from . import schemas as s
 from .api import call, server_of
 from .limits import RequestTimeout, deadline_of
@@ -103,8 +104,7 @@ async def classify(body: s.ClassifyRequest, request: Request):
 # ------------------------------------------------------------------------------ summarize
 @router.post("/summarize")
 async def summarize(body: s.SummarizeRequest, request: Request):
-    from ..tasks.summarize import SummarizeOptions, choose_mode
-    from ..tasks.summarize import summarize as run_summarize
+    from ..tasks.summarize import SummarizeOptions
 
     server = server_of(request)
     served = server.pool.check("summarize", body.model)
@@ -120,39 +120,18 @@ async def summarize(body: s.SummarizeRequest, request: Request):
         focus=body.focus,
     ).validate()
     if body.url is not None:
-        source = await call(
-            request, lambda: fetch_document(body.url, server.config.allow_private_urls)
-        )
+        allow = server.config.allow_private_urls
+        source = await call(request, lambda: calls.fetch_document(body.url, allow))
     else:
         source = body.text
-    mode, _ = choose_mode(options)
-    if mode == "abstractive":
-        backend = await call(request, lambda: server.pool.backend("summarize", body.model))
-        kwargs: dict[str, Any] = {"backend": backend}
-    else:
-        embedder = None
-        if server.pool.has("embed"):
-            embedder = await call(request, lambda: server.pool.backend("embed"))
-        kwargs = {"embedder": embedder}
-    result = await call(request, lambda: run_summarize(source, options, **kwargs))
-    out = result.to_dict()
+    result = await call(request, lambda: calls.summarize(server.pool, source, options, body.model))
     return {
         "id": s.new_id("sum"),
         "object": "summary",
         "created": s.now(),
-        **out,
+        **result.to_dict(),
         "served_model": served.name,
     }
-
-
-def fetch_document(url: str, allow_private: bool):
-    """A web page or PDF as a Document; every request of the fetch (redirects included) goes
-    through the SSRF guard."""
-    from ..sources.web import fetch_url
-    from .urlguard import check_url, guard
-
-    check_url(url, allow_private=allow_private)
-    return fetch_url(url, check_url=guard(allow_private))
 
 
 # ------------------------------------------------------------------------------ transcription
@@ -166,7 +145,7 @@ async def transcriptions(
     response_format: str = Form("json"),
     temperature: float | None = Form(None),
 ):
-    from ..tasks.transcribe import TranscribeOptions, transcribe
+    from ..tasks.transcribe import TranscribeOptions
     from .uploads import saved_upload
 
     server = server_of(request)
@@ -177,11 +156,11 @@ async def transcriptions(
             hint="use json, text, srt, vtt or verbose_json",
         )
     options = TranscribeOptions(language=language or None, initial_prompt=prompt or None).validate()
-    backend = await call(request, lambda: server.pool.backend("transcribe", model))
+    await call(request, lambda: server.pool.backend("transcribe", model))
+    name = file.filename or "upload"
     async with saved_upload(file, server.config.max_upload_bytes) as path:
         result = await call(
-            request,
-            lambda: transcribe(path, options, backend=backend, name=file.filename or "upload"),
+            request, lambda: calls.transcribe(server.pool, path, options, name, model)
         )
     if response_format == "text":
         return PlainTextResponse(result.text + "\n")

@@ -6,9 +6,11 @@ serves, and says which model answered. Tabs appear for the tasks the server serv
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
 from typing import Any
 
-from ..errors import PretrainedError
+from ..errors import EmptyInputError, InvalidOptionError, PretrainedError
 
 PALETTE = ["#fde68a", "#bfdbfe", "#bbf7d0", "#fbcfe8", "#ddd6fe", "#fed7aa"]
 
@@ -161,6 +163,69 @@ def build(pool) -> Any:
             ),
         )
 
+    def summarize(text, url, upload, mode, sentences):
+        from ..sources import load_text
+        from ..tasks.summarize import SummarizeOptions
+        from . import calls
+
+        given = [x for x in (text and text.strip(), url and url.strip(), upload) if x]
+        try:
+            if len(given) != 1:
+                raise InvalidOptionError(
+                    "give one of: text, a URL or a file", hint="clear the other inputs"
+                )
+            options = SummarizeOptions(mode=mode, sentences=int(sentences)).validate()
+            if upload:
+                source = load_text(str(upload))
+            elif url and url.strip():
+                source = calls.fetch_document(url.strip(), pool.config.allow_private_urls)
+            else:
+                source = text
+            result = calls.summarize(pool, source, options)
+        except PretrainedError as exc:
+            raise _gr_error(exc) from exc
+        finally:
+            _remove(upload)  # the upload's temp copy is not kept
+        seconds = result.timings.get("total_s")
+        return result.summary, answered_by(
+            result.model,
+            None,
+            seconds,
+            f"{result.mode} · {result.input_words} → {result.output_words} words",
+        )
+
+    def classify(text, labels):
+        from ..tasks.classify import classify as run
+
+        try:
+            result = run(text, labels or None, backend=pool.backend("classify"))
+        except PretrainedError as exc:
+            raise _gr_error(exc) from exc
+        return result.scores, answered_by(
+            pool.name("classify"), None, result.timings.get("total_s"), result.method
+        )
+
+    def transcribe(audio):
+        from ..tasks.transcribe import TranscribeOptions
+        from . import calls
+
+        try:
+            if not audio:
+                raise EmptyInputError(
+                    "no audio", hint="upload a file or record with the microphone"
+                )
+            result = calls.transcribe(pool, audio, TranscribeOptions(), name="upload")
+        except PretrainedError as exc:
+            raise _gr_error(exc) from exc
+        finally:
+            _remove(audio)
+        return result.text, answered_by(
+            pool.name("transcribe"),
+            None,
+            result.timings.get("total_s"),
+            f"{result.duration:.1f} s of audio · language {result.language}",
+        )
+
     with gr.Blocks(title="pretrained") as demo:
         gr.Markdown(
             "## pretrained\nModels served here: "
@@ -198,6 +263,54 @@ def build(pool) -> Any:
                     message.submit(chat, inputs, [message, chatbot, chat_info], api_name=False)
                     clear.click(lambda: ([], ""), None, [chatbot, chat_info], api_name=False)
 
+            if pool.has("summarize"):
+                with gr.Tab("Summarize", id="summarize"):
+                    sum_text = gr.Textbox(label="text", lines=8, elem_id="summarize-input")
+                    with gr.Row():
+                        sum_url = gr.Textbox(label="…or a URL", elem_id="summarize-url")
+                        sum_file = gr.File(
+                            label="…or a file (txt, md, html, pdf, docx)", type="filepath"
+                        )
+                    with gr.Row():
+                        sum_mode = gr.Radio(
+                            ["auto", "extractive", "abstractive"], value="auto", label="mode"
+                        )
+                        sum_len = gr.Slider(1, 15, value=3, step=1, label="length (sentences)")
+                    sum_run = gr.Button("Summarize", variant="primary", elem_id="summarize-button")
+                    sum_out = gr.Textbox(label="summary", lines=6, elem_id="summarize-output")
+                    sum_info = gr.Markdown(elem_id="summarize-model")
+                    sum_run.click(
+                        summarize,
+                        [sum_text, sum_url, sum_file, sum_mode, sum_len],
+                        [sum_out, sum_info],
+                        api_name="summarize",
+                    )
+
+            if pool.has("classify"):
+                with gr.Tab("Classify", id="classify"):
+                    cls_text = gr.Textbox(label="text", lines=4, elem_id="classify-input")
+                    cls_labels = gr.Textbox(
+                        label="labels, comma-separated (empty = sentiment)",
+                        value="",
+                        elem_id="classify-labels",
+                    )
+                    cls_run = gr.Button("Classify", variant="primary", elem_id="classify-button")
+                    cls_out = gr.Label(label="scores", elem_id="classify-output")
+                    cls_info = gr.Markdown(elem_id="classify-model")
+                    cls_run.click(
+                        classify, [cls_text, cls_labels], [cls_out, cls_info], api_name="classify"
+                    )
+
+            if pool.has("transcribe"):
+                with gr.Tab("Transcribe", id="transcribe"):
+                    audio = gr.Audio(
+                        sources=["upload", "microphone"], type="filepath", label="audio"
+                    )
+                    tr_run = gr.Button("Transcribe", variant="primary", elem_id="transcribe-button")
+                    tr_out = gr.Textbox(label="transcript", lines=8, elem_id="transcribe-output")
+                    tr_info = gr.Markdown(elem_id="transcribe-model")
+                    tr_run.click(transcribe, [audio], [tr_out, tr_info], api_name="transcribe")
+
             if pool.has("tokenize"):
                 with gr.Tab("Tokenize", id="tokenize"):
                     tok_text = gr.Textbox(label="text", lines=3, elem_id="tokenize-input")
@@ -226,3 +339,10 @@ def _text(content: Any) -> str:
     if isinstance(content, dict):
         return str(content.get("text") or content.get("value") or "")
     return str(content or "")
+
+
+def _remove(path: Any) -> None:
+    """Delete an upload's temp copy once it has been read."""
+    if path:
+        with contextlib.suppress(OSError):
+            Path(str(path)).unlink()
