@@ -242,3 +242,84 @@ def vits_dir(path: Path, num_speakers: int = 1) -> Path:
     )
     VitsModel(config).eval().save_pretrained(path)
     return path
+
+
+def bert_tokenizer_dir(path: Path) -> Path:
+    """A WordPiece tokenizer (BERT style: [CLS] … [SEP], [MASK]) trained on CORPUS."""
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        normalizers,
+        pre_tokenizers,
+        processors,
+        trainers,
+    )
+    from transformers import BertTokenizerFast
+
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
+    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    tok.decoder = decoders.WordPiece()
+    tok.train_from_iterator(
+        CORPUS,
+        trainers.WordPieceTrainer(vocab_size=300, special_tokens=specials, show_progress=False),
+    )
+    cls, sep = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
+    tok.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]",
+        pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=[("[CLS]", cls), ("[SEP]", sep)],
+    )
+    fast = BertTokenizerFast(
+        tokenizer_object=tok,
+        unk_token="[UNK]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        sep_token="[SEP]",
+        mask_token="[MASK]",
+    )
+    fast.save_pretrained(path)
+    return path
+
+
+BERT_HEADS = {
+    "ner": ("BertForTokenClassification", ["O", "B-PER", "I-PER", "B-LOC", "I-LOC", "B-ORG"]),
+    "mlm": ("BertForMaskedLM", None),
+    "nli": ("BertForSequenceClassification", ["contradiction", "neutral", "entailment"]),
+    "base": ("BertModel", None),
+}
+
+
+def bert_dir(path: Path, head: str) -> Path:
+    """A tiny random BERT with a task head: ner (token classification), mlm (fill-mask),
+    nli (entailment labels, for zero-shot classification) or base (feature extraction)."""
+    if (path / "config.json").exists():
+        return path
+    import torch
+    import transformers
+    from transformers import AutoTokenizer, BertConfig
+
+    bert_tokenizer_dir(path)
+    tok = AutoTokenizer.from_pretrained(path)
+    class_name, labels = BERT_HEADS[head]
+    extra = {}
+    if labels:
+        extra = {
+            "id2label": dict(enumerate(labels)),
+            "label2id": {name: i for i, name in enumerate(labels)},
+        }
+    config = BertConfig(
+        vocab_size=len(tok),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        pad_token_id=tok.pad_token_id,
+        **extra,
+    )
+    torch.manual_seed(0)
+    getattr(transformers, class_name)(config).save_pretrained(path)
+    return path

@@ -28,7 +28,9 @@ def check_output(path: str | Path, formats: dict[str, str], what: str) -> Path:
             hint=f"end --out with one of: {', '.join(formats)}",
         )
     if target.is_dir():
-        raise OutputError(f"--out '{target}' is a folder", hint=f"give a file name, e.g. {what}.png")
+        raise OutputError(
+            f"--out '{target}' is a folder", hint=f"give a file name, e.g. {what}.png"
+        )
     parent = target.parent
     if not parent.exists():
         raise OutputError(

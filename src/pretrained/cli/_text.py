@@ -7,9 +7,7 @@ from pathlib import Path
 from ..errors import EmptyInputError, UsageError
 
 
-def text_argument(
-    value: str | None, what: str, example: str, *, file: Path | None = None
-) -> str:
+def text_argument(value: str | None, what: str, example: str, *, file: Path | None = None) -> str:
     """The text of a command: the argument, stdin for '-', or the contents of --file."""
     from ..sources import read_stdin, read_text_file
 

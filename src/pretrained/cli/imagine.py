@@ -12,7 +12,9 @@ from ._output import info, note, print_json, progress
 
 
 def imagine(
-    prompt: Annotated[str, typer.Argument(help="What to draw. '-' reads stdin.", show_default=False)],
+    prompt: Annotated[
+        str, typer.Argument(help="What to draw. '-' reads stdin.", show_default=False)
+    ],
     out: Annotated[
         Path,
         typer.Option("--out", "-o", help="Image file (.png keeps the recipe in its metadata)."),
@@ -26,28 +28,42 @@ def imagine(
     trust_pickle: o.TrustPickle = False,
     steps: Annotated[
         int | None,
-        typer.Option("--steps", help="Denoising steps (default: the model's own).", rich_help_panel=o.KNOB_PANEL),
+        typer.Option(
+            "--steps",
+            help="Denoising steps (default: the model's own).",
+            rich_help_panel=o.KNOB_PANEL,
+        ),
     ] = None,
     guidance: Annotated[
         float | None,
         typer.Option(
-            "--guidance", help="Classifier-free guidance scale; 0 = off.", rich_help_panel=o.KNOB_PANEL
+            "--guidance",
+            help="Classifier-free guidance scale; 0 = off.",
+            rich_help_panel=o.KNOB_PANEL,
         ),
     ] = None,
     negative: Annotated[
         str | None,
-        typer.Option("--negative", help="What the image should not show.", rich_help_panel=o.KNOB_PANEL),
+        typer.Option(
+            "--negative", help="What the image should not show.", rich_help_panel=o.KNOB_PANEL
+        ),
     ] = None,
     width: Annotated[
-        int | None, typer.Option("--width", help="Pixels, a multiple of 8.", rich_help_panel=o.KNOB_PANEL)
+        int | None,
+        typer.Option("--width", help="Pixels, a multiple of 8.", rich_help_panel=o.KNOB_PANEL),
     ] = None,
     height: Annotated[
-        int | None, typer.Option("--height", help="Pixels, a multiple of 8.", rich_help_panel=o.KNOB_PANEL)
+        int | None,
+        typer.Option("--height", help="Pixels, a multiple of 8.", rich_help_panel=o.KNOB_PANEL),
     ] = None,
     seed: o.Seed = None,
     num_images: Annotated[
         int,
-        typer.Option("--num-images", help="Images to make (seeds seed, seed+1, …).", rich_help_panel=o.KNOB_PANEL),
+        typer.Option(
+            "--num-images",
+            help="Images to make (seeds seed, seed+1, …).",
+            rich_help_panel=o.KNOB_PANEL,
+        ),
     ] = 1,
     json_out: o.Json = False,
     quiet: o.Quiet = False,
@@ -98,18 +114,25 @@ def imagine(
             quiet=silent,
         )
     shown: list[bool] = []
-    with progress(options.steps or backend.defaults()["steps"], "denoising", quiet=silent) as advance:
+    with progress(
+        options.steps or backend.defaults()["steps"], "denoising", quiet=silent
+    ) as advance:
 
         def on_step(step: int, total: int, elapsed: float) -> None:
             advance(1)
             if step == 1 and not shown and total > 1:
                 shown.append(True)
-                info(f"estimate: ~{elapsed * total:.0f}s for {total} steps ({elapsed:.1f}s per step)", quiet=silent)
+                info(
+                    f"estimate: ~{elapsed * total:.0f}s for {total} steps ({elapsed:.1f}s per step)",
+                    quiet=silent,
+                )
 
         result = task.imagine(prompt, options=options, out=out, backend=backend, on_step=on_step)
     info(
         "knobs: "
-        + " ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in result.options.items()),
+        + " ".join(
+            f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in result.options.items()
+        ),
         quiet=silent,
     )
     if json_out:
@@ -118,7 +141,10 @@ def imagine(
     for image in result.images:
         flag = " (blanked by the model's safety checker)" if image.nsfw else ""
         typer.echo(f"{image.path}  {image.width}x{image.height}  seed={image.seed}{flag}")
-    info(f"{result.timings['generate_s']}s generating · {result.timings['total_s']}s total", quiet=quiet)
+    info(
+        f"{result.timings['generate_s']}s generating · {result.timings['total_s']}s total",
+        quiet=quiet,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -15,7 +15,9 @@ def speak(
     text: Annotated[
         str | None, typer.Argument(help="Text to speak. '-' reads stdin.", show_default=False)
     ] = None,
-    file: Annotated[Path | None, typer.Option("--file", "-f", help="Read the text from a file.")] = None,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Read the text from a file.")
+    ] = None,
     out: Annotated[
         Path, typer.Option("--out", "-o", help="Audio file: .wav, .mp3 or .ogg.")
     ] = Path("speech.wav"),
@@ -36,11 +38,17 @@ def speak(
     ] = None,
     rate: Annotated[
         float,
-        typer.Option("--rate", help="Speed: 1.0 normal, 1.5 faster, 0.75 slower.", rich_help_panel=o.KNOB_PANEL),
+        typer.Option(
+            "--rate",
+            help="Speed: 1.0 normal, 1.5 faster, 0.75 slower.",
+            rich_help_panel=o.KNOB_PANEL,
+        ),
     ] = 1.0,
     pause: Annotated[
         float,
-        typer.Option("--pause", help="Seconds of silence between sentences.", rich_help_panel=o.KNOB_PANEL),
+        typer.Option(
+            "--pause", help="Seconds of silence between sentences.", rich_help_panel=o.KNOB_PANEL
+        ),
     ] = 0.2,
     list_voices: Annotated[
         bool, typer.Option("--list-voices", help="List the voices of the engine and exit.")
@@ -77,12 +85,15 @@ def speak(
         else:
             typer.echo("\n".join(voices) if voices else "(this model has a single voice)")
         return
-    kind = "neural" if backend.neural else "rule-based synthesizer, NOT a neural model"
-    info(
-        f"model: {resolved.label}{default} · {backend.model_id} ({kind}) · {backend.device}"
-        + (f" · loaded in {backend.load_seconds:.1f}s" if backend.load_seconds else ""),
-        quiet=silent,
-    )
+    loaded = f" · loaded in {backend.load_seconds:.1f}s" if backend.load_seconds else ""
+    if backend.neural:
+        line = f"model: {resolved.label}{default} · neural TTS · {backend.device}{loaded}"
+    else:
+        line = (
+            f"model: {backend.model_id}{default} — a rule-based synthesizer, NOT a neural model "
+            "(for a neural voice: --model facebook/mms-tts-eng)"
+        )
+    info(line, quiet=silent)
     chunks = task.split_sentences(text, backend.max_chars)
     with progress(len(chunks), "speaking", quiet=silent) as advance:
         result = task.speak(text, options=options, out=out, backend=backend, on_progress=advance)

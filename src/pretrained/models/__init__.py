@@ -40,17 +40,7 @@ def load(
         "trust_pickle": trust_pickle,
     }
     key = (resolved.source, resolved.id, resolved.revision, chosen, tuple(sorted(options.items())))
-    with _lock:
-        if key in _loaded:
-            _loaded.move_to_end(key)
-            backend = _loaded[key]
-            backend.load_seconds = 0.0  # reused: no load cost for this call
-            return backend
-        backend = create_text_backend(resolved, chosen, **options)
-        _loaded[key] = backend
-        while len(_loaded) > _MAX_LOADED:
-            _loaded.popitem(last=False)
-        return backend
+    return _cached(key, lambda: create_text_backend(resolved, chosen, **options))
 
 
 def _cached(key: tuple, factory) -> Any:
@@ -73,7 +63,13 @@ def load_speech(model: str | None = None, *, revision: str | None = None, **opti
     from .backends.speech import create_speech_backend
 
     resolved = resolve(model, task="text-to-speech", revision=revision)
-    key = ("speech", resolved.source, resolved.id, resolved.revision, tuple(sorted(options.items())))
+    key = (
+        "speech",
+        resolved.source,
+        resolved.id,
+        resolved.revision,
+        tuple(sorted(options.items())),
+    )
     return _cached(key, lambda: create_speech_backend(resolved, **options))
 
 
@@ -86,12 +82,21 @@ def load_image_pipeline(model: str | None = None, *, revision: str | None = None
     return _cached(key, lambda: load_diffusion_backend(resolved, **options))
 
 
-def load_pipeline(task: str, model: str | None = None, *, revision: str | None = None, **options: Any):
+def load_pipeline(
+    task: str, model: str | None = None, *, revision: str | None = None, **options: Any
+):
     """Load (or reuse) a transformers pipeline backend for `task` (already normalized)."""
     from .backends.pipelines import load_pipeline_backend
 
     resolved = resolve(model, task=task, revision=revision)
-    key = ("pipeline", task, resolved.source, resolved.id, resolved.revision, tuple(sorted(options.items())))
+    key = (
+        "pipeline",
+        task,
+        resolved.source,
+        resolved.id,
+        resolved.revision,
+        tuple(sorted(options.items())),
+    )
     return _cached(key, lambda: load_pipeline_backend(task, resolved, **options))
 
 

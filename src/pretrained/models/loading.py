@@ -502,16 +502,34 @@ def diffusers_quantization(quantize: str | None, device: str, components: list[s
         return None
     from diffusers.quantizers import PipelineQuantizationConfig
 
-    targets = [c for c in components if c in ("unet", "transformer") or c.startswith("text_encoder")]
-    kwargs = {"load_in_8bit": True} if quantize == "8bit" else {
-        "load_in_4bit": True,
-        "bnb_4bit_quant_type": "nf4",
-        "bnb_4bit_compute_dtype": bnb.bnb_4bit_compute_dtype,
-    }
+    targets = [
+        c for c in components if c in ("unet", "transformer") or c.startswith("text_encoder")
+    ]
+    kwargs = (
+        {"load_in_8bit": True}
+        if quantize == "8bit"
+        else {
+            "load_in_4bit": True,
+            "bnb_4bit_quant_type": "nf4",
+            "bnb_4bit_compute_dtype": bnb.bnb_4bit_compute_dtype,
+        }
+    )
     return PipelineQuantizationConfig(
-        quant_backend=f"bitsandbytes_{quantize}", quant_kwargs=kwargs, components_to_quantize=targets
+        quant_backend=f"bitsandbytes_{quantize}",
+        quant_kwargs=kwargs,
+        components_to_quantize=targets,
     )
 
 
 def first_line(exc: BaseException) -> str:
     return _first_line(exc)
+
+
+def load_failure(resolved: ResolvedModel, exc: BaseException, what: str, hint: str):
+    """The error for a model that failed to load: custom code refused, or anything else."""
+    if "trust_remote_code" in str(exc):
+        return UnsupportedModelError(
+            f"{resolved.label} needs custom code from its repository to load",
+            hint="pass --trust-remote-code only if you trust the publisher",
+        )
+    return ModelLoadError(f"could not load {resolved.label} {what}: {_first_line(exc)}", hint=hint)

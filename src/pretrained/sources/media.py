@@ -144,4 +144,6 @@ def read_table(value: str) -> dict[str, list[str]]:
     if len(rows) < 2:
         raise InputError(f"'{path}' needs a header row and at least one data row")
     header = rows[0]
-    return {name: [row[i] if i < len(row) else "" for row in rows[1:]] for i, name in enumerate(header)}
+    return {
+        name: [row[i] if i < len(row) else "" for row in rows[1:]] for i, name in enumerate(header)
+    }

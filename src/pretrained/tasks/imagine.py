@@ -249,9 +249,7 @@ def imagine(
         "generate_s": round(generate_s, 3),
         "total_s": round(time.perf_counter() - started, 3),
     }
-    runs.annotate(
-        outputs=[r.path for r in results if r.path], seeds=seeds, timings=timings
-    )
+    runs.annotate(outputs=[r.path for r in results if r.path], seeds=seeds, timings=timings)
     return ImagineResult(
         prompt=prompt,
         images=results,

@@ -11,11 +11,12 @@ from __future__ import annotations
 import contextlib
 import inspect
 import json
+import logging
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from ...errors import InvalidOptionError, ModelLoadError, UnsupportedModelError
+from ...errors import InvalidOptionError, UnsupportedModelError
 from ..registry import ResolvedModel
 
 # Distilled one-step models want very few steps and no classifier-free guidance.
@@ -160,11 +161,13 @@ def load_diffusion_backend(
         choose_dtype,
         diffusers_quantization,
         dtype_name,
-        first_line,
+        load_failure,
         prepare_diffusers,
         quiet_transformers,
     )
 
+    # diffusers imports bitsandbytes when installed, which warns about optional CPU kernels.
+    logging.getLogger("bitsandbytes").setLevel(logging.ERROR)
     try:
         from diffusers import DiffusionPipeline
     except ImportError as exc:
@@ -194,18 +197,11 @@ def load_diffusion_backend(
         with quiet_diffusers(), quiet_transformers():
             pipe = DiffusionPipeline.from_pretrained(prepared.path, **kwargs)
             pipe.to(chosen)
-    except ValueError as exc:
-        if "trust_remote_code" in str(exc) or "custom" in str(exc).lower():
-            raise UnsupportedModelError(
-                f"{resolved.label} needs custom pipeline code from its repository",
-                hint="pass --trust-remote-code only if you trust the publisher",
-            ) from exc
-        raise ModelLoadError(f"could not load {resolved.label}: {first_line(exc)}") from exc
-    except (OSError, EnvironmentError, KeyError, AttributeError) as exc:
-        raise ModelLoadError(f"could not load {resolved.label}: {first_line(exc)}") from exc
-    if not callable(getattr(pipe, "__call__", None)) or "prompt" not in inspect.signature(
-        pipe.__call__
-    ).parameters:
+    except (OSError, ValueError, KeyError, AttributeError) as exc:
+        raise load_failure(
+            resolved, exc, "as a diffusers pipeline", "check the model folder or Hub id"
+        ) from exc
+    if not callable(pipe) or "prompt" not in inspect.signature(pipe.__call__).parameters:
         raise UnsupportedModelError(
             f"{resolved.label} ({type(pipe).__name__}) is not a text-to-image pipeline",
             hint="pick a text-to-image model, e.g. --model stabilityai/sd-turbo",

@@ -74,10 +74,10 @@ class EspeakSpeechBackend:
         base, _, variant = voice.partition("+")  # en-us+f3: a voice plus a variant
         known = _voice_table(self.exe).get(base.lower())
         if known is None:
-            sample = ", ".join(v for v in ("en-us", "en-gb", "fr-fr", "de", "es") if v)
             raise InvalidOptionError(
                 f"espeak-ng has no voice '{voice}'",
-                hint=f"pick a language code such as {sample} (all: pretrained speak --list-voices)",
+                hint="pick a language code such as en-us, en-gb, fr-fr, de, es "
+                "(all of them: pretrained speak --list-voices)",
             )
         return f"{known}+{variant}" if variant else known
 

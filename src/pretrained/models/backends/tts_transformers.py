@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ...errors import InputNotFoundError, InvalidOptionError, ModelLoadError, UnsupportedModelError
+from ...errors import InputNotFoundError, InvalidOptionError, UnsupportedModelError
 from ..registry import ResolvedModel
 
 SPEECHT5_VOCODER = "microsoft/speecht5_hifigan"
@@ -28,8 +28,17 @@ class TransformersSpeechBackend:
     engine = "transformers"
     neural = True
 
-    def __init__(self, kind: str, model: Any, processor: Any, resolved: ResolvedModel,
-                 revision: str | None, device: str, sample_rate: int, **extra: Any) -> None:
+    def __init__(
+        self,
+        kind: str,
+        model: Any,
+        processor: Any,
+        resolved: ResolvedModel,
+        revision: str | None,
+        device: str,
+        sample_rate: int,
+        **extra: Any,
+    ) -> None:
         self.kind = kind  # vits | speecht5 | bark | pipeline
         self.model = model
         self.processor = processor
@@ -78,7 +87,9 @@ class TransformersSpeechBackend:
                 audio = self.model.generate(**inputs)
                 return audio[0].float().cpu().numpy()
             if voice:
-                raise InvalidOptionError("this model has no voices to choose from", hint="drop --voice")
+                raise InvalidOptionError(
+                    "this model has no voices to choose from", hint="drop --voice"
+                )
             out = self.model(text)
             return out["audio"].reshape(-1)
 
@@ -90,7 +101,9 @@ class TransformersSpeechBackend:
             if not voice.isdigit() or int(voice) >= speakers:
                 raise InvalidOptionError(
                     f"--voice for this model is a speaker id from 0 to {speakers - 1} (got {voice!r})",
-                    hint="single-speaker models (MMS) take no --voice" if speakers == 1 else "e.g. --voice 0",
+                    hint="single-speaker models (MMS) take no --voice"
+                    if speakers == 1
+                    else "e.g. --voice 0",
                 )
             kwargs["speaker_id"] = int(voice)
         inputs = self.processor(text, return_tensors="pt").to(self.device)
@@ -148,7 +161,9 @@ def _arctic_xvector(index: int):
         raise missing_dependency("datasets", "train") from exc
     with hub_errors(XVECTORS_DATASET, "refs/convert/parquet"):
         data = load_dataset(
-            XVECTORS_DATASET, split="validation", revision="refs/convert/parquet",
+            XVECTORS_DATASET,
+            split="validation",
+            revision="refs/convert/parquet",
             token=settings.hf_token(),
         )
     if not 0 <= index < len(data):
@@ -166,7 +181,7 @@ def load_speech_backend(
     trust_remote_code: bool = False,
     trust_pickle: bool = False,
 ) -> TransformersSpeechBackend:
-    from ..loading import choose_device, choose_dtype, first_line, prepare, quiet_transformers
+    from ..loading import choose_device, choose_dtype, load_failure, prepare, quiet_transformers
     from ..registry import resolve
 
     start = time.time()
@@ -191,18 +206,34 @@ def load_speech_backend(
                 model = VitsModel.from_pretrained(prepared.path, **common).to(chosen).eval()
                 tok = AutoTokenizer.from_pretrained(prepared.path)
                 backend = TransformersSpeechBackend(
-                    "vits", model, tok, resolved, prepared.revision, chosen, model.config.sampling_rate
+                    "vits",
+                    model,
+                    tok,
+                    resolved,
+                    prepared.revision,
+                    chosen,
+                    model.config.sampling_rate,
                 )
             elif model_type == "speecht5":
                 from transformers import SpeechT5ForTextToSpeech, SpeechT5HifiGan, SpeechT5Processor
 
-                model = SpeechT5ForTextToSpeech.from_pretrained(prepared.path, **common).to(chosen).eval()
+                model = (
+                    SpeechT5ForTextToSpeech.from_pretrained(prepared.path, **common)
+                    .to(chosen)
+                    .eval()
+                )
                 processor = SpeechT5Processor.from_pretrained(prepared.path)
                 vocoder_dir = prepare(resolve(SPEECHT5_VOCODER), trust_pickle=trust_pickle).path
                 vocoder = SpeechT5HifiGan.from_pretrained(vocoder_dir, **common).to(chosen).eval()
                 backend = TransformersSpeechBackend(
-                    "speecht5", model, processor, resolved, prepared.revision, chosen,
-                    vocoder.config.sampling_rate, vocoder=vocoder,
+                    "speecht5",
+                    model,
+                    processor,
+                    resolved,
+                    prepared.revision,
+                    chosen,
+                    vocoder.config.sampling_rate,
+                    vocoder=vocoder,
                 )
             elif model_type == "bark":
                 from transformers import AutoProcessor, BarkModel
@@ -210,28 +241,28 @@ def load_speech_backend(
                 model = BarkModel.from_pretrained(prepared.path, **common).to(chosen).eval()
                 processor = AutoProcessor.from_pretrained(prepared.path)
                 backend = TransformersSpeechBackend(
-                    "bark", model, processor, resolved, prepared.revision, chosen,
+                    "bark",
+                    model,
+                    processor,
+                    resolved,
+                    prepared.revision,
+                    chosen,
                     model.generation_config.sample_rate,
                 )
             else:
                 from transformers import pipeline
 
-                pipe = pipeline(
-                    "text-to-speech", model=str(prepared.path), device=chosen, **common
-                )
+                pipe = pipeline("text-to-speech", model=str(prepared.path), device=chosen, **common)
                 rate = pipe.sampling_rate
                 backend = TransformersSpeechBackend(
                     "pipeline", pipe, None, resolved, prepared.revision, chosen, rate
                 )
     except (OSError, ValueError, KeyError) as exc:
-        if "trust_remote_code" in str(exc):
-            raise UnsupportedModelError(
-                f"{resolved.label} needs custom code from its repository to load",
-                hint="pass --trust-remote-code only if you trust the publisher",
-            ) from exc
-        raise ModelLoadError(
-            f"could not load {resolved.label} as a text-to-speech model: {first_line(exc)}",
-            hint="use a TTS model such as facebook/mms-tts-eng, microsoft/speecht5_tts or suno/bark-small",
+        raise load_failure(
+            resolved,
+            exc,
+            "as a text-to-speech model",
+            "use a TTS model such as facebook/mms-tts-eng, microsoft/speecht5_tts or suno/bark-small",
         ) from exc
     backend.load_seconds = time.time() - start
     return backend
