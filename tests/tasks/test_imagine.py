@@ -228,3 +228,11 @@ def test_weight_variant_names():
     assert weight_variant("text_encoder/model.fp16-00001-of-00002.safetensors") == "fp16"
     assert weight_variant("text_encoder/model-00001-of-00002.safetensors") is None
     assert weight_variant("vae/diffusion_pytorch_model.bin") is None
+
+
+def test_long_prompt_is_reported_as_truncated(tiny_diffusion_dir):
+    result = imagine(
+        "a very long prompt about a pygmy hippo", str(tiny_diffusion_dir), ImagineOptions(steps=1)
+    )
+    assert result.warnings and "reads only the first 16" in result.warnings[0]
+    assert not imagine("hippo", str(tiny_diffusion_dir), ImagineOptions(steps=1)).warnings

@@ -135,6 +135,8 @@ def imagine(
         ),
         quiet=silent,
     )
+    for warning in result.warnings:
+        note(f"warning: {warning}", quiet=silent)
     if json_out:
         print_json(result.to_dict())
         return

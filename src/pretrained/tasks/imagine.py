@@ -122,10 +122,12 @@ class ImagineResult:
     dtype: str
     options: dict[str, Any]
     timings: dict[str, float | None] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "prompt": self.prompt,
+            "warnings": self.warnings,
             "images": [image.to_dict() for image in self.images],
             "model": self.model,
             "revision": self.revision,
@@ -206,6 +208,13 @@ def imagine(
         seed=options.seed if options.seed is not None else random.randrange(2**31),
     )
     seeds = [options.seed + i for i in range(options.num_images)]
+    warnings = []
+    overflow = getattr(backend, "prompt_overflow", lambda _: None)(prompt)
+    if overflow:
+        warnings.append(
+            f"the prompt is {overflow[0]} tokens; the text encoder reads only the first "
+            f"{overflow[1]}, the rest is ignored"
+        )
     runs.annotate(
         task=TEXT_TO_IMAGE,
         model=backend.model_id,
@@ -260,4 +269,5 @@ def imagine(
         dtype=backend.dtype,
         options=options.describe(),
         timings=timings,
+        warnings=warnings,
     )

@@ -93,6 +93,15 @@ class DiffusionBackend:
     def supports(self, param: str) -> bool:
         return param in self._params
 
+    def prompt_overflow(self, prompt: str) -> tuple[int, int] | None:
+        """(prompt tokens, limit) when the text encoder will cut the prompt, else None."""
+        tokenizer = getattr(self.pipe, "tokenizer", None)
+        limit = getattr(tokenizer, "model_max_length", None)
+        if tokenizer is None or not isinstance(limit, int) or limit > 100_000:
+            return None
+        count = len(tokenizer(prompt, verbose=False)["input_ids"])
+        return (count, limit) if count > limit else None
+
     # ------------------------------------------------------------ generation
     def generate(
         self,
@@ -134,7 +143,9 @@ class DiffusionBackend:
                 return callback_kwargs
 
             kwargs["callback_on_step_end"] = callback
-        with quiet_diffusers(), torch.inference_mode():
+        from ..loading import quiet_transformers
+
+        with quiet_diffusers(), quiet_transformers(), torch.inference_mode():
             out = self.pipe(**kwargs)
         flagged = getattr(out, "nsfw_content_detected", None) or [False] * len(out.images)
         return list(out.images), [bool(f) for f in flagged]
