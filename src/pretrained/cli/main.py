@@ -18,7 +18,20 @@ from .. import runs, settings
 from ..errors import PretrainedError
 from ._output import print_error
 
-COMMANDS = ("generate", "chat", "tokenize", "models", "doctor", "logs", "serve", "space", "init")
+COMMANDS = (
+    "generate",
+    "chat",
+    "tokenize",
+    "models",
+    "doctor",
+    "logs",
+    "run",
+    "speak",
+    "imagine",
+    "serve",
+    "space",
+    "init",
+)
 
 app = typer.Typer(
     name="pretrained",
