@@ -42,6 +42,24 @@ class SlowBackend(ScriptedTextBackend):
         return super().generate(prompts, params, add_special_tokens=add_special_tokens)
 
 
+def wait_until_up(proc, url: str, seconds: float = 300) -> None:
+    """Poll `url` until it answers 200; fail with the process output if it dies first."""
+    import httpx
+
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(proc.stdout.read().decode()[-3000:])
+        try:
+            if httpx.get(url, timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise AssertionError(f"{url} did not answer in {seconds:.0f} s")
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

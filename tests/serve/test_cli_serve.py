@@ -16,7 +16,7 @@ import pytest
 from pretrained.serve import ServeConfig
 from pretrained.serve.config import parse_models
 from tests.helpers import assert_one_line_error
-from tests.serve.conftest import LiveServer, SlowBackend, free_port, make_app
+from tests.serve.conftest import LiveServer, SlowBackend, free_port, make_app, wait_until_up
 
 
 @pytest.mark.parametrize(
@@ -58,18 +58,8 @@ def _start(args: list[str], env_extra: dict | None = None) -> tuple[subprocess.P
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 300
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stdout.read().decode()[-3000:])
-        try:
-            if httpx.get(url + "/ready", timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.3)
-    proc.kill()
-    raise AssertionError("the server did not become ready")
+    wait_until_up(proc, url + "/ready")
+    return proc, url
 
 
 def _stop(proc: subprocess.Popen) -> str:

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ import yaml
 
 from pretrained.ship.space import SPACE_TASKS
 from tests.helpers import assert_one_line_error
+from tests.serve.conftest import free_port, wait_until_up
 
 HUB_IDS = {
     "summarize": "HuggingFaceTB/SmolLM2-135M-Instruct",
@@ -166,19 +166,9 @@ def test_push_name_must_be_user_slash_name(cli, tmp_path):
     )
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_app(folder: Path):
     """Start `python app.py` in the exported folder; → (process, url)."""
-    import httpx
-
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "GRADIO_SERVER_PORT": str(port),
@@ -194,18 +184,8 @@ def run_app(folder: Path):
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(proc.stdout.read().decode()[-3000:])
-        try:
-            if httpx.get(url, timeout=2).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    proc.kill()
-    raise AssertionError("app.py did not start in 120 s")
+    wait_until_up(proc, url, 180)
+    return proc, url
 
 
 @pytest.mark.integration

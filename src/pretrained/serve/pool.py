@@ -12,21 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .. import _LOAD_KEYS as LOAD_KEYS
 from ..errors import ModelNotServedError, PretrainedError
 from ..models.registry import resolve
 from .config import TASKS, ServeConfig
 
 log = logging.getLogger("pretrained.serve")
-
-_LOAD_KEYS = (
-    "revision",
-    "device",
-    "dtype",
-    "quantize",
-    "engine",
-    "trust_remote_code",
-    "trust_pickle",
-)
 
 
 def _load_text(model: str, options: dict[str, Any]):
@@ -99,7 +90,7 @@ class ModelPool:
         from ..models.registry import default_model
 
         self.config = config
-        self.options = {k: v for k, v in config.load_options.items() if k in _LOAD_KEYS}
+        self.options = {k: v for k, v in config.load_options.items() if k in LOAD_KEYS}
         self.served: dict[str, Served] = {}
         for task in config.enabled:
             name = config.model_for(task) or default_model(TASKS[task][1])
