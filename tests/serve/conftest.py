@@ -60,6 +60,46 @@ def wait_until_up(proc, url: str, seconds: float = 300) -> None:
     raise AssertionError(f"{url} did not answer in {seconds:.0f} s")
 
 
+class FakeEmbedder:
+    """The embedding-backend protocol with hashed bag-of-words vectors (no weights); records the
+    size of every encode call, so tests can see requests sharing a forward pass."""
+
+    model_id = "fake-embedder"
+    revision = "fake"
+    device = "cpu"
+    dims = 16
+    max_tokens = 128
+    load_seconds = 0.0
+
+    def __init__(self, delay: float = 0.0) -> None:
+        self.delay = delay
+        self.calls: list[int] = []
+
+    def count_tokens(self, texts):
+        return [len(t.split()) + 2 for t in texts]
+
+    def token_offsets(self, text):
+        import re
+
+        return [m.span() for m in re.finditer(r"\S+", text)]
+
+    def encode(self, texts, *, batch_size=32, normalize=True):
+        import hashlib
+
+        import numpy as np
+
+        self.calls.append(len(texts))
+        time.sleep(self.delay)
+        out = np.zeros((len(texts), self.dims), dtype=np.float32)
+        for row, text in enumerate(texts):
+            for word in text.lower().split():
+                out[row, hashlib.sha1(word.encode()).digest()[0] % self.dims] += 1.0
+        out[:, 0] += 1e-3  # never all zeros
+        if normalize:
+            out /= np.linalg.norm(out, axis=1, keepdims=True)
+        return out
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -94,14 +134,15 @@ class LiveServer:
         self.thread.join(15)
 
 
-def make_app(backend=None, **config):
+def make_app(backend=None, embedder=None, **config):
     from pretrained.serve import ServeConfig, create_app
 
     backend = backend or ScriptedTextBackend("hello there my friend")
+    backends = {"generate": backend, "chat": backend, "summarize": backend}
+    if embedder is not None:
+        backends.update(embed=embedder, classify=embedder)
     config.setdefault("ui", False)
-    return create_app(
-        ServeConfig(**config), backends={"generate": backend, "chat": backend, "summarize": backend}
-    )
+    return create_app(ServeConfig(**config), backends=backends)
 
 
 @pytest.fixture

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import tempfile
 import time
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -215,6 +217,22 @@ def test_oversized_body_is_413():
         )
         assert_error(r, 413, "request_too_large")
         assert c.post("/v1/chat/completions", json=CHAT).status_code == 200
+
+
+def _leftovers() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("pretrained-upload-*")}
+
+
+def test_oversized_upload_is_413_and_leaves_no_temp_file():
+    before = _leftovers()
+    with TestClient(make_app(max_upload_bytes=10_000)) as c:
+        r = c.post(
+            "/v1/audio/transcriptions",
+            files={"file": ("big.wav", b"\0" * 20_000, "audio/wav")},
+            data={"model": "whisper-tiny.en"},
+        )
+    assert_error(r, 413, "request_too_large")
+    assert _leftovers() == before
 
 
 def test_timeout_is_504_and_stops_the_generation():

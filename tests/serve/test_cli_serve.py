@@ -127,12 +127,12 @@ def test_graceful_shutdown_lets_a_stream_finish():
 
 
 @pytest.mark.integration
-def test_openai_sdk_against_the_embedded_models():
+def test_openai_sdk_chats_on_the_embedded_model():
+    """The issue's "Done when": `pretrained serve` on the embedded models; the official openai
+    SDK chats (streaming too); a wrong key gets 401."""
     import openai
 
-    proc, url = _start(
-        ["--preload", "--no-ui", "--task", "chat", "--task", "generate", "--api-key", "sk-real"]
-    )
+    proc, url = _start(["--preload", "--no-ui", "--api-key", "sk-real", "--task", "chat"])
     try:
         client = openai.OpenAI(base_url=url + "/v1", api_key="sk-real", max_retries=0)
         reply = client.chat.completions.create(
@@ -157,5 +157,45 @@ def test_openai_sdk_against_the_embedded_models():
         assert len([p for p in pieces if p]) > 1 and "".join(pieces).strip()
         with pytest.raises(openai.AuthenticationError):
             openai.OpenAI(base_url=url + "/v1", api_key="wrong", max_retries=0).models.list()
+    finally:
+        _stop(proc)
+
+
+@pytest.mark.integration
+def test_openai_sdk_embeds_and_transcribes_on_the_embedded_models(request):
+    import numpy as np
+    import openai
+
+    pytest.importorskip("pretrained.tasks.embed", reason="embeddings land with the Text issue")
+    pytest.importorskip("pretrained.tasks.transcribe", reason="lands with the Transcribe issue")
+    from tests import media
+
+    speech_dir = request.getfixturevalue("speech_dir")
+    proc, url = _start(
+        ["--preload", "--no-ui", "--api-key", "sk-real", "--task", "embed", "--task", "transcribe"]
+    )
+    try:
+        client = openai.OpenAI(base_url=url + "/v1", api_key="sk-real", max_retries=0)
+        vectors = client.embeddings.create(
+            model="minilm-l6", input=["a small cat", "a little kitten", "a red sports car"]
+        )
+        cat, kitten, car = (np.array(d.embedding) for d in vectors.data)
+        assert cat.shape == (384,) and cat @ kitten > cat @ car
+        assert vectors.usage.prompt_tokens > 6
+
+        with open(speech_dir / "train.wav", "rb") as audio:
+            heard = client.audio.transcriptions.create(model="whisper-tiny.en", file=audio)
+        expected = set(media.SENTENCES["train"].lower().replace(".", "").split())
+        words = set(heard.text.lower().replace(".", "").replace(",", "").split())
+        assert len(words & expected) >= len(expected) * 0.6, heard.text
+        with open(speech_dir / "train.wav", "rb") as audio:
+            srt = client.audio.transcriptions.create(
+                model="whisper-tiny.en", file=audio, response_format="srt"
+            )
+        assert "-->" in srt
+        with pytest.raises(openai.AuthenticationError):
+            openai.OpenAI(base_url=url + "/v1", api_key="wrong", max_retries=0).embeddings.create(
+                model="minilm-l6", input="x"
+            )
     finally:
         _stop(proc)

@@ -45,7 +45,7 @@ def test_openai_sdk_chat_stream_completions_and_bad_key(live):
 
     done = client.completions.create(model=MODEL, prompt="Once", max_tokens=2)
     assert done.choices[0].text == "hello there" and done.choices[0].finish_reason == "length"
-    assert [m.id for m in client.models.list()] == [MODEL]
+    assert MODEL in [m.id for m in client.models.list()]
 
     bad = openai.OpenAI(base_url=live.url + "/v1", api_key="sk-wrong", max_retries=0)
     with pytest.raises(openai.AuthenticationError) as info:

@@ -32,6 +32,15 @@ async def call(request: Request, fn: Callable[[], Any], cancel=None) -> Any:
     )
 
 
+async def backend(request: Request, task: str, requested: str | None) -> Any:
+    """The served backend of a task; loading it (first use, without --preload) runs in a thread."""
+    pool = server_of(request).pool
+    loaded = pool.loaded(task)
+    if loaded is not None:
+        return loaded
+    return await call(request, lambda: pool.backend(task, requested))
+
+
 def sse(data: Any) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
@@ -119,13 +128,13 @@ async def chat_completions(body: s.ChatRequest, request: Request):
     options = body.options(server.config.max_new_tokens)
     messages = body.plain_messages()
     task.check_messages(messages)
-    backend = await call(request, lambda: server.pool.backend("chat", body.model))
+    engine = await backend(request, "chat", body.model)
 
     if body.stream:
         if body.n != 1:
             raise InvalidOptionError("streaming returns one choice", hint='drop "n" or "stream"')
         handle = await call(
-            request, lambda: task.stream_chat(messages, options=options, backend=backend)
+            request, lambda: task.stream_chat(messages, options=options, backend=engine)
         )
         cid, created = s.new_id("chatcmpl"), s.now()
 
@@ -135,7 +144,7 @@ async def chat_completions(body: s.ChatRequest, request: Request):
                 "object": "chat.completion.chunk",
                 "created": created,
                 "model": served.name,
-                "system_fingerprint": backend.revision,
+                "system_fingerprint": engine.revision,
                 "choices": [
                     {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
                 ],
@@ -162,11 +171,11 @@ async def chat_completions(body: s.ChatRequest, request: Request):
 
     if body.n == 1:
         handle = await call(
-            request, lambda: task.stream_chat(messages, options=options, backend=backend)
+            request, lambda: task.stream_chat(messages, options=options, backend=engine)
         )
         result = await call(request, lambda: _collect(handle), cancel=handle.cancel)
     else:
-        result = await call(request, lambda: task.chat(messages, options=options, backend=backend))
+        result = await call(request, lambda: task.chat(messages, options=options, backend=engine))
     server.metrics.count_tokens("chat", result.prompt_tokens, result.completion_tokens)
     return s.chat_response(result, served.name)
 
@@ -188,7 +197,7 @@ async def completions(body: s.CompletionRequest, request: Request):
         raise InvalidOptionError(
             "prompt is an empty list", hint='e.g. "prompt": "Once upon a time"'
         )
-    backend = await call(request, lambda: server.pool.backend("generate", body.model))
+    engine = await backend(request, "generate", body.model)
 
     if body.stream:
         if len(prompts) != 1 or body.n != 1:
@@ -196,7 +205,7 @@ async def completions(body: s.CompletionRequest, request: Request):
                 "streaming takes one prompt and n=1", hint='send one prompt, or drop "stream"'
             )
         handle = await call(
-            request, lambda: task.stream(prompts[0], options=options, backend=backend)
+            request, lambda: task.stream(prompts[0], options=options, backend=engine)
         )
         cid, created = s.new_id("cmpl"), s.now()
 
@@ -225,12 +234,12 @@ async def completions(body: s.CompletionRequest, request: Request):
 
     if len(prompts) == 1 and body.n == 1:
         handle = await call(
-            request, lambda: task.stream(prompts[0], options=options, backend=backend)
+            request, lambda: task.stream(prompts[0], options=options, backend=engine)
         )
         results = [await call(request, lambda: _collect(handle), cancel=handle.cancel)]
     else:
         results = await call(
-            request, lambda: task.generate(prompts, options=options, backend=backend)
+            request, lambda: task.generate(prompts, options=options, backend=engine)
         )
     server.metrics.count_tokens(
         "generate",
@@ -250,7 +259,7 @@ async def tokenize(body: s.TokenizeRequest, request: Request):
     text = body.text if body.text is not None else body.prompt
     if text is None:
         raise InvalidOptionError('send the text to tokenize as "text"', hint='{"text": "coconut"}')
-    await call(request, lambda: server.pool.backend("tokenize", body.model))
+    await backend(request, "tokenize", body.model)
     result = await call(
         request,
         lambda: task.tokenize(

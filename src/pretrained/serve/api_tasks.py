@@ -7,18 +7,39 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 
 from ..errors import InvalidOptionError
 from . import calls
 from . import schemas as s
-from .api import call, server_of
+from .api import backend, call, server_of
 from .limits import RequestTimeout, deadline_of
 
 router = APIRouter(prefix="/v1")
+
+
+# The batched calls depend only on the pool and the items (never on one request), because one
+# batcher serves every request of its task.
+def embed_batch(pool, key, items: list[str]) -> list[tuple[Any, int]]:
+    """→ (vector, token count) per text, from one forward pass over all of them."""
+    from ..tasks.embed import EmbedOptions, embed
+
+    # sentence-transformers sorts a call's texts by length and pads each sub-batch to its
+    # longest text: sub-batches of 8 keep the padding (wasted compute) small
+    result = embed(items, EmbedOptions(batch_size=8), backend=pool.backend("embed"), annotate=False)
+    return list(zip(result.vectors, result.token_counts, strict=True))
+
+
+def classify_batch(pool, key, items: list[str]) -> list[tuple[dict, str, list[str]]]:
+    """→ (result, method, labels) per text; `key` is the labels tuple (None: sentiment)."""
+    from ..tasks.classify import classify
+
+    result = classify(items, list(key) if key else None, backend=pool.backend("classify"))
+    return [(item.to_dict(), result.method, result.labels) for item in result.items]
 
 
 async def batched(request: Request, task: str, items: list, fn, key=None) -> list:
@@ -39,19 +60,13 @@ async def batched(request: Request, task: str, items: list, fn, key=None) -> lis
 # ------------------------------------------------------------------------------ embeddings
 @router.post("/embeddings")
 async def embeddings(body: s.EmbeddingRequest, request: Request):
-    from ..tasks.embed import embed
-
     server = server_of(request)
     served = server.pool.check("embed", body.model)
     texts = body.texts()
     if body.dimensions is not None:
         raise InvalidOptionError("dimensions is not supported", hint='drop "dimensions"')
-    backend = await call(request, lambda: server.pool.backend("embed", body.model))
-
-    def run(key, items: list[str]) -> list[tuple[Any, int]]:
-        result = embed(items, backend=backend, annotate=False)
-        return list(zip(result.vectors, result.token_counts, strict=True))
-
+    await backend(request, "embed", body.model)
+    run = partial(embed_batch, server.pool)
     rows = await batched(request, "embed", texts, run)
     tokens = sum(n for _, n in rows)
     server.metrics.count_tokens("embed", tokens, 0)
@@ -60,44 +75,41 @@ async def embeddings(body: s.EmbeddingRequest, request: Request):
         if body.encoding_format == "base64":
             value: Any = base64.b64encode(vector.astype("<f4").tobytes()).decode()
         else:
-            value = [float(x) for x in vector]
+            value = vector.tolist()
         data.append({"object": "embedding", "index": i, "embedding": value})
-    return {
-        "object": "list",
-        "data": data,
-        "model": served.name,
-        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
-    }
+    # plain json.dumps: FastAPI's generic encoder would walk every float of every vector
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": data,
+            "model": served.name,
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
+    )
 
 
 # ------------------------------------------------------------------------------ classify
 @router.post("/classify")
 async def classify(body: s.ClassifyRequest, request: Request):
-    from ..tasks.classify import classify as run_classify
     from ..tasks.classify import parse_labels
 
     server = server_of(request)
     served = server.pool.check("classify", body.model)
     texts = body.texts()
     labels = parse_labels(body.labels)
-    backend = await call(request, lambda: server.pool.backend("classify", body.model))
-    meta: dict[str, Any] = {}
-
-    def run(key, items: list[str]) -> list[dict]:
-        result = run_classify(items, list(key) if key else None, backend=backend)
-        meta.update(method=result.method, labels=result.labels)
-        return [item.to_dict() for item in result.items]
-
+    await backend(request, "classify", body.model)
     # requests with the same labels share a forward pass
-    results = await batched(request, "classify", texts, run, key=tuple(labels) if labels else None)
+    key = tuple(labels) if labels else None
+    results = await batched(request, "classify", texts, partial(classify_batch, server.pool), key)
+    method, names = results[0][1], results[0][2]
     return {
         "id": s.new_id("clf"),
         "object": "classification",
         "created": s.now(),
         "model": served.name,
-        "method": meta.get("method"),
-        "labels": meta.get("labels") or labels,
-        "data": [{"index": i, **r} for i, r in enumerate(results)],
+        "method": method,
+        "labels": names,
+        "data": [{"index": i, **item} for i, (item, _, _) in enumerate(results)],
     }
 
 
@@ -156,7 +168,7 @@ async def transcriptions(
             hint="use json, text, srt, vtt or verbose_json",
         )
     options = TranscribeOptions(language=language or None, initial_prompt=prompt or None).validate()
-    await call(request, lambda: server.pool.backend("transcribe", model))
+    await backend(request, "transcribe", model)
     name = file.filename or "upload"
     async with saved_upload(file, server.config.max_upload_bytes) as path:
         result = await call(

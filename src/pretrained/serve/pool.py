@@ -56,10 +56,10 @@ def _load_classifier(model: str, options: dict[str, Any]):
     )
 
 
-def _load_speech(model: str, options: dict[str, Any]):
-    from ..models import load_speech
+def _load_transcriber(model: str, options: dict[str, Any]):
+    from ..models import load_transcriber
 
-    return load_speech(model, **_only(options, "revision", "device"))
+    return load_transcriber(model, **_only(options, "revision", "device"))
 
 
 # server task → loader(model, load options) -> backend. Tasks that share a model (generate,
@@ -71,7 +71,7 @@ LOADERS: dict[str, Callable[[str, dict[str, Any]], Any]] = {
     "tokenize": _load_tokenizer,
     "embed": _load_embedder,
     "classify": _load_classifier,
-    "transcribe": _load_speech,
+    "transcribe": _load_transcriber,
 }
 
 
@@ -128,6 +128,11 @@ class ModelPool:
                 hint=f"use one of: {', '.join(names)} (GET /v1/models)",
             )
         return served
+
+    def loaded(self, task: str) -> Any:
+        """The task's backend if it is loaded (no waiting, no loading), else None."""
+        served = self.served.get(task)
+        return served.backend if served is not None else None
 
     def backend(self, task: str, requested: str | None = None) -> Any:
         served = self.check(task, requested)
