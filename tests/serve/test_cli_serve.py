@@ -104,6 +104,34 @@ def test_serve_process_starts_and_stops_on_sigterm(tiny_gpt2_dir):
     assert "Application shutdown complete" in out
 
 
+def test_workers_share_the_port_and_the_config(tiny_gpt2_dir):
+    proc, url = _start(
+        [
+            "--workers",
+            "2",
+            "--task",
+            "tokenize",
+            "--model",
+            f"tokenize={tiny_gpt2_dir}",
+            "--no-ui",
+            "--api-key",
+            "sk-workers",
+        ],
+    )
+    try:
+        headers = {"Authorization": "Bearer sk-workers"}
+        for _ in range(6):  # whichever worker answers has the same models and key
+            r = httpx.post(
+                url + "/v1/tokenize", json={"text": "Hello"}, headers=headers, timeout=120
+            )
+            assert r.status_code == 200 and r.json()["model"] == str(tiny_gpt2_dir)
+        assert httpx.post(url + "/v1/tokenize", json={"text": "x"}, timeout=120).status_code == 401
+    finally:
+        out = _stop(proc)
+    assert out.count("Application startup complete") == 2, out
+    assert "sk-workers" not in out
+
+
 def test_graceful_shutdown_lets_a_stream_finish():
     backend = SlowBackend(words=40, delay=0.02)
     chat = {
