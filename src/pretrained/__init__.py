@@ -29,9 +29,31 @@ _EXPORTS: dict[str, str] = {
     "doctor": "pretrained.tasks.doctor",
     "list_models": "pretrained.tasks.models",
     "PretrainedError": "pretrained.errors",
+    "embed": "pretrained.tasks.embed",
+    "EmbedOptions": "pretrained.tasks.embed",
+    "EmbedResult": "pretrained.tasks.embed",
+    "classify": "pretrained.tasks.classify",
+    "ClassifyOptions": "pretrained.tasks.classify",
+    "ClassifyResult": "pretrained.tasks.classify",
+    "summarize": "pretrained.tasks.summarize",
+    "SummarizeOptions": "pretrained.tasks.summarize",
+    "SummaryResult": "pretrained.tasks.summarize",
+    "load_text": "pretrained.sources",
+    "Document": "pretrained.sources",
 }
 __all__ = [
     "ChatSession",
+    "ClassifyOptions",
+    "ClassifyResult",
+    "Document",
+    "EmbedOptions",
+    "EmbedResult",
+    "SummarizeOptions",
+    "SummaryResult",
+    "classify",
+    "embed",
+    "load_text",
+    "summarize",
     "GenerateOptions",
     "GenerateResult",
     "ModelInfo",
@@ -122,4 +144,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from .tasks.generate import GenerateOptions, GenerateResult
     from .tasks.inspect import ModelInfo, inspect
     from .tasks.models import list_models
+    from .sources import Document, load_text
+    from .tasks.classify import ClassifyOptions, ClassifyResult, classify
+    from .tasks.embed import EmbedOptions, EmbedResult, embed
+    from .tasks.summarize import SummarizeOptions, SummaryResult, summarize
     from .tasks.tokenize import TokenizeResult, decode

@@ -10,7 +10,7 @@ from typing import Any
 
 from .backends import choose_text_engine, create_text_backend
 from .backends.base import TextBackend
-from .registry import TEXT_GENERATION, ResolvedModel, resolve
+from .registry import EMBEDDING, TEXT_GENERATION, ResolvedModel, resolve
 
 _MAX_LOADED = 3
 _loaded: OrderedDict[tuple, Any] = OrderedDict()
@@ -53,9 +53,65 @@ def load(
         return backend
 
 
+def _cached(key: tuple, create: Any) -> Any:
+    with _lock:
+        if key in _loaded:
+            _loaded.move_to_end(key)
+            backend = _loaded[key]
+            backend.load_seconds = 0.0
+            return backend
+        backend = create()
+        _loaded[key] = backend
+        while len(_loaded) > _MAX_LOADED:
+            _loaded.popitem(last=False)
+        return backend
+
+
+def load_embedder(
+    model: str | None = None,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    trust_pickle: bool = False,
+):
+    """Load (or reuse) a sentence-embedding backend (default: the embedded MiniLM)."""
+    from .backends.embeddings import load_sentence_transformer
+
+    resolved = resolve(model, task=EMBEDDING, revision=revision)
+    options = {
+        "device": device,
+        "trust_remote_code": trust_remote_code,
+        "trust_pickle": trust_pickle,
+    }
+    key = ("embedding", resolved.source, resolved.id, resolved.revision, tuple(options.items()))
+    return _cached(key, lambda: load_sentence_transformer(resolved, **options))
+
+
+def load_classifier(
+    model: str,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    trust_pickle: bool = False,
+):
+    """Load (or reuse) a sequence-classification backend (sentiment, NLI …) by name."""
+    from .backends.classifiers import load_sequence_classifier
+
+    resolved = resolve(model, task="classify", revision=revision)
+    options = {
+        "device": device,
+        "trust_remote_code": trust_remote_code,
+        "trust_pickle": trust_pickle,
+    }
+    key = ("classifier", resolved.source, resolved.id, resolved.revision, tuple(options.items()))
+    return _cached(key, lambda: load_sequence_classifier(resolved, **options))
+
+
 def unload_all() -> None:
     with _lock:
         _loaded.clear()
 
 
-__all__ = ["ResolvedModel", "load", "resolve", "unload_all"]
+__all__ = ["ResolvedModel", "load", "load_classifier", "load_embedder", "resolve", "unload_all"]

@@ -20,13 +20,39 @@ def _looks_binary(data: bytes) -> bool:
     return bool(sample) and control / len(sample) > 0.05
 
 
+def _detect(data: bytes) -> str | None:
+    """Legacy 8-bit and CJK encodings (cp1251, Shift-JIS, GB18030 …) via charset-normalizer."""
+    try:
+        from charset_normalizer import from_bytes
+    except ImportError:  # pragma: no cover - installed with the [text] extra
+        return None
+    best = from_bytes(data[: 1 << 20]).best()
+    if best is None:
+        return None
+    try:
+        return data.decode(best.encoding)
+    except (LookupError, UnicodeDecodeError):
+        return None
+
+
 def decode_bytes(data: bytes, name: str) -> str:
     if _looks_binary(data):
         raise UnreadableInputError(
             f"'{name}' looks like a binary file, not text",
             hint="pass a text file (.txt, .md, .jsonl …)",
         )
-    for encoding in _ENCODINGS:
+    # UTF-8 (with or without BOM); UTF-16 only with its BOM (without one, any even-length
+    # byte string "decodes" as UTF-16 garbage).
+    encodings = _ENCODINGS[:2] if data.startswith((b"\xff\xfe", b"\xfe\xff")) else _ENCODINGS[:1]
+    for encoding in encodings:
+        try:
+            return data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+    detected = _detect(data)
+    if detected:
+        return detected
+    for encoding in _ENCODINGS[2:]:
         try:
             return data.decode(encoding)
         except UnicodeDecodeError:
