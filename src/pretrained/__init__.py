@@ -139,13 +139,13 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import PretrainedError
     from .models import load
     from .models.registry import resolve
+    from .sources import Document, load_text
     from .tasks.chat import ChatSession
+    from .tasks.classify import ClassifyOptions, ClassifyResult, classify
     from .tasks.doctor import doctor
+    from .tasks.embed import EmbedOptions, EmbedResult, embed
     from .tasks.generate import GenerateOptions, GenerateResult
     from .tasks.inspect import ModelInfo, inspect
     from .tasks.models import list_models
-    from .sources import Document, load_text
-    from .tasks.classify import ClassifyOptions, ClassifyResult, classify
-    from .tasks.embed import EmbedOptions, EmbedResult, embed
     from .tasks.summarize import SummarizeOptions, SummaryResult, summarize
     from .tasks.tokenize import TokenizeResult, decode
