@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -205,7 +206,12 @@ def document_from_bytes(
         body, title = html_to_text(text, url)
         return body, title, "html", {}
     kind = "markdown" if suffix in (".md", ".markdown") or "markdown" in content_type else "text"
-    return text, None, kind, {}
+    heading = (
+        re.search(r"^#[ \t]+(.+?)[ \t#]*$", text[:5000], re.MULTILINE)
+        if kind == "markdown"
+        else None
+    )
+    return text, heading.group(1).strip() if heading else None, kind, {}
 
 
 def _decode(data: bytes, name: str, charset: str | None) -> str:

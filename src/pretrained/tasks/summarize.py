@@ -163,10 +163,14 @@ _NOISE = re.compile(
     re.IGNORECASE,
 )
 _MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)")
+# fenced code blocks and table rows are not prose: no sentence should come from them
+_MD_CODE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n.*?^[ \t]*\1[ \t]*$", re.MULTILINE | re.DOTALL)
+_MD_TABLE = re.compile(r"^[ \t]*\|.*\|[ \t]*$", re.MULTILINE)
 
 
 def _blank(match: re.Match) -> str:
-    return " " * len(match.group(0))
+    # newlines are kept so paragraphs (and line numbers) stay where they were
+    return re.sub(r"[^\n]", " ", match.group(0))
 
 
 def _link_text(match: re.Match) -> str:
@@ -179,6 +183,8 @@ def clean_boilerplate(text: str) -> str:
     """Blank out bylines/publication stamps and Markdown link syntax, keeping every other
     character at its offset (so sentence offsets still point into the original text)."""
     text = _BYLINE.sub(_blank, text)
+    text = _MD_CODE.sub(_blank, text)
+    text = _MD_TABLE.sub(_blank, text)
     return _MD_LINK.sub(_link_text, text)
 
 
@@ -375,6 +381,14 @@ def select_mmr(
     return sorted(chosen)
 
 
+SEGMENT_MIN_UNITS = 80  # shorter texts (news articles, emails) are one topic with a lead
+
+
+def _segmented(n_units: int, n_pick: int) -> bool:
+    """Long multi-topic documents get topic segments (coverage); short ones a global lead."""
+    return n_units >= max(SEGMENT_MIN_UNITS, 4 * n_pick)
+
+
 def extract(
     texts: list[str],
     *,
@@ -398,7 +412,9 @@ def extract(
         vectors = embed_units(texts, embedder)
     if segments is None:
         n_pick = max_sentences or max(1, (max_words or 60) // 15)
-        segments = topic_segments(vectors, n_pick, min_size=3) if len(texts) > 4 * n_pick else None
+        segments = (
+            topic_segments(vectors, n_pick, min_size=3) if _segmented(len(texts), n_pick) else None
+        )
     focus_vector = embed_units([focus], embedder)[0] if focus else None
     scores = relevance(
         vectors,
@@ -459,7 +475,9 @@ def _extractive(text: str, options: SummarizeOptions, embedder: Any, progress: P
     start = time.perf_counter()
     starts = [i == 0 or units[i - 1].paragraph != u.paragraph for i, u in enumerate(units)]
     n_pick = max_sentences or max(1, (max_words or 60) // 15)
-    segments = topic_segments(vectors, n_pick, min_size=3) if len(units) > 4 * n_pick else None
+    segments = (
+        topic_segments(vectors, n_pick, min_size=3) if _segmented(len(units), n_pick) else None
+    )
     chosen, scores = extract(
         texts,
         max_words=max_words,

@@ -43,7 +43,10 @@ class SentenceTransformerBackend:
         self.model_id = resolved.alias or resolved.id
         self.revision = revision
         self.device = str(model.device)
-        dims = getattr(model, "get_embedding_dimension", None) or model.get_sentence_embedding_dimension
+        dims = (
+            getattr(model, "get_embedding_dimension", None)
+            or model.get_sentence_embedding_dimension
+        )
         self.dims = int(dims())
         self.max_tokens = int(model.max_seq_length or 512)
         self.load_seconds = load_s
