@@ -26,11 +26,21 @@ def _detect(data: bytes) -> str | None:
         from charset_normalizer import from_bytes
     except ImportError:  # pragma: no cover - installed with the [text] extra
         return None
-    best = from_bytes(data[: 1 << 20]).best()
+    matches = from_bytes(data[: 1 << 20])
+    best = matches.best()
     if best is None:
         return None
+    encoding = best.encoding
+    # Short Western texts fit several code pages equally well; prefer the most common one.
+    ties = {
+        m.encoding
+        for m in matches
+        if m.chaos <= best.chaos + 0.01 and m.coherence >= best.coherence - 0.01
+    }
+    if ties & {"cp1252", "latin_1", "iso8859_1", "iso8859_15"}:
+        encoding = "cp1252"
     try:
-        return data.decode(best.encoding)
+        return data.decode(encoding)
     except (LookupError, UnicodeDecodeError):
         return None
 

@@ -57,8 +57,14 @@ def _lines_as_units(block: str) -> bool:
     if len(lines) < 2:
         return False
     bullets = sum(1 for line in lines if _BULLET.match(line))
-    short = sum(1 for line in lines if len(line.split()) <= 8)
-    return bullets >= len(lines) / 2 or short == len(lines)
+    if bullets >= len(lines) / 2:
+        return True
+    # hard-wrapped prose: a line running on into a next line that starts in lower case
+    wrapped = any(
+        b.lstrip()[:1].islower() and not a.rstrip().endswith((".", "!", "?", ":"))
+        for a, b in zip(lines, lines[1:], strict=False)
+    )
+    return not wrapped and all(len(line.split()) <= 8 for line in lines)
 
 
 def _is_abbreviation(text: str, end: int) -> bool:

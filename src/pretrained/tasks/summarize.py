@@ -341,11 +341,13 @@ def select_mmr(
     max_words: int | None = None,
     max_sentences: int | None = None,
     diversity: float = 0.3,
+    groups: list[int] | None = None,
 ) -> list[int]:
     """Maximal marginal relevance under a budget: repeatedly take the unit with the best
     (1 − diversity)·relevance − diversity·(max similarity to what is already taken), scaled by
     1/√length when the budget is in words (short informative sentences stretch a word budget
-    further). → chosen indices in document order."""
+    further). With `groups` (a topic segment per unit), a segment already represented counts
+    half until every segment has one unit: coverage first. → chosen indices in order."""
     import numpy as np
 
     n = len(scores)
@@ -359,6 +361,9 @@ def select_mmr(
     sizes = np.asarray(lengths, dtype=np.float64).clip(min=1)
     cost = np.sqrt(sizes / np.median(sizes)) if max_words is not None else np.ones(n)
     best_sim = np.full(n, 0.0)
+    group_ids = np.asarray(groups) if groups is not None else None
+    n_groups = len(set(groups)) if groups is not None else 0
+    covered: set[int] = set()
     chosen: list[int] = []
     available = np.ones(n, dtype=bool)
     used = 0
@@ -369,10 +374,15 @@ def select_mmr(
             available &= sizes <= max_words - used
             if not available.any():
                 break
-        gain = ((1 - diversity) * rel - diversity * best_sim) / cost
+        weight = np.ones(n)
+        if group_ids is not None and len(covered) < n_groups:
+            weight[np.isin(group_ids, list(covered))] = 0.5
+        gain = ((1 - diversity) * rel * weight - diversity * best_sim) / cost
         gain[~available] = -np.inf
         pick = int(np.argmax(gain))
         chosen.append(pick)
+        if group_ids is not None:
+            covered.add(int(group_ids[pick]))
         available[pick] = False
         used += int(sizes[pick])
         best_sim = np.maximum(best_sim, vectors @ vectors[pick])
@@ -387,6 +397,35 @@ SEGMENT_MIN_UNITS = 80  # shorter texts (news articles, emails) are one topic wi
 def _segmented(n_units: int, n_pick: int) -> bool:
     """Long multi-topic documents get topic segments (coverage); short ones a global lead."""
     return n_units >= max(SEGMENT_MIN_UNITS, 4 * n_pick)
+
+
+def paragraph_segments(units: list[Span]) -> list[tuple[int, int]] | None:
+    """Short texts written in real paragraphs (≥ 2, of ≥ 3 sentences on average) are
+    segmented by paragraph; one-sentence-per-paragraph news copy stays one segment."""
+    bounds = [0] + [i for i in range(1, len(units)) if units[i].paragraph != units[i - 1].paragraph]
+    if len(bounds) < 2 or len(units) / len(bounds) < 3:
+        return None
+    ends = bounds[1:] + [len(units)]
+    return list(zip(bounds, ends, strict=True))
+
+
+def expected_picks(lengths: list[int], max_words: int | None, max_sentences: int | None) -> int:
+    if max_sentences is not None:
+        return max_sentences
+    typical = sorted(lengths)[len(lengths) // 2] if lengths else 15
+    return max(1, (max_words or 60) // max(typical, 1))
+
+
+def choose_segments(units: list[Span], vectors, max_words, max_sentences):
+    """Paragraphs when the text is written in real paragraphs; topic segments (TextTiling over
+    the embeddings) for long unbroken text; otherwise one segment with a lead."""
+    by_paragraph = paragraph_segments(units)
+    if by_paragraph:
+        return by_paragraph
+    n_pick = expected_picks([u.words for u in units], max_words, max_sentences)
+    if _segmented(len(units), n_pick):
+        return topic_segments(vectors, n_pick, min_size=3)
+    return None
 
 
 def extract(
@@ -411,7 +450,7 @@ def extract(
     if vectors is None:
         vectors = embed_units(texts, embedder)
     if segments is None:
-        n_pick = max_sentences or max(1, (max_words or 60) // 15)
+        n_pick = expected_picks([len(t.split()) for t in texts], max_words, max_sentences)
         segments = (
             topic_segments(vectors, n_pick, min_size=3) if _segmented(len(texts), n_pick) else None
         )
@@ -424,6 +463,9 @@ def extract(
         paragraph_starts=paragraph_starts,
     )
     lengths = [len(t.split()) for t in texts]
+    groups = None
+    if segments and len(segments) > 1:
+        groups = [g for g, (a, b) in enumerate(segments) for _ in range(a, b)]
     chosen = select_mmr(
         vectors,
         scores,
@@ -431,6 +473,7 @@ def extract(
         max_words=max_words,
         max_sentences=max_sentences,
         diversity=diversity,
+        groups=groups,
     )
     return chosen, scores
 
@@ -474,10 +517,7 @@ def _extractive(text: str, options: SummarizeOptions, embedder: Any, progress: P
     embed_s = time.perf_counter() - start
     start = time.perf_counter()
     starts = [i == 0 or units[i - 1].paragraph != u.paragraph for i, u in enumerate(units)]
-    n_pick = max_sentences or max(1, (max_words or 60) // 15)
-    segments = (
-        topic_segments(vectors, n_pick, min_size=3) if _segmented(len(units), n_pick) else None
-    )
+    segments = choose_segments(units, vectors, max_words, max_sentences)
     chosen, scores = extract(
         texts,
         max_words=max_words,
@@ -526,7 +566,8 @@ def _counter(backend: Any) -> Callable[[list[str]], list[int]]:
     tokenizer = getattr(backend, "tokenizer", None)
     if tokenizer is not None and callable(tokenizer):
         return lambda texts: [
-            len(ids) for ids in tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+            len(ids)
+            for ids in tokenizer(list(texts), add_special_tokens=False, verbose=False)["input_ids"]
         ]
     return lambda texts: [backend.count_tokens(t, add_special_tokens=False) for t in texts]
 
@@ -666,9 +707,25 @@ class _Abstractive:
                 texts, max_words=words, embedder=embedder, vectors=vectors, position_weight=0.3
             )
             short = " ".join(texts[i] for i in chosen)
-            if self.count([short])[0] <= budget or words <= 20:
+            if self.count([short])[0] <= budget:
                 return short
+            if words <= 20:
+                break
             words = int(words * 0.8)
+        # Degenerate intermediate text (no sentences, no spaces): keep the longest prefix of the
+        # extract that fits, and say so.
+        low, high = 0, len(short)
+        while low < high:
+            mid = (low + high + 1) // 2
+            if self.count([short[:mid]])[0] <= budget:
+                low = mid
+            else:
+                high = mid - 1
+        self.warnings.append(
+            f"intermediate summaries had no sentence structure: {len(short) - low} of "
+            f"{len(short)} characters of them were cut to fit the context"
+        )
+        return short[:low]
 
     def run(self, text: str, max_words: int | None, max_sentences: int | None) -> str:
         final_length = _length_phrase(max_words, max_sentences)
