@@ -14,7 +14,7 @@ from pretrained.errors import (
 )
 from pretrained.sources import load_text
 from pretrained.sources.wikipedia import parse_title
-from tests.textkit import ARTICLE_HTML, TextServer, TextSite, WikiPage, make_docx, make_pdf
+from tests.textkit import ARTICLE_HTML, TextServer, WikiPage, make_docx, make_pdf
 
 
 @pytest.fixture
@@ -44,7 +44,9 @@ def test_html_file_keeps_the_article_drops_the_boilerplate(tmp_path):
 
 def test_pdf_file(tmp_path):
     path = tmp_path / "report.pdf"
-    path.write_bytes(make_pdf(["Quarterly report.", "Revenue grew by twelve percent."], "Q3 Report"))
+    path.write_bytes(
+        make_pdf(["Quarterly report.", "Revenue grew by twelve percent."], "Q3 Report")
+    )
     doc = load_text(str(path))
     assert doc.kind == "pdf" and doc.title == "Q3 Report" and doc.metadata["pages"] == 1
     assert "Revenue grew by twelve percent" in doc.text
@@ -73,7 +75,9 @@ def test_encodings_are_detected(tmp_path):
     russian = "Съешь же ещё этих мягких французских булок, да выпей чаю. " * 5
     (tmp_path / "cp1251.txt").write_bytes(russian.encode("cp1251"))
     (tmp_path / "utf16.txt").write_bytes(russian.encode("utf-16"))
-    (tmp_path / "latin.txt").write_bytes("Café crème brûlée à la carte, s'il vous plaît.".encode("cp1252"))
+    (tmp_path / "latin.txt").write_bytes(
+        "Café crème brûlée à la carte, s'il vous plaît.".encode("cp1252")
+    )
     assert load_text(str(tmp_path / "cp1251.txt")).text == russian
     assert load_text(str(tmp_path / "utf16.txt")).text == russian
     assert load_text(str(tmp_path / "latin.txt")).text.startswith("Café crème brûlée")
