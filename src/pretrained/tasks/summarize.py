@@ -189,7 +189,12 @@ def clean_boilerplate(text: str) -> str:
 
 
 def is_noise(sentence: str) -> bool:
-    return bool(_NOISE.match(sentence)) or not re.search(r"[^\W\d_]{2}", sentence)
+    """Share prompts, cookie banners, Markdown headings, lines without words."""
+    return (
+        bool(_NOISE.match(sentence))
+        or sentence.startswith("#")
+        or not re.search(r"[^\W\d_]{2}", sentence)
+    )
 
 
 def candidates(text: str, *, clean: bool = True, min_words: int = 4) -> list[Span]:
