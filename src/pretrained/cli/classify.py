@@ -45,23 +45,11 @@ def _rows(path: Path, column: str | None, field: str | None) -> tuple[Iterator[d
         key = field or "text"
 
         def read_jsonl() -> Iterator[dict]:
+            from ..sources.rows import jsonl_rows, text_field
+
             with path.open(encoding="utf-8") as fh:
-                for number, line in enumerate(fh, 1):
-                    if not line.strip():
-                        continue
-                    try:
-                        row = json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise InvalidOptionError(
-                            f"{path.name} line {number} is not valid JSON ({exc.msg})",
-                            hint="write one JSON object per line",
-                        ) from exc
-                    if not isinstance(row, dict) or not isinstance(row.get(key), str):
-                        keys = ", ".join(row) if isinstance(row, dict) else type(row).__name__
-                        raise InvalidOptionError(
-                            f"{path.name} line {number} has no text field '{key}' (found: {keys})",
-                            hint="name the field: --field review",
-                        )
+                for number, row in jsonl_rows(fh, path.name):
+                    text_field(row, key, path.name, number, "name the field: --field review")
                     yield row
 
         return read_jsonl(), key, total

@@ -67,6 +67,12 @@ def _cached(key: tuple, create: Any) -> Any:
         return backend
 
 
+def _load_encoder(kind: str, task: str, factory: Any, model, revision, **options: Any):
+    resolved = resolve(model, task=task, revision=revision)
+    key = (kind, resolved.source, resolved.id, resolved.revision, tuple(sorted(options.items())))
+    return _cached(key, lambda: factory(resolved, **options))
+
+
 def load_embedder(
     model: str | None = None,
     *,
@@ -78,14 +84,16 @@ def load_embedder(
     """Load (or reuse) a sentence-embedding backend (default: the embedded MiniLM)."""
     from .backends.embeddings import load_sentence_transformer
 
-    resolved = resolve(model, task=EMBEDDING, revision=revision)
-    options = {
-        "device": device,
-        "trust_remote_code": trust_remote_code,
-        "trust_pickle": trust_pickle,
-    }
-    key = ("embedding", resolved.source, resolved.id, resolved.revision, tuple(options.items()))
-    return _cached(key, lambda: load_sentence_transformer(resolved, **options))
+    return _load_encoder(
+        "embedding",
+        EMBEDDING,
+        load_sentence_transformer,
+        model,
+        revision,
+        device=device,
+        trust_remote_code=trust_remote_code,
+        trust_pickle=trust_pickle,
+    )
 
 
 def load_classifier(
@@ -99,14 +107,16 @@ def load_classifier(
     """Load (or reuse) a sequence-classification backend (sentiment, NLI …) by name."""
     from .backends.classifiers import load_sequence_classifier
 
-    resolved = resolve(model, task="classify", revision=revision)
-    options = {
-        "device": device,
-        "trust_remote_code": trust_remote_code,
-        "trust_pickle": trust_pickle,
-    }
-    key = ("classifier", resolved.source, resolved.id, resolved.revision, tuple(options.items()))
-    return _cached(key, lambda: load_sequence_classifier(resolved, **options))
+    return _load_encoder(
+        "classifier",
+        "classify",
+        load_sequence_classifier,
+        model,
+        revision,
+        device=device,
+        trust_remote_code=trust_remote_code,
+        trust_pickle=trust_pickle,
+    )
 
 
 def unload_all() -> None:

@@ -17,16 +17,14 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from ..errors import (
     EmptyInputError,
-    InputNotFoundError,
     UnreadableInputError,
     missing_dependency,
 )
-from .files import decode_bytes
+from .files import decode_bytes, read_file_bytes
 
 
 @dataclass
@@ -225,22 +223,7 @@ def _decode(data: bytes, name: str, charset: str | None) -> str:
 
 # ---------------------------------------------------------------- sources
 def _from_file(source: str) -> Document:
-    path = Path(source).expanduser()
-    if not path.exists():
-        raise InputNotFoundError(
-            f"file not found: {path}",
-            hint="check the path (relative paths start from the current folder)",
-        )
-    if path.is_dir():
-        raise UnreadableInputError(
-            f"'{path}' is a folder, not a file", hint="pass a file, e.g. notes/report.pdf"
-        )
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise UnreadableInputError(
-            f"cannot read '{path}': {exc.strerror}", hint="check the file permissions"
-        ) from exc
+    path, data = read_file_bytes(source)
     text, title, kind, meta = document_from_bytes(data, str(path), suffix=path.suffix)
     meta["bytes"] = len(data)
     return Document(text, title or path.stem, source, kind, path=str(path), metadata=meta)

@@ -72,7 +72,8 @@ def decode_bytes(data: bytes, name: str) -> str:
     )  # pragma: no cover - latin-1 decodes all
 
 
-def read_text_file(path: str | Path, *, allow_empty: bool = False) -> str:
+def read_file_bytes(path: str | Path) -> tuple[Path, bytes]:
+    """A file's bytes, or InputNotFoundError / UnreadableInputError with a hint."""
     target = Path(path).expanduser()
     if not target.exists():
         raise InputNotFoundError(
@@ -82,11 +83,15 @@ def read_text_file(path: str | Path, *, allow_empty: bool = False) -> str:
     if target.is_dir():
         raise UnreadableInputError(f"'{target}' is a folder, not a file", hint="pass a file path")
     try:
-        data = target.read_bytes()
+        return target, target.read_bytes()
     except OSError as exc:
         raise UnreadableInputError(
             f"cannot read '{target}': {exc.strerror}", hint="check the file permissions"
         ) from exc
+
+
+def read_text_file(path: str | Path, *, allow_empty: bool = False) -> str:
+    target, data = read_file_bytes(path)
     text = decode_bytes(data, str(target))
     if not allow_empty and not text.strip():
         raise EmptyInputError(f"'{target}' is empty", hint="pass a file with some text in it")

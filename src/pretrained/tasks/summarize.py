@@ -732,6 +732,19 @@ class _Abstractive:
         )
         return short[:low]
 
+    def squeeze(self, joined: str, tokens: int, budget: int, level: int) -> str:
+        squeezed = self.compress(joined, budget)
+        self.levels.append(
+            {
+                "level": level,
+                "stage": "extractive pre-compression",
+                "chunks": 1,
+                "tokens": [tokens],
+                "to_tokens": self.count([squeezed])[0],
+            }
+        )
+        return squeezed
+
     def run(self, text: str, max_words: int | None, max_sentences: int | None) -> str:
         final_length = _length_phrase(max_words, max_sentences)
         final_tokens = _new_tokens(max_words, max_sentences)
@@ -759,32 +772,10 @@ class _Abstractive:
             if joined_tokens <= budget:
                 break
             level += 1
-            if level > self.options.max_depth:
-                squeezed = self.compress(joined, budget)
-                self.levels.append(
-                    {
-                        "level": level,
-                        "stage": "extractive pre-compression",
-                        "chunks": 1,
-                        "tokens": [joined_tokens],
-                        "to_tokens": self.count([squeezed])[0],
-                    }
-                )
-                joined = squeezed
-                break
-            groups = self.pack(joined, budget)
-            if len(groups) >= len(partials):  # no progress: partials do not shrink
-                squeezed = self.compress(joined, budget)
-                self.levels.append(
-                    {
-                        "level": level,
-                        "stage": "extractive pre-compression",
-                        "chunks": 1,
-                        "tokens": [joined_tokens],
-                        "to_tokens": self.count([squeezed])[0],
-                    }
-                )
-                joined = squeezed
+            groups = self.pack(joined, budget) if level <= self.options.max_depth else []
+            # depth exhausted, or no progress (the partials do not shrink): compress extractively
+            if level > self.options.max_depth or len(groups) >= len(partials):
+                joined = self.squeeze(joined, joined_tokens, budget, level)
                 break
             self.levels.append(
                 {

@@ -8,7 +8,6 @@ separate lines), as reported for CNN/DailyMail. Scores are F1 × 100, averaged o
 
 from __future__ import annotations
 
-import json
 import statistics
 import time
 from collections.abc import Callable
@@ -16,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import EmptyInputError, InvalidOptionError, UnreadableInputError, missing_dependency
+from ..errors import EmptyInputError, InvalidOptionError, missing_dependency
 from .chunking import split_sentences
 from .summarize import SummarizeOptions, summarize
 
@@ -55,30 +54,14 @@ def read_pairs(
 ) -> list[tuple[str, str]]:
     target = Path(path).expanduser()
     from ..sources import read_text_file
+    from ..sources.rows import jsonl_rows, text_field
 
+    hint = "name the fields: --article-field text --reference-field summary"
     pairs = []
-    for number, line in enumerate(read_text_file(target).splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UnreadableInputError(
-                f"{target} line {number} is not valid JSON ({exc.msg})",
-                hint="write one JSON object per line",
-            ) from exc
-        if not isinstance(row, dict) or not isinstance(row.get(article_field), str):
-            keys = ", ".join(row) if isinstance(row, dict) else type(row).__name__
-            raise InvalidOptionError(
-                f"{target} line {number} has no text field '{article_field}' (found: {keys})",
-                hint="name the fields: --article-field text --reference-field summary",
-            )
-        if not isinstance(row.get(reference_field), str):
-            raise InvalidOptionError(
-                f"{target} line {number} has no reference field '{reference_field}'",
-                hint="name the fields: --article-field text --reference-field summary",
-            )
-        pairs.append((row[article_field], row[reference_field]))
+    for number, row in jsonl_rows(read_text_file(target).splitlines(), str(target)):
+        article = text_field(row, article_field, str(target), number, hint)
+        reference = text_field(row, reference_field, str(target), number, hint)
+        pairs.append((article, reference))
     if not pairs:
         raise EmptyInputError(f"{target} has no rows", hint="one JSON object per line")
     return pairs
