@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DATA = HERE.parent.parent / "shared" / "data"
+# ../shared/data beside the repository (CI), or wherever BENCH_DATA points (a worktree)
+DATA = Path(os.environ.get("BENCH_DATA") or HERE.parent.parent / "shared" / "data")
 CNN = DATA / "cnn_dailymail_val15.jsonl"
 QUOTES = DATA / "english_quotes.jsonl"
 KEYWORDS = ["glockenspiel", "narwhal", "saffron", "axolotl", "zeppelin", "obsidian", "tardigrade",

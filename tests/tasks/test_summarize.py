@@ -268,3 +268,20 @@ def test_seq2seq_model_loads_and_chunks_by_its_own_tokenizer(tiny_bart):
             assert all(t <= limit for t in level["tokens"]), level
     assert result.levels[0]["stage"] == "map"
     assert result.input_tokens == backend.count_tokens(_long_text(40), add_special_tokens=False)
+
+
+def test_pieces_for_transcript_chapters():
+    """What the transcribe task reuses: segments → vectors → chapters → key lines per chapter."""
+    from pretrained.tasks.summarize import embed_units, extract
+
+    texts = [s for t in TOPICS.values() for s in t.split(". ")]
+    engine = HashingEmbedder()
+    vectors = embed_units(texts, engine)
+    chapters = topic_segments(vectors, 3, min_size=3)
+    assert chapters == [(0, 4), (4, 8), (8, 12)]
+    for (start, end), topic in zip(chapters, TOPICS, strict=True):
+        picked, scores = extract(
+            texts[start:end], max_sentences=1, vectors=vectors[start:end], embedder=engine
+        )
+        assert len(picked) == 1 and topic in texts[start + picked[0]].lower()
+        assert len(scores) == end - start

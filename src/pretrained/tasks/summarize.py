@@ -13,7 +13,13 @@ count is reported (`levels`, `--verbose`). Generation goes through `tasks.genera
 engines speed this up too.
 
 Pieces other tasks reuse (transcript chapters): `embed_units`, `topic_segments`, `relevance`,
-`select_mmr`, `extract`, `candidates`, `clean_boilerplate`.
+`select_mmr`, `extract`, `candidates`, `clean_boilerplate`. For timed segments:
+
+    vectors = embed_units(texts, embedder)                  # one row per transcript segment
+    for start, end in topic_segments(vectors, n_chapters):  # chapter boundaries
+        picked, _ = extract(texts[start:end], max_sentences=2, vectors=vectors[start:end],
+                            embedder=embedder)              # key lines of the chapter
+        # timecode = segments[start].start; summary = " ".join(texts[start + i] for i in picked)
 """
 
 from __future__ import annotations
@@ -664,6 +670,9 @@ class _Abstractive:
 
     def generate(self, prompts: list[str], new_tokens: int, stage: str) -> list[str]:
         from .generate import GenerateOptions, generate
+
+        if self.prompter.seq2seq:  # the decoder has its own position limit
+            new_tokens = min(new_tokens, (self.backend.context_length or 1024) - 2)
 
         options = GenerateOptions(
             max_new_tokens=new_tokens,
