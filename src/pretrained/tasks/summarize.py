@@ -36,6 +36,7 @@ from .chunking import Span, pack, split_long, split_sentences
 
 MODES = ("auto", "extractive", "abstractive")
 DEFAULT_CHUNK_TOKENS = 1536  # decoder LMs: smaller chunks = better small-model summaries
+PART_WORDS = (40, 80)  # length range of each partial (map/reduce) summary
 MAX_UNIT_WORDS = 60  # longer "sentences" (tables, transcripts) are cut into word windows
 MAX_EMBEDDED = 2000  # longer documents: a lexical pre-selection keeps this many candidates
 
@@ -594,20 +595,17 @@ class _Prompter:
         self.chat = backend.has_chat_template and not self.seq2seq
         self.prefix = getattr(backend, "task_prefix", "") if self.seq2seq else ""
 
-    def instruction(self, length: str, combine: bool) -> str:
-        what = (
-            "Combine these partial summaries of one document into a single summary"
-            if combine
-            else "Summarize the following text"
-        )
+    def instruction(self, length: str) -> str:
         focus = f" Focus on: {self.options.focus}." if self.options.focus else ""
-        return f"{what} {length}. Keep names, numbers and facts; do not add anything.{focus}"
+        return f"Write a summary of this text {length}. Keep names, numbers and facts.{focus}"
 
-    def prompt(self, text: str, length: str, combine: bool = False) -> str:
+    def prompt(self, text: str, length: str) -> str:
+        """Small chat models follow an instruction placed after the text best; the reduce step
+        gets the same plain request (asking to "combine partial summaries" confuses them)."""
         if self.seq2seq:
             return self.prefix + text
         if self.chat:
-            return f"{self.instruction(length, combine)}\n\n{text}"
+            return f"Text:\n{text}\n\n{self.instruction(length)}"
         return f"{text}\n\nTL;DR:"
 
     def rendered(self, prompt: str) -> str:
@@ -617,7 +615,7 @@ class _Prompter:
         return prompt
 
     def overhead(self, count: Callable[[list[str]], list[int]], length: str) -> int:
-        empty = self.rendered(self.prompt("", length, combine=True))
+        empty = self.rendered(self.prompt("", length))
         return count([empty])[0] + 8  # + a little for the joins and special tokens
 
 
@@ -757,10 +755,7 @@ class _Abstractive:
     def run(self, text: str, max_words: int | None, max_sentences: int | None) -> str:
         final_length = _length_phrase(max_words, max_sentences)
         final_tokens = _new_tokens(max_words, max_sentences)
-        part_words = max(40, min(120, max_words or 30 * (max_sentences or 3)))
-        part_length = _length_phrase(part_words, None)
-        part_tokens = _new_tokens(part_words, None)
-        budget = self.budget(max(final_tokens, part_tokens), final_length)
+        budget = self.budget(max(final_tokens, _new_tokens(PART_WORDS[1], None)), final_length)
         total_tokens = self.count([text])[0]
         if total_tokens <= budget:
             self.levels.append(
@@ -771,6 +766,11 @@ class _Abstractive:
 
         chunks = self.pack(text, budget)
         sizes = self.count(chunks)
+        # partial summaries: together about twice the final length, 40 to 80 words each
+        wanted = 2 * (max_words or 25 * (max_sentences or 3)) // len(chunks)
+        part_words = max(PART_WORDS[0], min(PART_WORDS[1], wanted))
+        part_length = _length_phrase(part_words, None)
+        part_tokens = _new_tokens(part_words, None)
         self.levels.append({"level": 0, "stage": "map", "chunks": len(chunks), "tokens": sizes})
         prompts = [self.prompter.prompt(c, part_length) for c in chunks]
         partials = self.generate(prompts, part_tokens, "map: chunks")
@@ -794,12 +794,12 @@ class _Abstractive:
                     "tokens": self.count(groups),
                 }
             )
-            prompts = [self.prompter.prompt(g, part_length, combine=True) for g in groups]
+            prompts = [self.prompter.prompt(g, part_length) for g in groups]
             partials = self.generate(prompts, part_tokens, f"reduce level {level}")
         self.levels.append(
             {"level": level + 1, "stage": "final", "chunks": 1, "tokens": [self.count([joined])[0]]}
         )
-        prompt = self.prompter.prompt(joined, final_length, combine=True)
+        prompt = self.prompter.prompt(joined, final_length)
         return self.generate([prompt], final_tokens, "final summary")[0]
 
 
