@@ -266,7 +266,8 @@ def load_text(
         document = _from_file(source)
     if not document.text.strip():
         raise EmptyInputError(
-            f"'{source}' has no text" + (f" ({document.kind})" if document.kind else ""),
+            f"'{source}' has no text"
+            + (f" ({document.kind})" if document.kind not in ("text", "stdin") else ""),
             hint="pass a source with some text in it",
         )
     return document

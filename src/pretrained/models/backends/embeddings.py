@@ -8,6 +8,7 @@ tell when a text is longer than the model reads (`max_tokens`) instead of trunca
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Any, Protocol, runtime_checkable
 
@@ -98,6 +99,9 @@ def load_sentence_transformer(
             f"{resolved.label} is a {resolved.format} model, not a sentence-embedding model",
             hint="use an embedding model, e.g. --model minilm-l6 or sentence-transformers/all-MiniLM-L6-v2",
         )
+    # sentence-transformers imports peft → bitsandbytes, which warns on every start about an
+    # optional 4-bit CPU kernel that embedding never uses
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     try:
         from sentence_transformers import SentenceTransformer
     except ImportError as exc:  # pragma: no cover - part of the [text] extra
