@@ -39,9 +39,12 @@ _EXPORTS: dict[str, str] = {
     "SummarizeOptions": "pretrained.tasks.summarize",
     "SummaryResult": "pretrained.tasks.summarize",
     "load_text": "pretrained.sources",
+    "ask": "pretrained.tasks.ask",
+    "AskOptions": "pretrained.tasks.ask",
     "Document": "pretrained.sources",
 }
 __all__ = [
+    "AskOptions",
     "ChatSession",
     "ClassifyOptions",
     "ClassifyResult",
@@ -59,6 +62,7 @@ __all__ = [
     "ModelInfo",
     "PretrainedError",
     "TokenizeResult",
+    "ask",
     "chat",
     "decode",
     "doctor",
@@ -140,6 +144,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .models import load
     from .models.registry import resolve
     from .sources import Document, load_text
+    from .tasks.ask import AskOptions, ask
     from .tasks.chat import ChatSession
     from .tasks.classify import ClassifyOptions, ClassifyResult, classify
     from .tasks.doctor import doctor
