@@ -108,14 +108,18 @@ def ask(
     sys.stdout.flush()
     notes = []
     if result.citations_inferred:
-        notes.append("the model gave no [n] markers: citations matched by similarity")
+        notes.append("the model cited nothing itself: citations matched by similarity")
     if result.dropped:
         notes.append(f"{result.dropped} relevant passage(s) did not fit the model's context")
     for note in notes:
         info(f"note: {note}", quiet=quiet)
+    who = (
+        f"answered by {result.model} ({result.engine})"
+        if result.model != "-"
+        else "no passage was relevant enough: the model was not asked"
+    )
     info(
-        f"answered by {result.model} ({result.engine}) · retrieval {result.embedding_model or '-'} · "
-        f"{result.timings.get('total_s')}s",
+        f"{who} · retrieval {result.embedding_model or '-'} · {result.timings.get('total_s')}s",
         quiet=status,
     )
 
