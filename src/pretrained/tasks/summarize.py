@@ -38,7 +38,7 @@ MODES = ("auto", "extractive", "abstractive")
 DEFAULT_CHUNK_TOKENS = 1536  # decoder LMs: smaller chunks = better small-model summaries
 PART_WORDS = (40, 80)  # length range of each partial (map/reduce) summary
 MAX_UNIT_WORDS = 60  # longer "sentences" (tables, transcripts) are cut into word windows
-MAX_EMBEDDED = 2000  # longer documents: a lexical pre-selection keeps this many candidates
+MAX_EMBEDDED = 1200  # longer documents: a lexical pre-selection keeps this many candidates
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
