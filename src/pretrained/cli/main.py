@@ -18,7 +18,22 @@ from .. import runs, settings
 from ..errors import PretrainedError
 from ._output import print_error
 
-COMMANDS = ("generate", "chat", "tokenize", "models", "doctor", "logs", "run", "speak", "imagine")
+COMMANDS = (
+    "generate",
+    "chat",
+    "tokenize",
+    "models",
+    "doctor",
+    "logs",
+    "summarize",
+    "classify",
+    "embed",
+    "ask",
+    "eval",
+    "run",
+    "speak",
+    "imagine",
+)
 
 app = typer.Typer(
     name="pretrained",
