@@ -40,17 +40,39 @@ def load(
         "trust_pickle": trust_pickle,
     }
     key = (resolved.source, resolved.id, resolved.revision, chosen, tuple(sorted(options.items())))
+    return _cached(key, lambda: create_text_backend(resolved, chosen, **options))
+
+
+def _cached(key: tuple, create: Any) -> Any:
+    """The loaded backend for `key`, created once and kept in a small LRU."""
     with _lock:
         if key in _loaded:
             _loaded.move_to_end(key)
             backend = _loaded[key]
             backend.load_seconds = 0.0  # reused: no load cost for this call
             return backend
-        backend = create_text_backend(resolved, chosen, **options)
+        backend = create()
         _loaded[key] = backend
         while len(_loaded) > _MAX_LOADED:
             _loaded.popitem(last=False)
         return backend
+
+
+def load_speech(
+    model: str | None = None,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    compute_type: str | None = None,
+) -> Any:
+    """Load (or reuse) a speech-recognition backend (faster-whisper) for `model`."""
+    from .backends.faster_whisper import load_speech_backend, resolve_speech_model
+
+    resolved = resolve_speech_model(model, revision)
+    key = ("speech", resolved.source, resolved.id, resolved.revision, device, compute_type)
+    return _cached(
+        key, lambda: load_speech_backend(resolved, device=device, compute_type=compute_type)
+    )
 
 
 def unload_all() -> None:
@@ -58,4 +80,4 @@ def unload_all() -> None:
         _loaded.clear()
 
 
-__all__ = ["ResolvedModel", "load", "resolve", "unload_all"]
+__all__ = ["ResolvedModel", "load", "load_speech", "resolve", "unload_all"]
