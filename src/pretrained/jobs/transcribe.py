@@ -8,6 +8,7 @@ while the others finish. Outputs are written atomically next to the input or und
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -106,22 +107,34 @@ def output_bases(items: list[MediaItem], output_dir: Path | None) -> dict[str, P
             hint="e.g. pretrained transcribe s3://bucket/prefix/ --output out/",
         )
 
-    def base(item: MediaItem, full_name: bool) -> Path:
+    def base(item: MediaItem, level: int) -> Path:
         rel = Path(item.relative)
-        leaf = rel.name if full_name else rel.stem
+        leaf = rel.stem if level == 0 else rel.name
+        if level == 2:  # same relative path under two inputs given on one command line
+            leaf += "-" + hashlib.sha1(item.uri.encode()).hexdigest()[:8]
         if output_dir is not None:
             return output_dir / rel.parent / leaf
         assert item.path is not None
         return item.path.parent / leaf
 
-    first = {item.uri: base(item, False) for item in items}
-    counts: dict[Path, int] = {}
-    for path in first.values():
-        counts[path] = counts.get(path, 0) + 1
-    return {
-        uri: (base(next(i for i in items if i.uri == uri), True) if counts[path] > 1 else path)
-        for uri, path in first.items()
-    }
+    level = {item.uri: 0 for item in items}
+    while True:
+        bases = {item.uri: base(item, level[item.uri]) for item in items}
+        seen: dict[Path, list[str]] = {}
+        for uri, path in bases.items():
+            seen.setdefault(path, []).append(uri)
+        # in each clash, the inputs with the shortest names take the next longer form
+        moving = [
+            uri
+            for uris in seen.values()
+            if len(uris) > 1
+            for uri in uris
+            if level[uri] == min(level[u] for u in uris) < 2
+        ]
+        if not moving:
+            return bases
+        for uri in moving:
+            level[uri] += 1
 
 
 def write_outputs(result: TranscribeResult, base: Path, formats: tuple[str, ...], *, force: bool):

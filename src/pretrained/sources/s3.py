@@ -60,7 +60,9 @@ def client(endpoint_url: str | None = None) -> Any:
     except ImportError as exc:
         raise missing_dependency("boto3", "audio") from exc
     config = Config(retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10)
-    return boto3.client("s3", endpoint_url=endpoint_url or None, config=config)
+    # a fresh session reads the credential chain now (the default session caches it forever)
+    session = boto3.session.Session()
+    return session.client("s3", endpoint_url=endpoint_url or None, config=config)
 
 
 @contextlib.contextmanager
