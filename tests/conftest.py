@@ -85,9 +85,9 @@ def speech_dir() -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         work = _SESSION_DIR / "speech-work"
         work.mkdir(exist_ok=True)
-        media.speak(media.SENTENCES["fox"], folder / "fox.wav")
+        media.speak(media.SENTENCES["train"], folder / "train.wav")
         media.convert(
-            media.speak(media.SENTENCES["weather"], work / "weather.wav"), folder / "weather.mp3"
+            media.speak(media.SENTENCES["meeting"], work / "meeting.wav"), folder / "meeting.mp3"
         )
         media.video_with_audio(
             media.speak(media.SENTENCES["office"], work / "office.wav"), folder / "office.mp4"

@@ -35,7 +35,7 @@ from tests import media
         ({"task": "summarise"}, "--task"),
         ({"language": "English"}, "--language"),
         ({"language_detection_segments": 0}, "--language-detection-segments"),
-        ({"window_seconds": 10}, "window_seconds"),
+        ({"window_seconds": 10}, "--window-seconds"),
         ({"temperature": 0.5}, "unknown transcription option"),
     ],
 )

@@ -138,6 +138,14 @@ def transcribe(
             rich_help_panel=SPEECH_PANEL,
         ),
     ] = 3,
+    window_seconds: Annotated[
+        float,
+        typer.Option(
+            "--window-seconds",
+            help="Audio decoded and transcribed at a time (bounds memory; a checkpoint after each).",
+            rich_help_panel=SPEECH_PANEL,
+        ),
+    ] = 300.0,
     force: Annotated[
         bool,
         typer.Option("--force", help="Redo inputs whose job is already done."),
@@ -171,6 +179,7 @@ def transcribe(
         vad=vad,
         initial_prompt=initial_prompt,
         language_detection_segments=language_detection_segments,
+        window_seconds=window_seconds,
     )
     batch = BatchOptions(
         formats=parse_formats(formats),
@@ -203,6 +212,7 @@ def transcribe(
         _print_transcript(result.items[0])
     # the summary line is the run's verdict: shown even with --quiet
     sys.stderr.write(result.summary_line() + "\n")
+    sys.stderr.flush()
     if result.failed:
         raise typer.Exit(1)
 

@@ -72,7 +72,7 @@ class TranscribeOptions:
             )
         if not isinstance(self.window_seconds, (int, float)) or self.window_seconds < 60:
             raise InvalidOptionError(
-                f"window_seconds must be at least 60 (got {self.window_seconds!r})",
+                f"--window-seconds must be at least 60 (got {self.window_seconds!r})",
                 hint="the default, 300 s, keeps memory small for any length of audio",
             )
         return self
