@@ -26,6 +26,11 @@ _EXPORTS: dict[str, str] = {
     "decode": "pretrained.tasks.tokenize",
     "inspect": "pretrained.tasks.inspect",
     "ModelInfo": "pretrained.tasks.inspect",
+    "transcribe": "pretrained.tasks.transcribe",
+    "TranscribeOptions": "pretrained.tasks.transcribe",
+    "TranscribeResult": "pretrained.tasks.transcribe",
+    "transcribe_inputs": "pretrained.jobs.transcribe",
+    "load_speech": "pretrained.models",
     "doctor": "pretrained.tasks.doctor",
     "list_models": "pretrained.tasks.models",
     "PretrainedError": "pretrained.errors",
@@ -37,6 +42,8 @@ __all__ = [
     "ModelInfo",
     "PretrainedError",
     "TokenizeResult",
+    "TranscribeOptions",
+    "TranscribeResult",
     "chat",
     "decode",
     "doctor",
@@ -48,6 +55,9 @@ __all__ = [
     "resolve",
     "stream",
     "tokenize",
+    "transcribe",
+    "transcribe_inputs",
+    "load_speech",
 ]
 
 
@@ -115,7 +125,8 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:  # pragma: no cover
     from .errors import PretrainedError
-    from .models import load
+    from .jobs.transcribe import transcribe_inputs
+    from .models import load, load_speech
     from .models.registry import resolve
     from .tasks.chat import ChatSession
     from .tasks.doctor import doctor
@@ -123,3 +134,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .tasks.inspect import ModelInfo, inspect
     from .tasks.models import list_models
     from .tasks.tokenize import TokenizeResult, decode
+    from .tasks.transcribe import TranscribeOptions, TranscribeResult, transcribe

@@ -127,9 +127,11 @@ def test_guard_drops_loops_repetitive_text_and_non_speech():
     assert len(kept) == 2 and guard.dropped == 3
     stutter = Segment(9, 10, " the the the the the the the the the the the the the the the")
     assert not guard.keep(stutter)
-    assert not guard.keep(Segment(10, 11, " You", no_speech_prob=0.94))
+    assert not guard.keep(Segment(10, 11, " You", avg_logprob=-0.82, no_speech_prob=0.94))
     assert not guard.keep(Segment(11, 12, " ... "))
     assert guard.keep(Segment(12, 13, " A real sentence, at last.", no_speech_prob=0.3))
+    # a confident transcript in a window Whisper scores as 92 % "no speech" is speech
+    assert guard.keep(Segment(13, 14, " Clear words.", avg_logprob=-0.26, no_speech_prob=0.92))
     assert guard.dropped == 5
 
 

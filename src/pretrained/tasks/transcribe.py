@@ -290,8 +290,10 @@ class HallucinationGuard:
     - a segment repeated in a loop (the same words three times or more in a row: keep two);
     - a segment that is itself a loop (text compresses more than 2.4× — Whisper's own
       threshold for 'repetitive', applied after its temperature fallbacks gave up);
-    - a segment the model itself thinks is not speech (no-speech probability ≥ 0.9), the
-      source of 'Thank you.' on silence when VAD is off.
+    - a segment the model itself thinks is not speech and is unsure of its words (no-speech
+      probability ≥ 0.8 and mean log-probability ≤ -0.6): "You" or "Thank you." on silence
+      when VAD is off. Either alone is not enough: Whisper's no-speech probability is per
+      30 s window and reaches 0.9 on clear synthetic speech.
     """
 
     def __init__(self, max_repeats: int = 2, max_compression: float = 2.4) -> None:
@@ -306,7 +308,8 @@ class HallucinationGuard:
         if not norm:
             return False
         ratio = segment.compression_ratio or compression_ratio(segment.text)
-        if (segment.no_speech_prob or 0.0) >= 0.9 or (
+        unsure = (segment.avg_logprob if segment.avg_logprob is not None else 0.0) <= -0.6
+        if ((segment.no_speech_prob or 0.0) >= 0.8 and unsure) or (
             len(norm) > 40 and ratio > self.max_compression
         ):
             self.dropped += 1
@@ -406,10 +409,21 @@ def transcribe(
     revision: str | None = None,
     device: str | None = None,
     compute_type: str | None = None,
+    **knobs: Any,
 ) -> TranscribeResult:
-    """Transcribe one audio or video file. `on_progress(seconds_done)` follows the audio."""
+    """Transcribe one audio or video file (path in, result out).
+
+    Knobs come as `options` or as keywords (`language="en"`, `beam_size=1`,
+    `word_timestamps=True` …); `on_progress(seconds_done)` follows the audio."""
     from ..sources.audio import probe
 
+    if knobs:
+        if options is not None:
+            raise InvalidOptionError(
+                "give either options= or knob keywords, not both",
+                hint="e.g. transcribe('talk.wav', language='en')",
+            )
+        options = TranscribeOptions.from_kwargs(**knobs)
     options = (options or TranscribeOptions()).validate()
     path = Path(audio)
     name = name or str(audio)
