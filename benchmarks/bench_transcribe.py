@@ -78,13 +78,13 @@ def peak_rss_mb(script: str, model_dir: Path, audio: Path) -> float:
 
 
 def run(args) -> list[dict]:
-    from pretrained.models import load_speech
+    from pretrained.models import load_transcriber
     from pretrained.models.registry import SPEECH_RECOGNITION, resolve
     from pretrained.sources.audio import probe
     from pretrained.tasks.transcribe import transcribe, word_error_rate
 
     model_dir = resolve("whisper-tiny.en", task=SPEECH_RECOGNITION).path
-    backend = load_speech("whisper-tiny.en")
+    backend = load_transcriber("whisper-tiny.en")
     bare_model = backend.model  # the very same faster_whisper.WhisperModel
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="bench-transcribe-") as tmp:

@@ -30,17 +30,26 @@ _EXPORTS: dict[str, str] = {
     "TranscribeOptions": "pretrained.tasks.transcribe",
     "TranscribeResult": "pretrained.tasks.transcribe",
     "transcribe_inputs": "pretrained.jobs.transcribe",
-    "load_speech": "pretrained.models",
+    "load_transcriber": "pretrained.models",
     "doctor": "pretrained.tasks.doctor",
     "list_models": "pretrained.tasks.models",
     "PretrainedError": "pretrained.errors",
+    "speak": "pretrained.tasks.speak",
+    "SpeakOptions": "pretrained.tasks.speak",
+    "imagine": "pretrained.tasks.imagine",
+    "ImagineOptions": "pretrained.tasks.imagine",
+    "run": "pretrained.tasks.run",
+    "RunOptions": "pretrained.tasks.run",
 }
 __all__ = [
     "ChatSession",
     "GenerateOptions",
     "GenerateResult",
+    "ImagineOptions",
     "ModelInfo",
     "PretrainedError",
+    "RunOptions",
+    "SpeakOptions",
     "TokenizeResult",
     "TranscribeOptions",
     "TranscribeResult",
@@ -49,15 +58,18 @@ __all__ = [
     "doctor",
     "errors",
     "generate",
+    "imagine",
     "inspect",
     "list_models",
     "load",
     "resolve",
+    "run",
+    "speak",
     "stream",
     "tokenize",
     "transcribe",
     "transcribe_inputs",
-    "load_speech",
+    "load_transcriber",
 ]
 
 
@@ -126,12 +138,15 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:  # pragma: no cover
     from .errors import PretrainedError
     from .jobs.transcribe import transcribe_inputs
-    from .models import load, load_speech
+    from .models import load, load_transcriber
     from .models.registry import resolve
     from .tasks.chat import ChatSession
     from .tasks.doctor import doctor
     from .tasks.generate import GenerateOptions, GenerateResult
+    from .tasks.imagine import ImagineOptions, imagine
     from .tasks.inspect import ModelInfo, inspect
     from .tasks.models import list_models
+    from .tasks.run import RunOptions, run
+    from .tasks.speak import SpeakOptions, speak
     from .tasks.tokenize import TokenizeResult, decode
     from .tasks.transcribe import TranscribeOptions, TranscribeResult, transcribe

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from pretrained.models.backends.scripted import ScriptedSpeechBackend
+from pretrained.models.backends.scripted import ScriptedTranscriber
 from tests import media
 from tests.helpers import assert_one_line_error
 
@@ -18,8 +18,8 @@ def scripted(monkeypatch):
     """Every model name loads the scripted engine (the real one is tested in integration/)."""
     import pretrained.models
 
-    backend = ScriptedSpeechBackend(WORDS)
-    monkeypatch.setattr(pretrained.models, "load_speech", lambda *a, **k: backend)
+    backend = ScriptedTranscriber(WORDS)
+    monkeypatch.setattr(pretrained.models, "load_transcriber", lambda *a, **k: backend)
     return backend
 
 

@@ -214,7 +214,7 @@ def test_an_s3_prefix_transcribes_then_skips_without_downloading(
 
 def test_local_ct2_folders_and_hub_ids_load_too(fake_hub, tmp_path, speech_dir, monkeypatch):
     from pretrained.errors import UnsupportedModelError
-    from pretrained.models import load_speech, unload_all
+    from pretrained.models import load_transcriber, unload_all
     from pretrained.models.registry import SPEECH_RECOGNITION, resolve
     from pretrained.tasks.transcribe import transcribe
     from tests import tiny
@@ -230,14 +230,14 @@ def test_local_ct2_folders_and_hub_ids_load_too(fake_hub, tmp_path, speech_dir, 
     repo = fake_hub.add_folder("Systran/faster-whisper-tiny.en", embedded)
     unload_all()
     for name in ("Systran/faster-whisper-tiny.en", "tiny.en"):  # Hub id, faster-whisper short name
-        backend = load_speech(name)
+        backend = load_transcriber(name)
         assert backend.model_id == "Systran/faster-whisper-tiny.en"
         assert backend.revision == repo.sha
     fake_hub.add_folder("org/tiny-gpt2", tiny.gpt2_dir(tmp_path / "gpt2"))
     with pytest.raises(UnsupportedModelError, match="not a CTranslate2 model"):
-        load_speech("org/tiny-gpt2")
+        load_transcriber("org/tiny-gpt2")
     gpt2 = [path for _, path in fake_hub.requests if "tiny-gpt2" in path]
     assert gpt2 and not any(path.endswith((".safetensors", ".bin")) for path in gpt2)
     with pytest.raises(UnsupportedModelError, match="faster-whisper"):
-        load_speech(str(tmp_path / "gpt2"))
+        load_transcriber(str(tmp_path / "gpt2"))
     unload_all()

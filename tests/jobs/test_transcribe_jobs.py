@@ -10,7 +10,7 @@ import pytest
 from pretrained.errors import InputNotFoundError, UsageError
 from pretrained.jobs.store import JobStore
 from pretrained.jobs.transcribe import BatchOptions, transcribe_inputs
-from pretrained.models.backends.scripted import ScriptedSpeechBackend
+from pretrained.models.backends.scripted import ScriptedTranscriber
 from pretrained.tasks.transcribe import TranscribeOptions
 from tests import media
 
@@ -34,7 +34,7 @@ def _run(inputs, backend=None, **batch):
         [str(i) for i in inputs],
         TranscribeOptions(),
         BatchOptions(**batch),
-        backend=backend or ScriptedSpeechBackend(WORDS),
+        backend=backend or ScriptedTranscriber(WORDS),
     )
 
 
@@ -59,7 +59,7 @@ def test_rerunning_skips_finished_inputs_without_calling_the_engine(tmp_path):
     _run([folder])
     (folder / "one.srt").unlink()  # a missing output is written again from the stored result
     srt_before = (folder / "nested" / "two.srt").read_text()
-    idle = ScriptedSpeechBackend(WORDS)
+    idle = ScriptedTranscriber(WORDS)
     again = _run([folder], idle)
     assert [i.status for i in again.items] == ["skipped"] * 3
     assert idle.calls == []
@@ -67,12 +67,12 @@ def test_rerunning_skips_finished_inputs_without_calling_the_engine(tmp_path):
     assert (folder / "nested" / "two.srt").read_text() == srt_before
     assert len(JobStore().list()) == 3  # no duplicate jobs
 
-    forced = _run([folder], ScriptedSpeechBackend(WORDS), force=True)
+    forced = _run([folder], ScriptedTranscriber(WORDS), force=True)
     assert [i.status for i in forced.items] == ["done"] * 3
-    other = _run([folder], ScriptedSpeechBackend(WORDS), formats=("txt",))
+    other = _run([folder], ScriptedTranscriber(WORDS), formats=("txt",))
     assert [i.status for i in other.items] == ["skipped"] * 3  # formats do not change the job
     changed = transcribe_inputs(
-        [str(folder)], TranscribeOptions(beam_size=1), backend=ScriptedSpeechBackend(WORDS)
+        [str(folder)], TranscribeOptions(beam_size=1), backend=ScriptedTranscriber(WORDS)
     )
     assert [i.status for i in changed.items] == ["done"] * 3  # other knobs: a new job
     assert len(JobStore().list()) == 6
@@ -138,7 +138,7 @@ def test_a_corrupt_file_fails_alone(tmp_path):
 def test_a_crash_midway_resumes_from_the_checkpoint(tmp_path):
     path, times = media.bursts(tmp_path / "long.wav", seconds=200, every=7.3, length=1.2)
     options = TranscribeOptions(window_seconds=60)
-    crashing = ScriptedSpeechBackend(WORDS, fail_after=2)
+    crashing = ScriptedTranscriber(WORDS, fail_after=2)
     first = transcribe_inputs([str(path)], options, backend=crashing)
     assert first.items[0].status == "failed"
     assert "scripted crash" in first.items[0].error["message"]
@@ -146,7 +146,7 @@ def test_a_crash_midway_resumes_from_the_checkpoint(tmp_path):
     assert job.status == "failed" and job.progress and job.progress > 60
     assert not (tmp_path / "long.txt").exists()
 
-    fresh = ScriptedSpeechBackend(WORDS)
+    fresh = ScriptedTranscriber(WORDS)
     second = transcribe_inputs([str(path)], options, backend=fresh)
     item = second.items[0]
     assert item.status == "done" and item.resumed_at == pytest.approx(job.progress)

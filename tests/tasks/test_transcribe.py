@@ -12,8 +12,8 @@ from pretrained.errors import (
     NoAudioTrackError,
     UnreadableInputError,
 )
-from pretrained.models.backends.scripted import ScriptedSpeechBackend
-from pretrained.models.backends.speech import Segment, Word
+from pretrained.models.backends.scripted import ScriptedTranscriber
+from pretrained.models.backends.transcription import Segment, Word
 from pretrained.tasks.transcribe import (
     Checkpoint,
     HallucinationGuard,
@@ -140,7 +140,7 @@ WORDS = [f"word{i}" for i in range(1000)]  # distinct, or the loop guard would d
 
 def test_windows_cover_every_burst_once_with_file_times(tmp_path):
     path, times = media.bursts(tmp_path / "tones.wav", seconds=200, every=7.3, length=1.2)
-    backend = ScriptedSpeechBackend(WORDS)
+    backend = ScriptedTranscriber(WORDS)
     options = TranscribeOptions(window_seconds=60)
     result = transcribe(path, options, backend=backend)
     got = [(round(s.start, 2), round(s.end, 2)) for s in result.segments]
@@ -155,17 +155,17 @@ def test_windows_cover_every_burst_once_with_file_times(tmp_path):
 def test_a_killed_transcription_resumes_from_its_checkpoint_with_the_same_result(tmp_path):
     path, _ = media.bursts(tmp_path / "tones.wav", seconds=200, every=7.3, length=1.2)
     options = TranscribeOptions(window_seconds=60)
-    first = ScriptedSpeechBackend(WORDS)
+    first = ScriptedTranscriber(WORDS)
     whole = transcribe(path, options, backend=first)
 
     saved: list[Checkpoint] = []
-    crashing = ScriptedSpeechBackend(WORDS, fail_after=2)
+    crashing = ScriptedTranscriber(WORDS, fail_after=2)
     with pytest.raises(RuntimeError, match="scripted crash"):
         transcribe(path, options, backend=crashing, on_checkpoint=saved.append)
     assert len(saved) == 2
     state = Checkpoint.from_dict(json.loads(json.dumps(saved[-1].to_dict())))  # as stored
 
-    fresh = ScriptedSpeechBackend(WORDS)
+    fresh = ScriptedTranscriber(WORDS)
     resumed = transcribe(path, options, backend=fresh, resume=state)
     assert resumed.timings["resumed_at"] == pytest.approx(state.next_start, abs=0.01)
     assert [t for s in resumed.segments for t in (s.start, s.end)] == pytest.approx(
@@ -176,13 +176,13 @@ def test_a_killed_transcription_resumes_from_its_checkpoint_with_the_same_result
 
 
 def test_silence_gives_an_empty_transcript(tmp_path):
-    result = transcribe(media.silence(tmp_path / "quiet.wav", 8), backend=ScriptedSpeechBackend())
+    result = transcribe(media.silence(tmp_path / "quiet.wav", 8), backend=ScriptedTranscriber())
     assert result.segments == [] and result.text == ""
     assert result.duration == pytest.approx(8, abs=0.01)
 
 
 def test_unreadable_inputs_fail_clearly(tmp_path):
-    backend = ScriptedSpeechBackend()
+    backend = ScriptedTranscriber()
     with pytest.raises(InputNotFoundError):
         transcribe(tmp_path / "missing.wav", backend=backend)
     with pytest.raises(UnreadableInputError, match="folder"):
@@ -197,10 +197,10 @@ def test_unreadable_inputs_fail_clearly(tmp_path):
 def test_language_must_fit_the_model(tmp_path):
     path = media.silence(tmp_path / "q.wav", 1)
     with pytest.raises(InvalidOptionError, match="English-only"):
-        transcribe(path, TranscribeOptions(language="fr"), backend=ScriptedSpeechBackend())
+        transcribe(path, TranscribeOptions(language="fr"), backend=ScriptedTranscriber())
     with pytest.raises(InvalidOptionError, match="multilingual"):
-        transcribe(path, TranscribeOptions(task="translate"), backend=ScriptedSpeechBackend())
-    multi = ScriptedSpeechBackend(multilingual=True, language="de")
+        transcribe(path, TranscribeOptions(task="translate"), backend=ScriptedTranscriber())
+    multi = ScriptedTranscriber(multilingual=True, language="de")
     assert transcribe(path, TranscribeOptions(language="fr"), backend=multi).language == "fr"
 
 

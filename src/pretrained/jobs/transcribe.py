@@ -161,7 +161,7 @@ class _Runner:
         store: JobStore,
         events: Events,
     ) -> None:
-        from ..models.backends.faster_whisper import resolve_speech_model
+        from ..models.backends.faster_whisper import resolve_transcription_model
 
         self.options = options
         self.batch = batch
@@ -173,7 +173,7 @@ class _Runner:
         if backend is not None:
             self.model_id, self.revision = backend.model_id, backend.revision
         else:
-            resolved = resolve_speech_model(model, load_options.get("revision"))
+            resolved = resolve_transcription_model(model, load_options.get("revision"))
             self.model_id, self.revision = resolved.id, resolved.revision
         # What makes two transcripts of the same content differ: model, precision, knobs.
         self.key_options = {
@@ -183,9 +183,9 @@ class _Runner:
 
     def speech(self) -> Any:
         if self.backend is None:
-            from ..models import load_speech
+            from ..models import load_transcriber
 
-            self.backend = load_speech(self.model_name, **self.load_options)
+            self.backend = load_transcriber(self.model_name, **self.load_options)
             if self.events.model_loaded:
                 self.events.model_loaded(self.backend)
         return self.backend

@@ -22,7 +22,12 @@ from typing import Any
 
 from .. import runs
 from ..errors import InvalidOptionError, UnreadableInputError
-from ..models.backends.speech import SAMPLE_RATE, Segment, SpeechBackend, SpeechParams
+from ..models.backends.transcription import (
+    SAMPLE_RATE,
+    Segment,
+    TranscriptionBackend,
+    TranscriptionParams,
+)
 
 FORMATS = ("txt", "srt", "vtt", "json")
 TASKS = ("transcribe", "translate")
@@ -92,8 +97,8 @@ class TranscribeOptions:
         """The options that change the transcript (formats and output folders do not)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
-    def params(self, language: str | None, prompt: str | None) -> SpeechParams:
-        return SpeechParams(
+    def params(self, language: str | None, prompt: str | None) -> TranscriptionParams:
+        return TranscriptionParams(
             language=language,
             task=self.task,
             beam_size=self.beam_size,
@@ -370,15 +375,15 @@ def _split_window(
     return segments, max(end - _OVERLAP_S, window_start + latest)
 
 
-def _speech_backend(backend: SpeechBackend | None, model: str | None, load: dict[str, Any]):
+def _speech_backend(backend: TranscriptionBackend | None, model: str | None, load: dict[str, Any]):
     if backend is not None:
         return backend
-    from ..models import load_speech
+    from ..models import load_transcriber
 
-    return load_speech(model, **load)
+    return load_transcriber(model, **load)
 
 
-def check_language(backend: SpeechBackend, options: TranscribeOptions) -> None:
+def check_language(backend: TranscriptionBackend, options: TranscribeOptions) -> None:
     languages = getattr(backend, "languages", None)
     if options.language and languages and options.language not in languages:
         english_only = tuple(languages) == ("en",)
@@ -401,7 +406,7 @@ def transcribe(
     options: TranscribeOptions | None = None,
     *,
     model: str | None = None,
-    backend: SpeechBackend | None = None,
+    backend: TranscriptionBackend | None = None,
     name: str | None = None,
     resume: Checkpoint | None = None,
     on_checkpoint: Callable[[Checkpoint], None] | None = None,

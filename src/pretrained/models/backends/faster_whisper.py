@@ -21,7 +21,7 @@ from ...errors import (
 )
 from .. import hub
 from ..registry import SPEECH_RECOGNITION, ResolvedModel, resolve
-from .speech import Segment, SpeechInfo, SpeechParams, Word
+from .transcription import Segment, TranscriptionInfo, TranscriptionParams, Word
 
 CT2_HINT = (
     "use a faster-whisper (CTranslate2) model such as Systran/faster-whisper-small, or convert "
@@ -44,7 +44,7 @@ def short_names() -> dict[str, str]:
     return dict(getattr(utils, "_MODELS", {}))
 
 
-def resolve_speech_model(name: str | None, revision: str | None = None) -> ResolvedModel:
+def resolve_transcription_model(name: str | None, revision: str | None = None) -> ResolvedModel:
     """Like registry.resolve, plus faster-whisper's short names, and a CTranslate2 check."""
     if name and name.strip() in short_names() and not Path(name).exists():
         repo = short_names()[name.strip()]
@@ -153,7 +153,9 @@ class FasterWhisperBackend:
         self.languages = tuple(_LANGUAGE_CODES) if self.multilingual else ("en",)
         self.load_seconds = time.time() - start
 
-    def transcribe(self, audio: Any, params: SpeechParams) -> tuple[Iterator[Segment], SpeechInfo]:
+    def transcribe(
+        self, audio: Any, params: TranscriptionParams
+    ) -> tuple[Iterator[Segment], TranscriptionInfo]:
         segments, info = self.model.transcribe(
             audio,
             language=params.language,
@@ -165,7 +167,7 @@ class FasterWhisperBackend:
             language_detection_segments=params.language_detection_segments,
             language_detection_threshold=params.language_detection_threshold,
         )
-        return _convert(segments), SpeechInfo(
+        return _convert(segments), TranscriptionInfo(
             language=info.language,
             language_probability=info.language_probability,
             duration=info.duration,
@@ -192,5 +194,5 @@ def _convert(segments: Any) -> Iterator[Segment]:
         )
 
 
-def load_speech_backend(resolved: ResolvedModel, **options: Any) -> FasterWhisperBackend:
+def load_transcriber_backend(resolved: ResolvedModel, **options: Any) -> FasterWhisperBackend:
     return FasterWhisperBackend(resolved, **options)

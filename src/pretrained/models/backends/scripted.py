@@ -97,7 +97,7 @@ class ScriptedTextBackend:
         )
 
 
-class ScriptedSpeechBackend:
+class ScriptedTranscriber:
     """A speech engine for tests: one segment per burst of sound in the samples it is given.
 
     Feed it audio made of tones separated by silence and it "hears" each tone as a segment whose
@@ -135,7 +135,7 @@ class ScriptedSpeechBackend:
     def transcribe(self, audio, params):
         import numpy as np
 
-        from .speech import SAMPLE_RATE, Segment, SpeechInfo
+        from .transcription import SAMPLE_RATE, Segment, TranscriptionInfo
 
         if self.fail_after is not None and len(self.calls) >= self.fail_after:
             raise RuntimeError("scripted crash")
@@ -158,5 +158,5 @@ class ScriptedSpeechBackend:
                     self._count += 1
                 segments.append(Segment(begin, end, " " + text, avg_logprob=-0.1))
                 start = None
-        info = SpeechInfo(params.language or self.language, 1.0, len(audio) / SAMPLE_RATE)
+        info = TranscriptionInfo(params.language or self.language, 1.0, len(audio) / SAMPLE_RATE)
         return iter(segments), info

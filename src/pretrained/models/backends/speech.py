@@ -1,138 +1,48 @@
-"""The speech-recognition backend protocol, shared by every speech engine.
+"""The text-to-speech backend protocol, shared by every speech engine.
 
-An engine turns 16 kHz mono float32 samples into timed segments. Decoding files, windows over
-long audio, the hallucination guard, subtitles and jobs live above it (sources/audio.py,
-tasks/transcribe.py, jobs/), so an engine is small: load, transcribe one window of samples.
+An engine turns one short piece of text into mono float32 samples in [-1, 1] at its own
+sample rate. Sentence splitting, concatenation, option validation and file formats live in the
+task layer (tasks/speak.py), so an engine is small: load, list voices, synthesize one chunk.
+
+Engines: `espeak.py` (the offline default: espeak-ng formant synthesis, *not* a neural model)
+and `tts_transformers.py` (Hugging Face models: VITS/MMS, SpeechT5, Bark, other text-to-audio).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
-SAMPLE_RATE = 16_000
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
 
-
-@dataclass(frozen=True)
-class SpeechParams:
-    """What an engine needs for one call. `language=None` asks the engine to detect it."""
-
-    language: str | None = None
-    task: str = "transcribe"  # or "translate" (to English)
-    beam_size: int = 5
-    word_timestamps: bool = False
-    vad: bool = True
-    initial_prompt: str | None = None
-    # Language detection votes over this many 30 s windows of speech (after VAD) unless one
-    # window is already more confident than the threshold.
-    language_detection_segments: int = 3
-    language_detection_threshold: float = 0.9
-
-
-@dataclass
-class Word:
-    start: float
-    end: float
-    text: str
-    probability: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "start": round(self.start, 3),
-            "end": round(self.end, 3),
-            "word": self.text,
-            "probability": None if self.probability is None else round(self.probability, 4),
-        }
-
-
-@dataclass
-class Segment:
-    start: float  # seconds from the start of the file
-    end: float
-    text: str
-    words: list[Word] | None = None
-    avg_logprob: float | None = None
-    no_speech_prob: float | None = None
-    compression_ratio: float | None = None
-    temperature: float | None = None
-
-    def shifted(self, offset: float) -> Segment:
-        """The same segment with times moved by `offset` seconds (window → file time)."""
-        if not offset:
-            return self
-        words = (
-            [Word(w.start + offset, w.end + offset, w.text, w.probability) for w in self.words]
-            if self.words is not None
-            else None
-        )
-        return Segment(
-            self.start + offset,
-            self.end + offset,
-            self.text,
-            words,
-            self.avg_logprob,
-            self.no_speech_prob,
-            self.compression_ratio,
-            self.temperature,
-        )
-
-    def to_dict(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "start": round(self.start, 3),
-            "end": round(self.end, 3),
-            "text": self.text.strip(),
-        }
-        for name in ("avg_logprob", "no_speech_prob", "compression_ratio", "temperature"):
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = round(value, 4)
-        if self.words is not None:
-            out["words"] = [w.to_dict() for w in self.words]
-        return out
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Segment:
-        words = data.get("words")
-        return cls(
-            start=float(data["start"]),
-            end=float(data["end"]),
-            text=str(data.get("text", "")),
-            words=[
-                Word(float(w["start"]), float(w["end"]), w["word"], w.get("probability"))
-                for w in words
-            ]
-            if words is not None
-            else None,
-            avg_logprob=data.get("avg_logprob"),
-            no_speech_prob=data.get("no_speech_prob"),
-            compression_ratio=data.get("compression_ratio"),
-            temperature=data.get("temperature"),
-        )
-
-
-@dataclass
-class SpeechInfo:
-    language: str | None
-    language_probability: float | None = None
-    duration: float = 0.0  # seconds of audio in this call
-    speech_duration: float | None = None  # seconds left after VAD
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+# engine → "module:attribute" of a callable(resolved, **load_options) -> SpeechBackend
+SPEECH_ENGINES: dict[str, str] = {
+    "espeak-ng": "pretrained.models.backends.espeak:load_speech_backend",
+    "transformers": "pretrained.models.backends.tts_transformers:load_speech_backend",
+}
 
 
 @runtime_checkable
 class SpeechBackend(Protocol):
-    engine: str
-    model_id: str  # what to show and log (Hub id, alias or path)
-    revision: str | None  # Hub commit sha, when known
+    engine: str  # espeak-ng | transformers
+    model_id: str  # what to show and log
+    revision: str | None
     device: str
-    compute_type: str
+    neural: bool  # False for rule-based synthesizers (espeak-ng): say so to the user
+    sample_rate: int
+    max_chars: int  # longest chunk the engine handles well; longer text is split by sentences
     load_seconds: float
-    multilingual: bool
 
-    def transcribe(self, audio: Any, params: SpeechParams) -> tuple[Iterator[Segment], SpeechInfo]:
-        """Segments (a lazy iterator, times relative to `audio`) and what is known up front."""
+    def voices(self) -> list[str]: ...
+
+    def synthesize(self, text: str, *, voice: str | None = None, rate: float = 1.0) -> np.ndarray:
+        """Mono float32 samples in [-1, 1] at `sample_rate`."""
         ...
+
+
+def create_speech_backend(resolved: Any, **options: Any) -> SpeechBackend:
+    import importlib
+
+    engine = "espeak-ng" if resolved.format == "espeak" else "transformers"
+    module_name, attr = SPEECH_ENGINES[engine].split(":")
+    return getattr(importlib.import_module(module_name), attr)(resolved, **options)
