@@ -1,4 +1,5 @@
 """Atomic file writes: a crash or kill -9 never leaves a half-written file in place.
+(And `process_alive`, to tell a killed writer's leftovers from a live one's work.)
 
 Each write goes to a hidden temp file beside the target (`.NAME.<random>.part`), is flushed to
 disk, then renamed over the target in one step. A process killed between the two leaves only
@@ -14,6 +15,19 @@ import tempfile
 from pathlib import Path
 
 _SUFFIX = ".part"
+
+
+def process_alive(pid: int) -> bool:
+    """Is process `pid` (on this machine) still running? Used to tell leftovers from work."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but someone else's
+        return True
+    return True
 
 
 def _umask() -> int:

@@ -31,7 +31,7 @@ from typing import Any
 from .. import settings
 from ..errors import JobNotFoundError, PretrainedError
 from ..runs import _retry
-from .files import atomic_write
+from .files import atomic_write, process_alive
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -101,15 +101,7 @@ def _alive(pid: int | None, host: str | None, updated_at: str | None) -> bool:
     if host != socket.gethostname():
         updated = datetime.fromisoformat(updated_at) if updated_at else None
         return bool(updated and datetime.now(timezone.utc) - updated < _STALE_AFTER)
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return process_alive(pid)
 
 
 @dataclass

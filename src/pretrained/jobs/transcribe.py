@@ -251,8 +251,7 @@ class _Runner:
             on_checkpoint=lambda cp: self.store.checkpoint(job.id, cp.to_dict()),
             on_progress=self._progress(local),
         )
-        outputs = write_outputs(result, base, self.batch.formats, force=True)
-        outputs += self.summarize(result, base, force=True)
+        outputs = self.write(result, base, force=True)
         self.store.finish(job.id, result.to_dict(), outputs)
         return ItemOutcome(
             item.uri,
@@ -268,8 +267,7 @@ class _Runner:
     def finish_skipped(self, item: MediaItem, job: Job, base: Path) -> ItemOutcome:
         """A finished job: write only the outputs that are missing, from the stored result."""
         result = TranscribeResult.from_dict(self.store.result(job.id))
-        outputs = write_outputs(result, base, self.batch.formats, force=False)
-        outputs += self.summarize(result, base, force=False)
+        outputs = self.write(result, base, force=False)
         self.store.add_outputs(job.id, outputs)
         return ItemOutcome(
             item.uri,
@@ -280,6 +278,11 @@ class _Runner:
             language=job.language,
             note="already transcribed",
         )
+
+    def write(self, result: TranscribeResult, base: Path, *, force: bool) -> list[str]:
+        """The requested formats (+ summary) of a result; existing files kept unless `force`."""
+        written = write_outputs(result, base, self.batch.formats, force=force)
+        return written + self.summarize(result, base, force=force)
 
     def summarize(self, result: TranscribeResult, base: Path, *, force: bool) -> list[str]:
         if not self.batch.summarize:

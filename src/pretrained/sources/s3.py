@@ -156,26 +156,16 @@ def temp_dir() -> Path:
 
 def sweep_temp_files() -> int:
     """Remove downloads left by processes that no longer exist (kill -9, power loss)."""
+    from ..jobs.files import process_alive
+
     removed = 0
     for leftover in temp_dir().glob(f"{_TMP_PREFIX}*"):
         pid = leftover.name[len(_TMP_PREFIX) :].split("-", 1)[0]
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not process_alive(int(pid)):
             with contextlib.suppress(OSError):
                 leftover.unlink()
                 removed += 1
     return removed
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @contextlib.contextmanager
