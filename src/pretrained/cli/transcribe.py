@@ -261,7 +261,7 @@ class _View:
                 Progress(
                     TextColumn("{task.description}"),
                     BarColumn(),
-                    TextColumn("{task.completed:.0f}/{task.total:.0f}s audio"),
+                    TextColumn("{task.completed:.0f}s of audio"),
                     TimeRemainingColumn(),
                     console=err_console(),
                     transient=True,

@@ -194,5 +194,5 @@ def _convert(segments: Any) -> Iterator[Segment]:
         )
 
 
-def load_transcriber_backend(resolved: ResolvedModel, **options: Any) -> FasterWhisperBackend:
+def load_transcription_backend(resolved: ResolvedModel, **options: Any) -> FasterWhisperBackend:
     return FasterWhisperBackend(resolved, **options)
