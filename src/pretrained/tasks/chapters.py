@@ -103,13 +103,16 @@ def summarize_transcript(
     *,
     mode: str = "auto",
     model: str | None = None,
-    sentences: int = 3,
+    sentences: int | None = None,
+    words: int | None = None,
+    focus: str | None = None,
     chapters: int | None = None,
     embedder: Any = None,
     backend: Any = None,
     **load_options: Any,
 ) -> TranscriptSummary:
-    """A chaptered summary of a transcript (a result, its to_dict(), or its .json file)."""
+    """A chaptered summary of a transcript (a result, its to_dict(), or its .json file).
+    The overall summary is `sentences` long (3 by default) or `words` long."""
     from .summarize import SummarizeOptions, embed_units, extract, summarize, topic_segments
 
     began = time.perf_counter()
@@ -117,7 +120,11 @@ def summarize_transcript(
         transcript = TranscribeResult.load(transcript)
     elif isinstance(transcript, dict):
         transcript = TranscribeResult.from_dict(transcript)
-    options = SummarizeOptions(mode=mode, model=model, sentences=sentences).validate()
+    if sentences is None and words is None:
+        sentences = 3  # "a short overall summary"
+    options = SummarizeOptions(
+        mode=mode, model=model, sentences=sentences, words=words, focus=focus
+    ).validate()
     segments = [s for s in transcript.segments if s.text.strip()]
     texts = [s.text.strip() for s in segments]
     if not texts:
@@ -165,3 +172,26 @@ def summarize_transcript(
         transcript_model=transcript.model,
         timings={"total_s": round(time.perf_counter() - began, 3)},
     )
+
+
+def is_transcript_file(path: str | Path) -> bool:
+    """A .json file written by `pretrained transcribe` (has segments with start/end/text)."""
+    import json
+
+    target = Path(path)
+    if target.suffix.lower() != ".json" or not target.is_file():
+        return False
+    try:
+        data = json.loads(target.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    segments = data.get("segments") if isinstance(data, dict) else None
+    return isinstance(segments, list) and all(
+        isinstance(s, dict) and {"start", "end", "text"} <= s.keys() for s in segments[:5]
+    )
+
+
+def summary_path(transcript_path: str | Path) -> Path:
+    """talk.json → talk.summary.md (the name `transcribe --summarize` writes too)."""
+    target = Path(transcript_path)
+    return target.with_name(f"{target.stem}.summary.md")
