@@ -40,9 +40,34 @@ _EXPORTS: dict[str, str] = {
     "ImagineOptions": "pretrained.tasks.imagine",
     "run": "pretrained.tasks.run",
     "RunOptions": "pretrained.tasks.run",
+    "embed": "pretrained.tasks.embed",
+    "EmbedOptions": "pretrained.tasks.embed",
+    "EmbedResult": "pretrained.tasks.embed",
+    "classify": "pretrained.tasks.classify",
+    "ClassifyOptions": "pretrained.tasks.classify",
+    "ClassifyResult": "pretrained.tasks.classify",
+    "summarize": "pretrained.tasks.summarize",
+    "SummarizeOptions": "pretrained.tasks.summarize",
+    "SummaryResult": "pretrained.tasks.summarize",
+    "load_text": "pretrained.sources",
+    "ask": "pretrained.tasks.ask",
+    "AskOptions": "pretrained.tasks.ask",
+    "Document": "pretrained.sources",
 }
 __all__ = [
+    "AskOptions",
     "ChatSession",
+    "ClassifyOptions",
+    "ClassifyResult",
+    "Document",
+    "EmbedOptions",
+    "EmbedResult",
+    "SummarizeOptions",
+    "SummaryResult",
+    "classify",
+    "embed",
+    "load_text",
+    "summarize",
     "GenerateOptions",
     "GenerateResult",
     "ImagineOptions",
@@ -53,6 +78,7 @@ __all__ = [
     "TokenizeResult",
     "TranscribeOptions",
     "TranscribeResult",
+    "ask",
     "chat",
     "decode",
     "doctor",
@@ -140,13 +166,18 @@ if TYPE_CHECKING:  # pragma: no cover
     from .jobs.transcribe import transcribe_inputs
     from .models import load, load_transcriber
     from .models.registry import resolve
+    from .sources import Document, load_text
+    from .tasks.ask import AskOptions, ask
     from .tasks.chat import ChatSession
+    from .tasks.classify import ClassifyOptions, ClassifyResult, classify
     from .tasks.doctor import doctor
+    from .tasks.embed import EmbedOptions, EmbedResult, embed
     from .tasks.generate import GenerateOptions, GenerateResult
     from .tasks.imagine import ImagineOptions, imagine
     from .tasks.inspect import ModelInfo, inspect
     from .tasks.models import list_models
     from .tasks.run import RunOptions, run
     from .tasks.speak import SpeakOptions, speak
+    from .tasks.summarize import SummarizeOptions, SummaryResult, summarize
     from .tasks.tokenize import TokenizeResult, decode
     from .tasks.transcribe import TranscribeOptions, TranscribeResult, transcribe
