@@ -12,8 +12,11 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     │   ├── EmptyInputError             empty prompt / empty text
     │   ├── InputNotFoundError          missing file, 404 URL, unknown wiki page
     │   ├── UnreadableInputError        binary / undecodable / corrupt input
+    │   │   └── NoAudioTrackError       a media file with no audio stream (silent video)
     │   ├── UnsafeURLError              a URL that points into the host's own network (SSRF)
     │   └── InputTooLargeError          an upload or request body over the size limit
+    ├── JobError
+    │   └── JobNotFoundError            no job with that id (or prefix)
     ├── ModelError
     │   ├── UnknownModelError           not an alias, not a path, not a Hub id
     │   ├── ModelNotFoundError          the Hub has no such repo or revision
@@ -93,6 +96,20 @@ class InputTooLargeError(InputError):
     default_hint = (
         "send a smaller input, or raise the server's limit (--max-upload-mb / --max-body-mb)"
     )
+
+
+class NoAudioTrackError(UnreadableInputError):
+    default_hint = (
+        "pass a file with sound in it; for a video, check it has an audio track (ffprobe FILE)"
+    )
+
+
+class JobError(PretrainedError):
+    default_hint = "run 'pretrained jobs list' to see the jobs"
+
+
+class JobNotFoundError(JobError):
+    pass
 
 
 class ModelError(PretrainedError):
