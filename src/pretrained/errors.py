@@ -6,12 +6,15 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     PretrainedError
     ├── UsageError                      exit 2: the command line or the call is wrong
     │   ├── InvalidOptionError          a knob has a bad value (negative temperature …)
-    │   └── UnknownTaskError
+    │   ├── UnknownTaskError
+    │   └── ModelNotServedError         a server request names a model the server does not serve
     ├── InputError                      the input cannot be used
     │   ├── EmptyInputError             empty prompt / empty text
     │   ├── InputNotFoundError          missing file, 404 URL, unknown wiki page
-    │   └── UnreadableInputError        binary / undecodable / corrupt input
-    │       └── NoAudioTrackError       a media file with no audio stream (silent video)
+    │   ├── UnreadableInputError        binary / undecodable / corrupt input
+    │   │   └── NoAudioTrackError       a media file with no audio stream (silent video)
+    │   ├── UnsafeURLError              a URL that points into the host's own network (SSRF)
+    │   └── InputTooLargeError          an upload or request body over the size limit
     ├── JobError
     │   └── JobNotFoundError            no job with that id (or prefix)
     ├── ModelError
@@ -65,6 +68,10 @@ class UnknownTaskError(UsageError):
     default_hint = "run 'pretrained --help' to see the available commands"
 
 
+class ModelNotServedError(UsageError):
+    default_hint = "GET /v1/models lists the models this server serves"
+
+
 class InputError(PretrainedError):
     default_hint = "check the input and try again"
 
@@ -79,6 +86,16 @@ class InputNotFoundError(InputError):
 
 class UnreadableInputError(InputError):
     default_hint = "pass a text file (UTF-8 or another text encoding)"
+
+
+class UnsafeURLError(InputError):
+    default_hint = "pass a public http(s) address (the server refuses private networks unless --allow-private-urls)"
+
+
+class InputTooLargeError(InputError):
+    default_hint = (
+        "send a smaller input, or raise the server's limit (--max-upload-mb / --max-body-mb)"
+    )
 
 
 class NoAudioTrackError(UnreadableInputError):

@@ -35,6 +35,9 @@ COMMANDS = (
     "imagine",
     "transcribe",
     "jobs",
+    "serve",
+    "space",
+    "init",
 )
 
 app = typer.Typer(
