@@ -6,7 +6,8 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     PretrainedError
     ├── UsageError                      exit 2: the command line or the call is wrong
     │   ├── InvalidOptionError          a knob has a bad value (negative temperature …)
-    │   └── UnknownTaskError
+    │   ├── UnknownTaskError
+    │   └── ResumeMismatchError         a batch output belongs to a job with other settings
     ├── InputError                      the input cannot be used
     │   ├── EmptyInputError             empty prompt / empty text
     │   ├── InputNotFoundError          missing file, 404 URL, unknown wiki page
@@ -24,7 +25,9 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     │   └── QuantizationUnavailableError  --quantize 4bit without CUDA/bitsandbytes
     ├── AuthError                       missing / read-only token for an upload
     ├── NetworkError                    the network was needed and failed
-    └── DependencyError                 an optional extra is not installed
+    ├── DependencyError                 an optional extra is not installed
+    ├── JobError                        a batch job cannot run (locked, corrupt, incomplete)
+    └── ExportError                     an export failed or did not pass its parity check
 """
 
 from __future__ import annotations
@@ -59,6 +62,10 @@ class InvalidOptionError(UsageError):
 
 class UnknownTaskError(UsageError):
     default_hint = "run 'pretrained --help' to see the available commands"
+
+
+class ResumeMismatchError(UsageError):
+    default_hint = "rerun with the original settings to resume, or pass --restart to start over"
 
 
 class InputError(PretrainedError):
@@ -140,6 +147,14 @@ class NetworkError(PretrainedError):
 
 class DependencyError(PretrainedError):
     default_hint = "install the extra: pip install 'pretrained[all]'"
+
+
+class JobError(PretrainedError):
+    default_hint = "rerun the same command to resume, or pass --restart to start over"
+
+
+class ExportError(PretrainedError):
+    default_hint = "see export.json in the output folder for the parity figures"
 
 
 def missing_dependency(package: str, extra: str) -> DependencyError:
