@@ -55,9 +55,7 @@ IdColumn = Annotated[
 ]
 Split = Annotated[
     str | None,
-    typer.Option(
-        "--split", help="Dataset split (default: train).", rich_help_panel=INPUT_PANEL
-    ),
+    typer.Option("--split", help="Dataset split (default: train).", rich_help_panel=INPUT_PANEL),
 ]
 InputFormat = Annotated[
     str,
@@ -130,7 +128,9 @@ def _duration(seconds: float | None) -> str:
     seconds = int(seconds)
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
-    return f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+    return (
+        f"{hours}h{minutes:02d}m" if hours else f"{minutes}m{secs:02d}s" if minutes else f"{secs}s"
+    )
 
 
 class _ProgressView:
@@ -241,7 +241,10 @@ def _run(
         print_json(result.to_dict())
         return
     if result.status == "already-complete":
-        info(f"{result.output} is already complete ({result.rows:,} rows); nothing to do", quiet=quiet)
+        info(
+            f"{result.output} is already complete ({result.rows:,} rows); nothing to do",
+            quiet=quiet,
+        )
     else:
         speed = f" · {result.rows_per_s:,.1f} rows/s" if result.rows_per_s else ""
         resumed = f" ({result.resumed:,} resumed)" if result.resumed else ""

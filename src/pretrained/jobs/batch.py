@@ -16,8 +16,6 @@ Both engines share `process_chunk`, so a chunk gives the same rows whichever eng
 from __future__ import annotations
 
 import math
-import os
-import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +25,7 @@ from typing import Any
 from .. import runs
 from ..errors import InvalidOptionError, JobError
 from .batch_tasks import BatchTask, ModelSpec, Runner, get_task, schema
-from .manifest import JobStore
+from .manifest import JobStore, fault
 
 ENGINES = ("local", "ray")
 LOAD_KEYS = ("device", "dtype", "quantize", "engine", "trust_remote_code", "trust_pickle")
@@ -135,18 +133,6 @@ class JobSpec:
         return start, min(start + self.chunk_size, self.total)
 
 
-# ---------------------------------------------------------------- fault points (crash tests)
-def fault(point: str, chunk: int | None = None) -> None:
-    """Kill this process with SIGKILL at a named point when PRETRAINED_BATCH_FAULT asks
-    (e.g. 'before-rename:3'): the crash tests use it to kill -9 at exact moments."""
-    wanted = os.environ.get("PRETRAINED_BATCH_FAULT")
-    if not wanted:
-        return
-    name = point if chunk is None else f"{point}:{chunk}"
-    if wanted == name:
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
 # ---------------------------------------------------------------- one chunk
 def _check_value(task: BatchTask, value: Any) -> tuple[Any, str | None]:
     if task.input_kind == "audio":
@@ -205,7 +191,7 @@ def process_chunk(task: BatchTask, runner: Runner, records: list, batch_size: in
                         results.append(single)
                 if any(not isinstance(r, BaseException) for r in results):
                     failures -= 1
-        for (pos, _), result in zip(part, results):
+        for (pos, _), result in zip(part, results, strict=True):
             rec = records[pos]
             if isinstance(result, BaseException):
                 rows[pos] = {"id": rec.id, "error": _error_text(result)}
@@ -270,9 +256,7 @@ def run_batch(
 
     status(f"scanning {input}…")
     spec = RecordSpec(options.column, options.id_column, batch_task.input_kind, options.split)
-    source = open_records(
-        input, spec, stride=options.chunk_size, input_format=options.input_format
-    )
+    source = open_records(input, spec, stride=options.chunk_size, input_format=options.input_format)
     model_spec, model_identity, resolved = _pin_model(
         batch_task, model, revision, {k: v for k, v in load_options.items() if v is not None}
     )
@@ -334,9 +318,9 @@ def run_batch(
                     f"chunk {chunk} came back with {len(rows)} rows instead of {stop - start}",
                     hint="this is a bug; rerun with PRETRAINED_DEBUG=1 and report it",
                 )
-            fault("before-commit", chunk)
+            fault(f"before-commit:{chunk}")
             store.commit(chunk, rows, table_schema)
-            fault("after-commit", chunk)
+            fault(f"after-commit:{chunk}")
             tracker.add(len(rows))
 
         served: dict[str, Any] = {}

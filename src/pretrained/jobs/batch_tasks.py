@@ -50,10 +50,7 @@ class BatchTask:
 def _asdict(options: Any) -> dict[str, Any]:
     if options is None:
         return {}
-    if dataclasses.is_dataclass(options):
-        out = dataclasses.asdict(options)
-    else:
-        out = dict(options)
+    out = dataclasses.asdict(options) if dataclasses.is_dataclass(options) else dict(options)
     out.pop("batch_size", None)  # how inputs are grouped never changes a result
     return out
 

@@ -23,6 +23,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import tempfile
 import time
 from collections.abc import Iterator
@@ -67,6 +68,13 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
+def fault(point: str) -> None:
+    """Kill this process with SIGKILL at a named point when PRETRAINED_BATCH_FAULT names it
+    (e.g. 'after-commit:3', 'before-rename:labels.parquet'): the crash tests kill -9 here."""
+    if os.environ.get("PRETRAINED_BATCH_FAULT") == point:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 def _write_atomic(path: Path, write) -> None:
     """write(fileobj) into a temp file beside `path`, fsync, rename into place."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.")
@@ -76,6 +84,7 @@ def _write_atomic(path: Path, write) -> None:
             fh.flush()
             os.fsync(fh.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs follow the umask
+        fault(f"before-rename:{path.name}")
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -264,8 +273,12 @@ class JobStore:
 
 def write_rows(fh, rows: list[dict[str, Any]], fmt: str, schema) -> None:
     if fmt == "jsonl":
+        names = schema.names  # every row gets every column, in the same order as Parquet
         for row in rows:
-            fh.write(json.dumps(row, ensure_ascii=False, default=_json_default).encode() + b"\n")
+            line = json.dumps(
+                {n: row.get(n) for n in names}, ensure_ascii=False, default=_json_default
+            )
+            fh.write(line.encode() + b"\n")
         return
     import pyarrow as pa
     import pyarrow.parquet as pq

@@ -135,7 +135,11 @@ def _quiet_ray_data(ray) -> None:
     for name in ("ray", "ray.data"):
         logging.getLogger(name).setLevel(logging.ERROR)
     ctx = ray.data.DataContext.get_current()
-    for name in ("enable_progress_bars", "enable_operator_progress_bars", "print_on_execution_start"):
+    for name in (
+        "enable_progress_bars",
+        "enable_operator_progress_bars",
+        "print_on_execution_start",
+    ):
         if hasattr(ctx, name):
             setattr(ctx, name, False)
     ctx.execution_options.preserve_order = False
@@ -152,9 +156,7 @@ def run_on_ray(job, pending: list[int], commit, options, status) -> dict[str, An
         from ray.data import ActorPoolStrategy
 
         workers = min(options.num_workers, len(pending))
-        ds = ray.data.from_items(
-            [{"chunk": c} for c in pending], override_num_blocks=len(pending)
-        )
+        ds = ray.data.from_items([{"chunk": c} for c in pending], override_num_blocks=len(pending))
         ds = ds.map_batches(
             ChunkWorker,
             fn_constructor_kwargs={

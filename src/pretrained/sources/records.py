@@ -467,9 +467,7 @@ def parse_s3(url: str) -> tuple[str, str]:
     rest = url[len("s3://") :]
     bucket, _, prefix = rest.partition("/")
     if not bucket:
-        raise InvalidOptionError(
-            f"'{url}' names no bucket", hint="write it as s3://bucket/prefix/"
-        )
+        raise InvalidOptionError(f"'{url}' names no bucket", hint="write it as s3://bucket/prefix/")
     return bucket, prefix
 
 
@@ -500,8 +498,10 @@ class S3Source(_Source):
         self.location = self.url
         bucket, prefix = parse_s3(self.url)
         try:
-            pages = self._client().get_paginator("list_objects_v2").paginate(
-                Bucket=bucket, Prefix=prefix
+            pages = (
+                self._client()
+                .get_paginator("list_objects_v2")
+                .paginate(Bucket=bucket, Prefix=prefix)
             )
             keys = [o["Key"] for page in pages for o in page.get("Contents", [])]
         except Exception as exc:  # botocore errors: no credentials, no bucket, no network
