@@ -135,10 +135,10 @@ def test_missing_input(cli, tmp_path, tiny_gpt2_dir):
 
 
 def test_a_locked_job_is_refused(cli, prompts, tmp_path, tiny_gpt2_dir):
-    from pretrained.jobs.manifest import JobStore
+    from pretrained.jobs.manifest import BatchStore
 
     out = tmp_path / "out.parquet"
-    with JobStore(out).locked():
+    with BatchStore(out).locked():
         result = cli(*_args(prompts, out, tiny_gpt2_dir))
     assert_one_line_error(result, 1, "another process")
 

@@ -25,7 +25,7 @@ from typing import Any
 from .. import runs
 from ..errors import InvalidOptionError, JobError
 from .batch_tasks import BatchTask, ModelSpec, Runner, get_task, schema
-from .manifest import JobStore, fault
+from .manifest import BatchStore, fault
 
 ENGINES = ("local", "ray")
 LOAD_KEYS = ("device", "dtype", "quantize", "engine", "trust_remote_code", "trust_pickle")
@@ -252,7 +252,7 @@ def run_batch(
     else:
         opts = task_options
     status = on_status or (lambda message: None)
-    store = JobStore(Path(output))  # checks the output format first: cheap errors first
+    store = BatchStore(Path(output))  # checks the output format first: cheap errors first
 
     status(f"scanning {input}…")
     spec = RecordSpec(options.column, options.id_column, batch_task.input_kind, options.split)
@@ -363,7 +363,7 @@ def run_batch(
         return _result(store, manifest, "complete", tracker.processed, resumed, options, began)
 
 
-def _check_served(store: JobStore, manifest: dict[str, Any], served: dict[str, Any]) -> None:
+def _check_served(store: BatchStore, manifest: dict[str, Any], served: dict[str, Any]) -> None:
     """The model the workers loaded must be the one the job started with."""
     want, got = manifest.get("revision"), served.get("revision")
     if want and got and want != got:
@@ -405,7 +405,7 @@ class _Tracker:
             self.callback(Progress(self.done, self.total, self.processed, elapsed))
 
 
-def _count_errors(store: JobStore) -> int:
+def _count_errors(store: BatchStore) -> int:
     if store.format == "parquet":
         import pyarrow.parquet as pq
 

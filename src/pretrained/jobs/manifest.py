@@ -104,7 +104,7 @@ def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[st
     return changes
 
 
-class JobStore:
+class BatchStore:
     """The state folder of one batch job (see the module docstring)."""
 
     def __init__(self, output: Path) -> None:
@@ -117,7 +117,7 @@ class JobStore:
 
     # ------------------------------------------------------------ lock
     @contextlib.contextmanager
-    def locked(self) -> Iterator[JobStore]:
+    def locked(self) -> Iterator[BatchStore]:
         """Hold the job's lock (released by the OS even after kill -9)."""
         import fcntl
 
