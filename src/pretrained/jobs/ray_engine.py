@@ -90,6 +90,31 @@ def _import_ray():
     return ray
 
 
+def _check_reachable(address: str) -> None:
+    """Fail in seconds, not minutes, when nothing listens at the address (Ray's own client
+    keeps retrying for a long time)."""
+    import socket
+
+    if address == "auto":
+        return
+    host_port = address.split("://", 1)[-1].rstrip("/")
+    host, _, port = host_port.rpartition(":")
+    if not host or not port.isdigit():
+        from ..errors import InvalidOptionError
+
+        raise InvalidOptionError(
+            f"'{address}' is not a Ray address",
+            hint="use ray://head:10001 (Ray Client) or head:6379 (on a cluster node), or 'auto'",
+        )
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as exc:
+        raise JobError(
+            f"cannot join the Ray cluster at {address}: nothing answers there ({exc.strerror or exc})",
+            hint="start the cluster first (ray start --head), or check the address and firewall",
+        ) from exc
+
+
 def _connect(ray, options, status) -> bool:
     """Join the cluster at --address, or start a local instance. → whether we started one."""
     import logging
@@ -99,6 +124,7 @@ def _connect(ray, options, status) -> bool:
     if ray.is_initialized():
         return False
     if options.address:
+        _check_reachable(options.address)
         status(f"joining the Ray cluster at {options.address}…")
         try:
             ray.init(
