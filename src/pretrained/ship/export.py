@@ -24,9 +24,12 @@ inputs, and for generators the greedy continuations of sample prompts, which mus
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
+import sys
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -44,7 +47,7 @@ SAMPLE_TEXTS = (
     "Quarterly revenue fell by 3% as shipping costs rose.",
     "Où est la bibliothèque ?",
 )
-SAMPLE_PROMPTS = ("The capital of France is", "Write one sentence about the sea.")
+SAMPLE_PROMPTS = ("The capital of France is", "Once upon a time, there was a")
 TOKENIZER_FILES = (
     "tokenizer.json",
     "tokenizer_config.json",
@@ -118,6 +121,7 @@ class _Source:
     revision: str | None
     pooling: str | None = None  # embed: mean | cls | max
     normalize: bool = False
+    st_root: Path | None = None  # a sentence-transformers model: the reference for parity
     cleanup: list[Path] = field(default_factory=list)
 
 
@@ -188,7 +192,7 @@ def _source(model: str, revision: str | None, options: ExportOptions, trust: dic
     label = resolved.alias or resolved.id
     if resolved.format == "ctranslate2" or resolved.format == "onnx":
         raise UnsupportedModelError(
-            f"{resolved.label} is already a {resolved.format} export",
+            f"{resolved.label} is already an export ({resolved.format})",
             hint="export the original model (a Hub id, alias or a folder with safetensors)",
         )
     if resolved.format == "peft-adapter":
@@ -199,7 +203,7 @@ def _source(model: str, revision: str | None, options: ExportOptions, trust: dic
     if resolved.format == "sentence-transformers":
         transformer, pooling, normalize = _sentence_transformers_layout(folder)
         kind = options.kind if options.kind != "auto" else "embed"
-        return _Source(transformer, kind, label, prepared.revision, pooling, normalize)
+        return _Source(transformer, kind, label, prepared.revision, pooling, normalize, folder)
     kind = options.kind if options.kind != "auto" else _kind_from_config(folder)
     return _Source(folder, kind, label, prepared.revision, pooling="mean")
 
@@ -294,7 +298,12 @@ def _export_onnx(src: _Source, out: Path, options: ExportOptions, trust_remote_c
     dims = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
     size = sum(p.numel() * p.element_size() for p in inner.parameters())
     target = out / "model.onnx"
-    with torch.inference_mode():
+    with (
+        torch.inference_mode(),
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(sys.stderr),  # the exporter prints its steps
+    ):
+        warnings.simplefilter("ignore")
         torch.onnx.export(
             module,
             args,
@@ -338,9 +347,12 @@ def _export_ct2(src: _Source, out: Path, options: ExportOptions) -> None:
             hint="use --format onnx",
         )
     copy = [f for f in TOKENIZER_FILES if (src.folder / f).exists()]
+    from ..models.loading import quiet_transformers
+
     converter = TransformersConverter(str(src.folder), copy_files=copy)
     staging = out / "ct2"
-    converter.convert(str(staging), quantization=options.quantize, force=True)
+    with quiet_transformers(), contextlib.redirect_stdout(sys.stderr):
+        converter.convert(str(staging), quantization=options.quantize, force=True)
     for item in staging.iterdir():
         shutil.move(str(item), out / item.name)
     staging.rmdir()
@@ -350,6 +362,13 @@ def _export_ct2(src: _Source, out: Path, options: ExportOptions) -> None:
 def _reference_embeddings(src: _Source, module, texts) -> Any:
     import torch
     from transformers import AutoTokenizer
+
+    if src.st_root is not None and src.kind == "embed":
+        # the library itself is the reference, not our re-implementation of its pooling
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(src.st_root), device="cpu")
+        return model.encode(list(texts), convert_to_numpy=True, show_progress_bar=False)
 
     tokenizer = AutoTokenizer.from_pretrained(src.folder)
     enc = tokenizer(list(texts), return_tensors="pt", padding=True)
@@ -384,23 +403,32 @@ def _parity(src: _Source, out: Path, options: ExportOptions, module) -> dict[str
 
 
 def _generation_parity(src: _Source, portable, module, options: ExportOptions) -> dict[str, Any]:
+    """Logits on every position of the sample texts and prompts; greedy continuations of the
+    prompts. Quantized exports are held to "the original's next token is in the export's top 5
+    at ≥ 90 % of positions" (int8 legitimately reorders close candidates); float32 exports to
+    equal greedy continuations."""
     import numpy as np
     import torch
 
     tokenizer = portable.tokenizer
     inner = module.model
-    diffs, agree, total, equal, pairs = [], 0, 0, 0, []
     eos = [
         i for i in {tokenizer.eos_token_id, inner.generation_config.eos_token_id} if i is not None
     ]
-    for prompt in SAMPLE_PROMPTS:
-        ids = tokenizer(prompt, return_tensors="pt")
+    diffs, top1, top5, total = [], 0, 0, 0
+    for text in (*SAMPLE_PROMPTS, *SAMPLE_TEXTS):
+        ids = tokenizer(text, return_tensors="pt")
         with torch.inference_mode():
             ref = module(ids["input_ids"], ids["attention_mask"]).numpy()[0]
         got = portable.logits(ids["input_ids"][0].tolist())
         diffs.append(float(np.abs(ref - got).max()))
-        agree += int((ref.argmax(-1) == got.argmax(-1)).sum())
+        best = ref.argmax(-1)
+        top1 += int((best == got.argmax(-1)).sum())
+        top5 += int((np.argsort(-got, axis=-1)[:, :5] == best[:, None]).any(-1).sum())
         total += ref.shape[0]
+    equal, pairs = 0, []
+    for prompt in SAMPLE_PROMPTS:
+        ids = tokenizer(prompt, return_tensors="pt")
         with torch.inference_mode():
             out = inner.generate(
                 **ids,
@@ -422,21 +450,22 @@ def _generation_parity(src: _Source, portable, module, options: ExportOptions) -
                 "equal": ref_ids == got_ids,
             }
         )
-    top1 = agree / total if total else 0.0
     quantized = options.quantize is not None
     report = {
-        "samples": len(SAMPLE_PROMPTS),
+        "samples": len(SAMPLE_PROMPTS) + len(SAMPLE_TEXTS),
+        "positions": total,
         "max_abs_diff": max(diffs),
-        "top1_agreement": top1,
+        "top1_agreement": top1 / total,
+        "top5_agreement": top5 / total,
         "greedy_equal": f"{equal}/{len(SAMPLE_PROMPTS)}",
         "greedy_tokens": options.max_new_tokens,
         "greedy": pairs,
-        "threshold": "top1_agreement ≥ 0.9"
+        "threshold": "top5_agreement ≥ 0.9"
         if quantized
         else "greedy continuations equal and max_abs_diff ≤ 1e-2",
     }
     report["passed"] = (
-        top1 >= 0.9 if quantized else equal == len(SAMPLE_PROMPTS) and max(diffs) <= 1e-2
+        top5 / total >= 0.9 if quantized else equal == len(SAMPLE_PROMPTS) and max(diffs) <= 1e-2
     )
     return report
 
