@@ -72,3 +72,21 @@ def fake_hub(monkeypatch):
         monkeypatch.setenv("HF_HUB_OFFLINE", "0")
         monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "5")
         yield hub
+
+
+@pytest.fixture(scope="session")
+def tiny_diffusion_dir() -> Path:
+    return tiny.diffusion_dir(_SESSION_DIR / "tiny-sd")
+
+
+@pytest.fixture(scope="session")
+def tiny_vits_dir() -> Path:
+    return tiny.vits_dir(_SESSION_DIR / "tiny-vits")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dirs() -> dict[str, Path]:
+    """Tiny random BERTs with a task head each: ner, mlm, nli (zero-shot), base (features)."""
+    return {
+        head: tiny.bert_dir(_SESSION_DIR / f"tiny-bert-{head}", head) for head in tiny.BERT_HEADS
+    }

@@ -29,23 +29,35 @@ _EXPORTS: dict[str, str] = {
     "doctor": "pretrained.tasks.doctor",
     "list_models": "pretrained.tasks.models",
     "PretrainedError": "pretrained.errors",
+    "speak": "pretrained.tasks.speak",
+    "SpeakOptions": "pretrained.tasks.speak",
+    "imagine": "pretrained.tasks.imagine",
+    "ImagineOptions": "pretrained.tasks.imagine",
+    "run": "pretrained.tasks.run",
+    "RunOptions": "pretrained.tasks.run",
 }
 __all__ = [
     "ChatSession",
     "GenerateOptions",
     "GenerateResult",
+    "ImagineOptions",
     "ModelInfo",
     "PretrainedError",
+    "RunOptions",
+    "SpeakOptions",
     "TokenizeResult",
     "chat",
     "decode",
     "doctor",
     "errors",
     "generate",
+    "imagine",
     "inspect",
     "list_models",
     "load",
     "resolve",
+    "run",
+    "speak",
     "stream",
     "tokenize",
 ]
@@ -120,6 +132,9 @@ if TYPE_CHECKING:  # pragma: no cover
     from .tasks.chat import ChatSession
     from .tasks.doctor import doctor
     from .tasks.generate import GenerateOptions, GenerateResult
+    from .tasks.imagine import ImagineOptions, imagine
     from .tasks.inspect import ModelInfo, inspect
     from .tasks.models import list_models
+    from .tasks.run import RunOptions, run
+    from .tasks.speak import SpeakOptions, speak
     from .tasks.tokenize import TokenizeResult, decode

@@ -23,6 +23,7 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     ├── DeviceError
     │   ├── DeviceUnavailableError      --device cuda on a machine without CUDA …
     │   └── QuantizationUnavailableError  --quantize 4bit without CUDA/bitsandbytes
+    ├── OutputError                     the result cannot be written (--out folder missing …)
     ├── AuthError                       missing / read-only token for an upload
     ├── NetworkError                    the network was needed and failed
     ├── DependencyError                 an optional extra is not installed
@@ -135,6 +136,10 @@ class QuantizationUnavailableError(DeviceError):
     default_hint = (
         "drop --quantize on this machine (4/8-bit loading needs a CUDA GPU and bitsandbytes)"
     )
+
+
+class OutputError(PretrainedError):
+    default_hint = "check the --out path: its folder must exist and be writable"
 
 
 class AuthError(PretrainedError):

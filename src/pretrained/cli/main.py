@@ -18,7 +18,19 @@ from .. import runs, settings
 from ..errors import PretrainedError
 from ._output import print_error
 
-COMMANDS = ("generate", "chat", "tokenize", "models", "doctor", "logs", "batch", "export")
+COMMANDS = (
+    "generate",
+    "chat",
+    "tokenize",
+    "models",
+    "doctor",
+    "logs",
+    "run",
+    "speak",
+    "imagine",
+    "batch",
+    "export",
+)
 
 app = typer.Typer(
     name="pretrained",

@@ -40,17 +40,64 @@ def load(
         "trust_pickle": trust_pickle,
     }
     key = (resolved.source, resolved.id, resolved.revision, chosen, tuple(sorted(options.items())))
+    return _cached(key, lambda: create_text_backend(resolved, chosen, **options))
+
+
+def _cached(key: tuple, factory) -> Any:
+    """The same LRU for every modality: a REPL, a server or a loop pays each load once."""
     with _lock:
         if key in _loaded:
             _loaded.move_to_end(key)
             backend = _loaded[key]
             backend.load_seconds = 0.0  # reused: no load cost for this call
             return backend
-        backend = create_text_backend(resolved, chosen, **options)
+        backend = factory()
         _loaded[key] = backend
         while len(_loaded) > _MAX_LOADED:
             _loaded.popitem(last=False)
         return backend
+
+
+def load_speech(model: str | None = None, *, revision: str | None = None, **options: Any):
+    """Load (or reuse) a text-to-speech backend: 'espeak-ng' (default) or a Hugging Face model."""
+    from .backends.speech import create_speech_backend
+
+    resolved = resolve(model, task="text-to-speech", revision=revision)
+    key = (
+        "speech",
+        resolved.source,
+        resolved.id,
+        resolved.revision,
+        tuple(sorted(options.items())),
+    )
+    return _cached(key, lambda: create_speech_backend(resolved, **options))
+
+
+def load_image_pipeline(model: str | None = None, *, revision: str | None = None, **options: Any):
+    """Load (or reuse) a diffusers text-to-image backend."""
+    from .backends.diffusion import load_diffusion_backend
+
+    resolved = resolve(model, task="text-to-image", revision=revision)
+    key = ("image", resolved.source, resolved.id, resolved.revision, tuple(sorted(options.items())))
+    return _cached(key, lambda: load_diffusion_backend(resolved, **options))
+
+
+def load_pipeline(
+    task: str, model: str | None = None, *, revision: str | None = None, **options: Any
+):
+    """Load (or reuse) a transformers pipeline backend for `task` (already normalized)."""
+    from .backends.pipelines import load_pipeline_backend
+
+    resolved = resolve(model, task=task, revision=revision)
+    key = (
+        "pipeline",
+        task,
+        resolved.source,
+        resolved.id,
+        resolved.revision,
+        tuple(sorted(options.items())),
+    )
+    return _cached(key, lambda: load_pipeline_backend(task, resolved, **options))
 
 
 def unload_all() -> None:
@@ -58,4 +105,12 @@ def unload_all() -> None:
         _loaded.clear()
 
 
-__all__ = ["ResolvedModel", "load", "resolve", "unload_all"]
+__all__ = [
+    "ResolvedModel",
+    "load",
+    "load_image_pipeline",
+    "load_pipeline",
+    "load_speech",
+    "resolve",
+    "unload_all",
+]
