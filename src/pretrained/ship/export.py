@@ -168,7 +168,8 @@ def _sentence_transformers_layout(folder: Path) -> tuple[Path, str, bool]:
 
 
 def _merge_adapter(resolved, trust_remote_code: bool, trust_pickle: bool) -> Path:
-    """Load base + LoRA adapter, merge the adapter into the weights, save to a temp folder."""
+    """Load a LoRA adapter (or a fine-tuning run folder) with its base, merge the adapter into
+    the weights, save the plain model to a temp folder."""
     import tempfile
 
     from ..models.loading import load_causal_lm, quiet_transformers
@@ -176,7 +177,9 @@ def _merge_adapter(resolved, trust_remote_code: bool, trust_pickle: bool) -> Pat
     loaded = load_causal_lm(
         resolved, device="cpu", trust_remote_code=trust_remote_code, trust_pickle=trust_pickle
     )
-    merged = loaded.model.merge_and_unload()
+    merged = loaded.model
+    if hasattr(merged, "merge_and_unload"):  # a PEFT model; a run's merged/full model is plain
+        merged = merged.merge_and_unload()
     folder = Path(tempfile.mkdtemp(prefix="pretrained-merged-"))
     with quiet_transformers():
         merged.save_pretrained(folder, safe_serialization=True)
@@ -195,7 +198,7 @@ def _source(model: str, revision: str | None, options: ExportOptions, trust: dic
             f"{resolved.label} is already an export ({resolved.format})",
             hint="export the original model (a Hub id, alias or a folder with safetensors)",
         )
-    if resolved.format == "peft-adapter":
+    if resolved.format in ("peft-adapter", "finetune-run"):
         folder = _merge_adapter(resolved, **trust)
         return _Source(folder, "generate", label, None, cleanup=[folder])
     prepared = prepare(resolved, trust_pickle=trust["trust_pickle"])
