@@ -21,9 +21,9 @@ from benchmarks.run import median_of
 
 ROWS = 3000
 WORDS = {
-    "good": "great wonderful excellent lovely superb fantastic solid".split(),
-    "bad": "awful broken terrible useless disappointing cheap flimsy".split(),
-    "thing": "phone blender jacket novel headset chair kettle".split(),
+    "good": ["great", "wonderful", "excellent", "lovely", "superb", "fantastic", "solid"],
+    "bad": ["awful", "broken", "terrible", "useless", "disappointing", "cheap", "flimsy"],
+    "thing": ["phone", "blender", "jacket", "novel", "headset", "chair", "kettle"],
 }
 
 
