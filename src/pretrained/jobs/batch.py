@@ -257,9 +257,13 @@ def run_batch(
     status(f"scanning {input}…")
     spec = RecordSpec(options.column, options.id_column, batch_task.input_kind, options.split)
     source = open_records(input, spec, stride=options.chunk_size, input_format=options.input_format)
-    model_spec, model_identity, resolved = _pin_model(
-        batch_task, model, revision, {k: v for k, v in load_options.items() if v is not None}
-    )
+    given = {k: v for k, v in load_options.items() if v is not None}
+    if batch_task.pin_model:
+        model_spec, model_identity, resolved = _pin_model(batch_task, model, revision, given)
+    else:  # the task picks its own models (by mode): record what was asked for
+        model_spec = ModelSpec(name=model, revision=revision, load_options=given)
+        model_identity = {"id": model or "default", "revision": revision}
+        resolved = None
     load_identity = {
         k: load_options.get(k) for k in ("dtype", "quantize", "engine", "trust_remote_code")
     }
@@ -284,7 +288,7 @@ def run_batch(
         "total_rows": total,
         "chunk_size": options.chunk_size,
         "chunks": chunks,
-        "model": resolved.alias or resolved.id,
+        "model": (resolved.alias or resolved.id) if resolved else model_identity["id"],
         "revision": model_identity.get("revision"),
     }
     runs.annotate(task=f"batch {batch_task.name}", model=info["model"], revision=info["revision"])

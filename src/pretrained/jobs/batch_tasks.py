@@ -45,6 +45,9 @@ class BatchTask:
     make_options: Callable[[dict[str, Any]], Any]  # plain kwargs → validated options object
     load: Callable[[ModelSpec, Any], Runner]
     describe: Callable[[Any], dict[str, Any]] = lambda opts: _asdict(opts)
+    # False: the task picks its models itself (summarize: an embedder or a chat model by mode);
+    # the job then records the model names given, not a pinned revision
+    pin_model: bool = True
 
 
 def _asdict(options: Any) -> dict[str, Any]:
@@ -150,6 +153,182 @@ class _EmbedRunner(Runner):
         return [{"embedding": v.astype("float32").tolist()} for v in vectors]
 
 
+# ---------------------------------------------------------------- classify (tasks/classify.py)
+@dataclass(frozen=True)
+class ClassifyBatchOptions:
+    labels: tuple[str, ...] | None = None  # None: sentiment
+    method: str = "auto"
+    template: str | None = None
+    multi_label: bool = False
+    temperature: float = 0.05
+
+    def task_options(self, batch_size: int):
+        from ..tasks.classify import ClassifyOptions
+
+        return ClassifyOptions(
+            batch_size=batch_size,
+            method=self.method,
+            template=self.template,
+            multi_label=self.multi_label,
+            temperature=self.temperature,
+        ).validate()
+
+
+def _classify_options(values: dict[str, Any]) -> ClassifyBatchOptions:
+    from ..tasks.classify import parse_labels
+
+    values = {k: v for k, v in values.items() if v is not None and k != "batch_size"}
+    known = {f.name for f in dataclasses.fields(ClassifyBatchOptions)}
+    unknown = set(values) - known
+    if unknown:
+        raise InvalidOptionError(f"unknown classify option(s): {', '.join(sorted(unknown))}")
+    labels = parse_labels(values.pop("labels", None))
+    options = ClassifyBatchOptions(labels=tuple(labels) if labels else None, **values)
+    options.task_options(1)  # validate now, not in every worker
+    return options
+
+
+class _ClassifyRunner(Runner):
+    def __init__(self, spec: ModelSpec, options: ClassifyBatchOptions) -> None:
+        self.spec, self.options = spec, options
+        self.load = {
+            k: v
+            for k, v in spec.load_options.items()
+            if k in ("device", "trust_remote_code", "trust_pickle")
+        }
+        probe = self._classify(["warm-up"])  # loads the model once, tells its id/revision
+        self.model_id, self.revision = probe.model, probe.revision
+        self.device = self.load.get("device") or "cpu"
+
+    def _classify(self, texts: list[str]):
+        from ..tasks.classify import classify
+
+        return classify(
+            texts,
+            list(self.options.labels) if self.options.labels else None,
+            self.spec.name,
+            self.options.task_options(len(texts)),
+            revision=self.spec.revision,
+            **self.load,
+        )
+
+    def run(self, values: list[Any], seed_key: int) -> list[dict[str, Any]]:
+        result = self._classify(list(values))
+        return [
+            {"label": item.label, "score": float(item.score), "scores": dict(item.scores)}
+            for item in result.items
+        ]
+
+
+# ---------------------------------------------------------------- summarize (tasks/summarize.py)
+def _summarize_options(values: dict[str, Any]):
+    from ..tasks.summarize import SummarizeOptions
+
+    values = {k: v for k, v in values.items() if v is not None and k != "batch_size"}
+    known = {f.name for f in dataclasses.fields(SummarizeOptions)}
+    unknown = set(values) - known
+    if unknown:
+        raise InvalidOptionError(f"unknown summarize option(s): {', '.join(sorted(unknown))}")
+    return SummarizeOptions(**values).validate()
+
+
+class _SummarizeRunner(Runner):
+    def __init__(self, spec: ModelSpec, options) -> None:
+        if spec.name and not options.model:
+            options = dataclasses.replace(options, model=spec.name)
+        self.options = options
+        self.load = {
+            k: v
+            for k, v in spec.load_options.items()
+            if k in ("device", "dtype", "trust_remote_code", "trust_pickle")
+        }
+        self.model_id = options.model or options.embedding_model or "default"
+        self.revision = None
+        self.device = self.load.get("device") or "cpu"
+
+    def run(self, values: list[Any], seed_key: int) -> list[dict[str, Any]]:
+        from ..tasks.summarize import summarize
+
+        out = []
+        for text in values:  # one document per call: summaries are per row
+            result = summarize(text, self.options, **self.load)
+            self.model_id = result.model
+            out.append(
+                {
+                    "summary": result.summary,
+                    "mode": result.mode,
+                    "input_words": result.input_words,
+                    "output_words": result.output_words,
+                    "chunks": result.chunks,
+                }
+            )
+        return out
+
+
+# ---------------------------------------------------------------- transcribe (tasks/transcribe.py)
+def _transcribe_options(values: dict[str, Any]):
+    from ..tasks.transcribe import TranscribeOptions
+
+    values = {k: v for k, v in values.items() if v is not None and k != "batch_size"}
+    known = {f.name for f in dataclasses.fields(TranscribeOptions)}
+    unknown = set(values) - known
+    if unknown:
+        raise InvalidOptionError(f"unknown transcribe option(s): {', '.join(sorted(unknown))}")
+    return TranscribeOptions(**values).validate()
+
+
+class _TranscribeRunner(Runner):
+    def __init__(self, spec: ModelSpec, options) -> None:
+        from ..models import load_speech
+
+        self.options = options
+        device = spec.load_options.get("device")
+        self.backend = load_speech(spec.name, revision=spec.revision, device=device)
+        self.model_id = getattr(self.backend, "model_id", spec.name or "default")
+        self.revision = getattr(self.backend, "revision", None)
+        self.device = getattr(self.backend, "device", "cpu")
+
+    def run(self, values: list[Any], seed_key: int) -> list[dict[str, Any]]:
+        import json
+        import os
+        import tempfile
+
+        from ..tasks.transcribe import transcribe
+
+        out = []
+        for value in values:
+            path, temp = value, None
+            if isinstance(value, bytes):  # an S3 object: decoded from a temp file
+                fd, temp = tempfile.mkstemp(prefix="pretrained-batch-audio-")
+                with os.fdopen(fd, "wb") as fh:
+                    fh.write(value)
+                path = temp
+            try:
+                r = transcribe(path, self.options, backend=self.backend)
+            finally:
+                if temp:
+                    os.unlink(temp)
+            segments = [{"start": s.start, "end": s.end, "text": s.text} for s in r.segments]
+            out.append(
+                {
+                    "text": " ".join(s["text"].strip() for s in segments).strip(),
+                    "language": r.language,
+                    "duration": float(r.duration),
+                    "segments": json.dumps(segments, ensure_ascii=False),
+                }
+            )
+        return out
+
+
+def _available(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:
+        return False
+
+
 # ---------------------------------------------------------------- the registry
 TASKS: dict[str, BatchTask] = {
     "generate": BatchTask(
@@ -169,6 +348,49 @@ TASKS: dict[str, BatchTask] = {
         load=_EmbedRunner,
     ),
 }
+if _available("pretrained.tasks.classify"):
+    TASKS["classify"] = BatchTask(
+        name="classify",
+        registry_task="classify",
+        input_kind="text",
+        columns=lambda opts: [
+            ("label", "string"),
+            ("score", "float64"),
+            ("scores", "map<string,float64>"),
+        ],
+        make_options=_classify_options,
+        load=_ClassifyRunner,
+    )
+if _available("pretrained.tasks.summarize"):
+    TASKS["summarize"] = BatchTask(
+        name="summarize",
+        registry_task="summarize",
+        input_kind="text",
+        columns=lambda opts: [
+            ("summary", "string"),
+            ("mode", "string"),
+            ("input_words", "int64"),
+            ("output_words", "int64"),
+            ("chunks", "int64"),
+        ],
+        make_options=_summarize_options,
+        load=_SummarizeRunner,
+        pin_model=False,
+    )
+if _available("pretrained.tasks.transcribe"):
+    TASKS["transcribe"] = BatchTask(
+        name="transcribe",
+        registry_task="speech-recognition",
+        input_kind="audio",
+        columns=lambda opts: [
+            ("text", "string"),
+            ("language", "string"),
+            ("duration", "float64"),
+            ("segments", "string"),
+        ],
+        make_options=_transcribe_options,
+        load=_TranscribeRunner,
+    )
 
 
 def get_task(name: str) -> BatchTask:
@@ -194,6 +416,9 @@ def arrow_type(name: str):
         return simple[name]
     if name.startswith("list<") and name.endswith(">"):
         return pa.list_(arrow_type(name[5:-1]))
+    if name.startswith("map<") and name.endswith(">"):
+        key, value = name[4:-1].split(",")
+        return pa.map_(arrow_type(key), arrow_type(value))
     raise ValueError(f"unknown column type {name}")  # pragma: no cover - a bug in an adapter
 
 
