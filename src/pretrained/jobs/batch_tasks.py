@@ -279,11 +279,11 @@ def _transcribe_options(values: dict[str, Any]):
 
 class _TranscribeRunner(Runner):
     def __init__(self, spec: ModelSpec, options) -> None:
-        from ..models import load_speech
+        from ..models import load_transcriber
 
         self.options = options
         device = spec.load_options.get("device")
-        self.backend = load_speech(spec.name, revision=spec.revision, device=device)
+        self.backend = load_transcriber(spec.name, revision=spec.revision, device=device)
         self.model_id = getattr(self.backend, "model_id", spec.name or "default")
         self.revision = getattr(self.backend, "revision", None)
         self.device = getattr(self.backend, "device", "cpu")
