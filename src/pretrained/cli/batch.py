@@ -3,8 +3,10 @@ on this machine or on a Ray cluster. The job logic is in `pretrained.jobs.batch`
 
 from __future__ import annotations
 
+import inspect
 import sys
 import time
+import typing
 from typing import Annotated, Any
 
 import typer
@@ -203,7 +205,6 @@ def _run(
     dtype: str | None,
     trust_remote_code: bool,
     trust_pickle: bool,
-    inference_engine: str = "auto",
     quantize: str | None = None,
     json_out: bool,
     quiet: bool,
@@ -220,8 +221,9 @@ def _run(
         "trust_remote_code": trust_remote_code or None,
         "trust_pickle": trust_pickle or None,
     }
-    if task == "generate":
-        load["engine"] = inference_engine
+    engine_choice = task_options.pop("_inference_engine", None)
+    if engine_choice is not None:
+        load["engine"] = engine_choice
     try:
         result = run_batch(
             task,
@@ -257,21 +259,65 @@ def _run(
     sys.stdout.write(result.output + "\n")
 
 
-@app.command("generate")
+# Options every batch command takes, declared once: `_command` appends them to each task
+# command's own signature, so `--help` shows them and Typer parses them.
+_COMMON: list[tuple[str, Any, Any]] = [
+    ("column", Column, None),
+    ("id_column", IdColumn, None),
+    ("split", Split, None),
+    ("input_format", InputFormat, "auto"),
+    ("model", o.Model, None),
+    ("revision", o.Revision, None),
+    ("device", o.Device, None),
+    ("dtype", o.Dtype, None),
+    ("trust_remote_code", o.TrustRemoteCode, False),
+    ("trust_pickle", o.TrustPickle, False),
+    ("engine", JobEngine, "local"),
+    ("num_workers", NumWorkers, 2),
+    ("gpus_per_worker", GpusPerWorker, 0.0),
+    ("cpus_per_worker", CpusPerWorker, 1.0),
+    ("address", Address, None),
+    ("restart", Restart, False),
+    ("json_out", o.Json, False),
+    ("quiet", o.Quiet, False),
+]
+
+
+def _command(task: str, batch_size: int, chunk_size: int):
+    """Register fn(**its own options) -> task options dict as `pretrained batch TASK`."""
+
+    def decorate(fn):
+        hints = typing.get_type_hints(fn, include_extras=True)  # strings → Annotated types
+        own = [
+            p.replace(annotation=hints[p.name]) for p in inspect.signature(fn).parameters.values()
+        ]
+        keyword = inspect.Parameter.KEYWORD_ONLY
+        params = [
+            inspect.Parameter("input", keyword, annotation=Input),
+            inspect.Parameter("output", keyword, annotation=Output),
+            *[p.replace(kind=keyword) for p in own],
+            inspect.Parameter("batch_size", keyword, annotation=BatchSize, default=batch_size),
+            inspect.Parameter("chunk_size", keyword, annotation=ChunkSize, default=chunk_size),
+            *[inspect.Parameter(n, keyword, annotation=a, default=d) for n, a, d in _COMMON],
+        ]
+        names = {p.name for p in own}
+
+        def command(**values: Any) -> None:
+            task_options = fn(**{k: values.pop(k) for k in list(values) if k in names})
+            _run(task, values.pop("input"), values.pop("output"), task_options, **values)
+
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__doc__ = fn.__doc__
+        command.__name__ = fn.__name__
+        app.command(task)(command)
+        return fn
+
+    return decorate
+
+
+@_command("generate", batch_size=8, chunk_size=256)
 def generate(
-    input: Input,
-    output: Output,
-    column: Column = None,
-    id_column: IdColumn = None,
-    split: Split = None,
-    input_format: InputFormat = "auto",
-    model: o.Model = None,
-    revision: o.Revision = None,
-    device: o.Device = None,
-    dtype: o.Dtype = None,
     inference_engine: InferenceEngine = "auto",
-    trust_remote_code: o.TrustRemoteCode = False,
-    trust_pickle: o.TrustPickle = False,
     max_new_tokens: o.MaxNewTokens = o.DEFAULTS.max_new_tokens,
     temperature: o.Temperature = o.DEFAULTS.temperature,
     top_k: o.TopK = o.DEFAULTS.top_k,
@@ -280,17 +326,7 @@ def generate(
     seed: o.Seed = None,
     stop: o.Stop = None,
     system: o.System = None,
-    batch_size: BatchSize = 8,
-    chunk_size: ChunkSize = 256,
-    engine: JobEngine = "local",
-    num_workers: NumWorkers = 2,
-    gpus_per_worker: GpusPerWorker = 0.0,
-    cpus_per_worker: CpusPerWorker = 1.0,
-    address: Address = None,
-    restart: Restart = False,
-    json_out: o.Json = False,
-    quiet: o.Quiet = False,
-) -> None:
+) -> dict[str, Any]:
     """Generate a completion for every row (chat template applied for chat models).
     Sampling draws a fixed seed per batch, so a resumed job is reproducible."""
     knobs = o.generate_options(
@@ -303,90 +339,66 @@ def generate(
         stop=stop,
         system=system,
     )
-    _run(
-        "generate",
-        input,
-        output,
-        {k: v for k, v in knobs.__dict__.items() if k != "batch_size"},
-        model=model,
-        revision=revision,
-        device=device,
-        dtype=dtype,
-        inference_engine=inference_engine,
-        trust_remote_code=trust_remote_code,
-        trust_pickle=trust_pickle,
-        json_out=json_out,
-        quiet=quiet,
-        column=column,
-        id_column=id_column,
-        split=split,
-        input_format=input_format,
-        batch_size=batch_size,
-        chunk_size=chunk_size,
-        engine=engine,
-        num_workers=num_workers,
-        gpus_per_worker=gpus_per_worker,
-        cpus_per_worker=cpus_per_worker,
-        address=address,
-        restart=restart,
-    )
+    options = {k: v for k, v in knobs.__dict__.items() if k != "batch_size"}
+    options["_inference_engine"] = inference_engine
+    return options
 
 
-@app.command("embed")
+@_command("embed", batch_size=64, chunk_size=1000)
 def embed(
-    input: Input,
-    output: Output,
-    column: Column = None,
-    id_column: IdColumn = None,
-    split: Split = None,
-    input_format: InputFormat = "auto",
-    model: o.Model = None,
-    revision: o.Revision = None,
-    device: o.Device = None,
-    dtype: o.Dtype = None,
-    trust_remote_code: o.TrustRemoteCode = False,
-    trust_pickle: o.TrustPickle = False,
     normalize: Annotated[
         bool, typer.Option("--normalize/--no-normalize", help="Unit-length vectors.")
     ] = True,
-    batch_size: BatchSize = 64,
-    chunk_size: ChunkSize = 1000,
-    engine: JobEngine = "local",
-    num_workers: NumWorkers = 2,
-    gpus_per_worker: GpusPerWorker = 0.0,
-    cpus_per_worker: CpusPerWorker = 1.0,
-    address: Address = None,
-    restart: Restart = False,
-    json_out: o.Json = False,
-    quiet: o.Quiet = False,
-) -> None:
+) -> dict[str, Any]:
     """Embed every row (one vector per row, as a list<float32> column)."""
-    _run(
-        "embed",
-        input,
-        output,
-        {"normalize": normalize},
-        model=model,
-        revision=revision,
-        device=device,
-        dtype=dtype,
-        trust_remote_code=trust_remote_code,
-        trust_pickle=trust_pickle,
-        json_out=json_out,
-        quiet=quiet,
-        column=column,
-        id_column=id_column,
-        split=split,
-        input_format=input_format,
-        batch_size=batch_size,
-        chunk_size=chunk_size,
-        engine=engine,
-        num_workers=num_workers,
-        gpus_per_worker=gpus_per_worker,
-        cpus_per_worker=cpus_per_worker,
-        address=address,
-        restart=restart,
-    )
+    return {"normalize": normalize}
+
+
+@_command("classify", batch_size=64, chunk_size=1000)
+def classify(
+    labels: Annotated[
+        str | None,
+        typer.Option(
+            "--labels", "-l", help="Zero-shot labels, comma-separated (default: sentiment)."
+        ),
+    ] = None,
+    method: Annotated[
+        str, typer.Option("--method", help="auto, embedding, nli or classifier.")
+    ] = "auto",
+    template: Annotated[
+        str | None, typer.Option("--template", help="Label description template with {}.")
+    ] = None,
+    multi_label: Annotated[
+        bool, typer.Option("--multi-label", help="NLI: score each label on its own.")
+    ] = False,
+) -> dict[str, Any]:
+    """Label every row: label, score and all scores (sentiment by default; --labels for
+    zero-shot labels; any sequence-classification or NLI model with --model)."""
+    return {"labels": labels, "method": method, "template": template, "multi_label": multi_label}
+
+
+@_command("summarize", batch_size=1, chunk_size=50)
+def summarize(
+    mode: Annotated[str, typer.Option("--mode", help="auto, extractive or abstractive.")] = "auto",
+    sentences: Annotated[int | None, typer.Option("--sentences", help="Summary sentences.")] = None,
+    words: Annotated[int | None, typer.Option("--words", help="About this many words.")] = None,
+    ratio: Annotated[float | None, typer.Option("--ratio", help="Fraction of the input.")] = None,
+    focus: Annotated[str | None, typer.Option("--focus", help="What matters most.")] = None,
+) -> dict[str, Any]:
+    """Summarize every row (one document per row: a text column, a file, an S3 object)."""
+    return {"mode": mode, "sentences": sentences, "words": words, "ratio": ratio, "focus": focus}
+
+
+@_command("transcribe", batch_size=1, chunk_size=10)
+def transcribe(
+    language: Annotated[
+        str | None, typer.Option("--language", help="Spoken language (default: detect).")
+    ] = None,
+    beam_size: Annotated[int, typer.Option("--beam-size", help="Beam search width.")] = 5,
+    vad: Annotated[bool, typer.Option("--vad/--no-vad", help="Skip silence.")] = True,
+) -> dict[str, Any]:
+    """Transcribe every audio/video file of a folder or S3 prefix (or paths in a column)."""
+    return {"language": language, "beam_size": beam_size, "vad": vad}
 
 
 def register(root: typer.Typer) -> None:
