@@ -33,6 +33,14 @@ def test_minilm_onnx_export_parity_and_onnxruntime(cli, tmp_path):
     got = session.run(["sentence_embedding"], feed)[0]
     ref = SentenceTransformer(str(resolve("minilm-l6").path), device="cpu").encode(texts)
     assert np.abs(got - ref).max() < 1e-4
+    # and through pretrained: a batch job with --model pointing at the export
+    rows = tmp_path / "texts.jsonl"
+    rows.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    vectors = tmp_path / "vectors.jsonl"
+    job = cli("batch", "embed", str(rows), "-o", str(vectors), "--model", str(out), "-q")
+    assert job.exit_code == 0, job.stderr
+    batch = np.array([json.loads(line)["embedding"] for line in vectors.read_text().splitlines()])
+    assert np.abs(batch - ref).max() < 1e-4
 
 
 @pytest.mark.timeout(1800)  # the export traces a 135M-parameter model: minutes on 2 busy cores

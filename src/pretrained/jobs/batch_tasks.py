@@ -122,27 +122,37 @@ class EmbedBatchOptions:
 
 
 class _EmbedRunner(Runner):
-    """Sentence embeddings with sentence-transformers on the resolved model folder."""
+    """Sentence embeddings with sentence-transformers on the resolved model folder, or with the
+    export's own runtime for a folder written by `pretrained export`."""
 
     def __init__(self, spec: ModelSpec, options: EmbedBatchOptions) -> None:
         from ..models.loading import choose_device, prepare
         from ..models.registry import resolve
 
+        resolved = resolve(spec.name, task="embedding", revision=spec.revision)
+        self.options = options
+        self.model_id = resolved.alias or resolved.id
+        if resolved.format in ("onnx", "ctranslate2"):
+            from ..models.backends.portable import PortableEmbedder
+
+            self.model = PortableEmbedder(resolved.path, self.model_id)
+            self.revision, self.device = self.model.revision, "cpu"
+            return
         try:
             from sentence_transformers import SentenceTransformer
         except ImportError as exc:  # pragma: no cover - part of the text extra
             from ..errors import missing_dependency
 
             raise missing_dependency("sentence-transformers", "text") from exc
-        resolved = resolve(spec.name, task="embedding", revision=spec.revision)
         prepared = prepare(resolved, trust_pickle=spec.load_options.get("trust_pickle", False))
         self.device = choose_device(spec.load_options.get("device"))
         self.model = SentenceTransformer(str(prepared.path), device=self.device)
-        self.options = options
-        self.model_id = resolved.alias or resolved.id
         self.revision = prepared.revision
 
     def run(self, values: list[Any], seed_key: int) -> list[dict[str, Any]]:
+        if not hasattr(self.model, "similarity"):  # an export: PortableEmbedder
+            vectors = self.model.encode(list(values), len(values), self.options.normalize)
+            return [{"embedding": v.astype("float32").tolist()} for v in vectors]
         vectors = self.model.encode(
             list(values),
             batch_size=len(values),
