@@ -132,7 +132,8 @@ class _EmbedRunner(Runner):
         resolved = resolve(spec.name, task="embedding", revision=spec.revision)
         self.options = options
         self.model_id = resolved.alias or resolved.id
-        if resolved.format in ("onnx", "ctranslate2"):
+        self.exported = resolved.format in ("onnx", "ctranslate2")
+        if self.exported:
             from ..models.backends.portable import PortableEmbedder
 
             self.model = PortableEmbedder(resolved.path, self.model_id)
@@ -150,7 +151,7 @@ class _EmbedRunner(Runner):
         self.revision = prepared.revision
 
     def run(self, values: list[Any], seed_key: int) -> list[dict[str, Any]]:
-        if not hasattr(self.model, "similarity"):  # an export: PortableEmbedder
+        if self.exported:
             vectors = self.model.encode(list(values), len(values), self.options.normalize)
             return [{"embedding": v.astype("float32").tolist()} for v in vectors]
         vectors = self.model.encode(
