@@ -430,6 +430,16 @@ def _count_errors(store: BatchStore) -> int:
 
 def _result(store, manifest, status, processed, resumed, options, began) -> BatchResult:
     seconds = round(time.perf_counter() - began, 3)
+    # the task functions annotate each call as their own task; the run is the batch job
+    runs.annotate(
+        task=f"batch {manifest.get('task', '')}",
+        model=manifest.get("model"),
+        revision=manifest.get("revision"),
+        rows=manifest.get("rows", 0),
+        processed=processed,
+        resumed=resumed,
+        engine=options.engine,
+    )
     return BatchResult(
         task=manifest.get("task", ""),
         input=manifest.get("input", ""),
