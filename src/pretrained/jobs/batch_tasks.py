@@ -147,7 +147,10 @@ class _EmbedRunner(Runner):
             raise missing_dependency("sentence-transformers", "text") from exc
         prepared = prepare(resolved, trust_pickle=spec.load_options.get("trust_pickle", False))
         self.device = choose_device(spec.load_options.get("device"))
-        self.model = SentenceTransformer(str(prepared.path), device=self.device)
+        from ..models.loading import quiet_transformers
+
+        with quiet_transformers():
+            self.model = SentenceTransformer(str(prepared.path), device=self.device)
         self.revision = prepared.revision
 
     def run(self, values: list[Any], seed_key: int) -> list[dict[str, Any]]:
