@@ -11,6 +11,7 @@ same cores, so expect it to lose there; its point is running on more machines.
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import tempfile
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from benchmarks.run import median_of
 
-ROWS = 3000
+ROWS = int(os.environ.get("BENCH_BATCH_ROWS", "3000"))  # smaller on a busy machine
 WORDS = {
     "good": ["great", "wonderful", "excellent", "lovely", "superb", "fantastic", "solid"],
     "bad": ["awful", "broken", "terrible", "useless", "disappointing", "cheap", "flimsy"],
