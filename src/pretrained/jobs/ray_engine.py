@@ -194,7 +194,8 @@ def run_on_ray(job, pending: list[int], commit, options, status) -> dict[str, An
             batch_format="numpy",
             num_cpus=options.cpus_per_worker,
             num_gpus=options.gpus_per_worker or None,
-            max_restarts=0,  # a dead actor fails the run; committed chunks make the rerun cheap
+            # a dead actor fails the run (no restart); committed chunks make the rerun cheap
+            ray_remote_args_fn=lambda: {"max_restarts": 0},
         )
         status(f"running {len(pending)} chunks on {workers} Ray workers…")
         served: dict[str, Any] = {}
