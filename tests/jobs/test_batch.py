@@ -262,3 +262,30 @@ def test_kill_9_from_outside_at_several_moments(cli, long_prompts, tmp_path, tin
     assert data["resumed"] == seen[-1] * 8 and data["processed"] == 240 - seen[-1] * 8
     assert "resuming:" in result.stderr
     _check_exactly_once(out, reference)
+
+
+def test_error_count_with_nested_columns(tmp_path):
+    """list/map columns have leaves of their own in Parquet: the error count must not shift."""
+    import pyarrow as pa
+
+    from pretrained.jobs.batch import _count_errors
+    from pretrained.jobs.manifest import BatchStore
+
+    schema = pa.schema(
+        [
+            ("id", pa.int64()),
+            ("scores", pa.map_(pa.string(), pa.float64())),
+            ("vector", pa.list_(pa.float32())),
+            ("error", pa.string()),
+        ]
+    )
+    rows = [
+        {"id": i, "scores": {"a": 0.5}, "vector": [1.0], "error": "bad" if i % 4 == 0 else None}
+        for i in range(10)
+    ]
+    store = BatchStore(tmp_path / "out.parquet")
+    with store.locked():
+        store.commit(0, rows[:6], schema)
+        store.commit(1, rows[6:], schema)
+        assert store.finalize(2, schema, {"task": "test"}) == 10
+    assert _count_errors(store) == 3

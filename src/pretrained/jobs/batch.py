@@ -414,15 +414,20 @@ def _count_errors(store: BatchStore) -> int:
         import pyarrow.parquet as pq
 
         meta = pq.ParquetFile(store.output).metadata
-        index = meta.schema.to_arrow_schema().get_field_index("error")
         total = 0
         for g in range(meta.num_row_groups):
-            column = meta.row_group(g).column(index)
-            stats = column.statistics
+            group = meta.row_group(g)
+            # leaf columns: a list or map column has leaves of its own, so find 'error' by path
+            leaf = next(
+                group.column(i)
+                for i in range(group.num_columns)
+                if group.column(i).path_in_schema == "error"
+            )
+            stats = leaf.statistics
             if stats is None or not stats.has_null_count:
                 table = pq.read_table(store.output, columns=["error"])
                 return table.num_rows - table.column("error").null_count
-            total += meta.row_group(g).num_rows - stats.null_count
+            total += group.num_rows - stats.null_count
         return total
     with store.output.open("rb") as fh:
         return sum(1 for line in fh if b'"error": null' not in line)
