@@ -35,9 +35,34 @@ _EXPORTS: dict[str, str] = {
     "ImagineOptions": "pretrained.tasks.imagine",
     "run": "pretrained.tasks.run",
     "RunOptions": "pretrained.tasks.run",
+    "embed": "pretrained.tasks.embed",
+    "EmbedOptions": "pretrained.tasks.embed",
+    "EmbedResult": "pretrained.tasks.embed",
+    "classify": "pretrained.tasks.classify",
+    "ClassifyOptions": "pretrained.tasks.classify",
+    "ClassifyResult": "pretrained.tasks.classify",
+    "summarize": "pretrained.tasks.summarize",
+    "SummarizeOptions": "pretrained.tasks.summarize",
+    "SummaryResult": "pretrained.tasks.summarize",
+    "load_text": "pretrained.sources",
+    "ask": "pretrained.tasks.ask",
+    "AskOptions": "pretrained.tasks.ask",
+    "Document": "pretrained.sources",
 }
 __all__ = [
+    "AskOptions",
     "ChatSession",
+    "ClassifyOptions",
+    "ClassifyResult",
+    "Document",
+    "EmbedOptions",
+    "EmbedResult",
+    "SummarizeOptions",
+    "SummaryResult",
+    "classify",
+    "embed",
+    "load_text",
+    "summarize",
     "GenerateOptions",
     "GenerateResult",
     "ImagineOptions",
@@ -46,6 +71,7 @@ __all__ = [
     "RunOptions",
     "SpeakOptions",
     "TokenizeResult",
+    "ask",
     "chat",
     "decode",
     "doctor",
@@ -129,12 +155,17 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import PretrainedError
     from .models import load
     from .models.registry import resolve
+    from .sources import Document, load_text
+    from .tasks.ask import AskOptions, ask
     from .tasks.chat import ChatSession
+    from .tasks.classify import ClassifyOptions, ClassifyResult, classify
     from .tasks.doctor import doctor
+    from .tasks.embed import EmbedOptions, EmbedResult, embed
     from .tasks.generate import GenerateOptions, GenerateResult
     from .tasks.imagine import ImagineOptions, imagine
     from .tasks.inspect import ModelInfo, inspect
     from .tasks.models import list_models
     from .tasks.run import RunOptions, run
     from .tasks.speak import SpeakOptions, speak
+    from .tasks.summarize import SummarizeOptions, SummaryResult, summarize
     from .tasks.tokenize import TokenizeResult, decode

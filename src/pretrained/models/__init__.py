@@ -10,7 +10,7 @@ from typing import Any
 
 from .backends import choose_text_engine, create_text_backend
 from .backends.base import TextBackend
-from .registry import TEXT_GENERATION, ResolvedModel, resolve
+from .registry import EMBEDDING, TEXT_GENERATION, ResolvedModel, resolve
 
 _MAX_LOADED = 3
 _loaded: OrderedDict[tuple, Any] = OrderedDict()
@@ -100,6 +100,58 @@ def load_pipeline(
     return _cached(key, lambda: load_pipeline_backend(task, resolved, **options))
 
 
+def _load_encoder(kind: str, task: str, factory: Any, model, revision, **options: Any):
+    resolved = resolve(model, task=task, revision=revision)
+    key = (kind, resolved.source, resolved.id, resolved.revision, tuple(sorted(options.items())))
+    return _cached(key, lambda: factory(resolved, **options))
+
+
+def load_embedder(
+    model: str | None = None,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    trust_pickle: bool = False,
+):
+    """Load (or reuse) a sentence-embedding backend (default: the embedded MiniLM)."""
+    from .backends.embeddings import load_sentence_transformer
+
+    return _load_encoder(
+        "embedding",
+        EMBEDDING,
+        load_sentence_transformer,
+        model,
+        revision,
+        device=device,
+        trust_remote_code=trust_remote_code,
+        trust_pickle=trust_pickle,
+    )
+
+
+def load_classifier(
+    model: str,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    trust_pickle: bool = False,
+):
+    """Load (or reuse) a sequence-classification backend (sentiment, NLI …) by name."""
+    from .backends.classifiers import load_sequence_classifier
+
+    return _load_encoder(
+        "classifier",
+        "classify",
+        load_sequence_classifier,
+        model,
+        revision,
+        device=device,
+        trust_remote_code=trust_remote_code,
+        trust_pickle=trust_pickle,
+    )
+
+
 def unload_all() -> None:
     with _lock:
         _loaded.clear()
@@ -108,6 +160,8 @@ def unload_all() -> None:
 __all__ = [
     "ResolvedModel",
     "load",
+    "load_classifier",
+    "load_embedder",
     "load_image_pipeline",
     "load_pipeline",
     "load_speech",
