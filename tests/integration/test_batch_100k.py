@@ -23,6 +23,7 @@ def _task() -> str:
     return "classify" if "classify" in TASKS else "embed"
 
 
+@pytest.mark.timeout(2400)  # 100k rows through MiniLM on 2 cores (shared with other jobs)
 def test_100k_rows_resume_after_kill_9(cli, tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq

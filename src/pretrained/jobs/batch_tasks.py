@@ -122,49 +122,28 @@ class EmbedBatchOptions:
 
 
 class _EmbedRunner(Runner):
-    """Sentence embeddings with sentence-transformers on the resolved model folder, or with the
-    export's own runtime for a folder written by `pretrained export`."""
+    """Sentence embeddings through tasks.embed (sentence-transformers, or an export's own
+    runtime for a folder written by `pretrained export`)."""
 
     def __init__(self, spec: ModelSpec, options: EmbedBatchOptions) -> None:
-        from ..models.loading import choose_device, prepare
-        from ..models.registry import resolve
+        from ..tasks.embed import get_embedder
 
-        resolved = resolve(spec.name, task="embedding", revision=spec.revision)
+        load = {
+            k: v
+            for k, v in spec.load_options.items()
+            if k in ("device", "trust_remote_code", "trust_pickle")
+        }
         self.options = options
-        self.model_id = resolved.alias or resolved.id
-        self.exported = resolved.format in ("onnx", "ctranslate2")
-        if self.exported:
-            from ..models.backends.portable import PortableEmbedder
-
-            self.model = PortableEmbedder(resolved.path, self.model_id)
-            self.revision, self.device = self.model.revision, "cpu"
-            return
-        try:
-            from sentence_transformers import SentenceTransformer
-        except ImportError as exc:  # pragma: no cover - part of the text extra
-            from ..errors import missing_dependency
-
-            raise missing_dependency("sentence-transformers", "text") from exc
-        prepared = prepare(resolved, trust_pickle=spec.load_options.get("trust_pickle", False))
-        self.device = choose_device(spec.load_options.get("device"))
-        from ..models.loading import quiet_transformers
-
-        with quiet_transformers():
-            self.model = SentenceTransformer(str(prepared.path), device=self.device)
-        self.revision = prepared.revision
+        self.engine = get_embedder(None, spec.name, revision=spec.revision, **load)
+        self.model_id, self.revision = self.engine.model_id, self.engine.revision
+        self.device = self.engine.device
 
     def run(self, values: list[Any], seed_key: int) -> list[dict[str, Any]]:
-        if self.exported:
-            vectors = self.model.encode(list(values), len(values), self.options.normalize)
-            return [{"embedding": v.astype("float32").tolist()} for v in vectors]
-        vectors = self.model.encode(
-            list(values),
-            batch_size=len(values),
-            normalize_embeddings=self.options.normalize,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        )
-        return [{"embedding": v.astype("float32").tolist()} for v in vectors]
+        from ..tasks.embed import EmbedOptions, embed
+
+        options = EmbedOptions(batch_size=len(values), normalize=self.options.normalize)
+        result = embed(list(values), options=options, backend=self.engine, annotate=False)
+        return [{"embedding": v.astype("float32").tolist()} for v in result.vectors]
 
 
 # ---------------------------------------------------------------- classify (tasks/classify.py)

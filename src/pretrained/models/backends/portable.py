@@ -388,7 +388,11 @@ class PortableEmbedder:
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(ids) for ids in self.portable.tokenizer(list(texts))["input_ids"]]
 
-    def encode(self, texts: list[str], batch_size: int = 32, normalize: bool = True):
+    def token_offsets(self, text: str) -> list[tuple[int, int]]:
+        enc = self.portable.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        return [tuple(span) for span in enc["offset_mapping"]]
+
+    def encode(self, texts: list[str], *, batch_size: int = 32, normalize: bool = True):
         import numpy as np
 
         parts = [
