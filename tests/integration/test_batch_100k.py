@@ -85,3 +85,23 @@ def test_100k_rows_resume_after_kill_9(cli, tmp_path):
         # rows from before and after the kill agree with the texts (odd rows are positive)
         for i in (0, 1, 7_000, 7_001, 99_998, 99_999):
             assert labels[i] == ("positive" if i % 2 else "negative"), (i, texts[i])
+
+
+@pytest.mark.timeout(1800)
+def test_classify_on_ray_matches_local(cli, tmp_path):
+    pytest.importorskip("ray")
+    import pyarrow.parquet as pq
+
+    texts = [f"Item {i}: {'I love it' if i % 3 else 'it broke after a day'}." for i in range(300)]
+    source = tmp_path / "items.jsonl"
+    source.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    common = ["batch", "classify", str(source), "--chunk-size", "50", "--batch-size", "25", "-q"]
+    local, ray = tmp_path / "local.parquet", tmp_path / "ray.parquet"
+    assert cli(*common, "-o", str(local)).exit_code == 0
+    result = cli(*common, "-o", str(ray), "--engine", "ray", "--num-workers", "2", "--json")
+    assert result.exit_code == 0, result.stderr
+    a, b = pq.read_table(local).to_pylist(), pq.read_table(ray).to_pylist()
+    assert [r["id"] for r in a] == [r["id"] for r in b] == list(range(300))
+    assert [r["label"] for r in a] == [r["label"] for r in b]
+    # scores agree to float rounding (the workers run torch with 1 thread, the driver with 2)
+    assert max(abs(x["score"] - y["score"]) for x, y in zip(a, b, strict=True)) < 1e-5
