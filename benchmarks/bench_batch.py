@@ -41,17 +41,10 @@ def _reviews(n: int, seed: int = 0) -> list[str]:
 
 
 def _task():
-    """classify when the text capability is installed, else embed (same encoder, MiniLM)."""
-    try:
-        import pretrained.tasks.classify  # noqa: F401
+    """classify (zero-shot by embeddings with MiniLM); embed where the text capability is absent."""
+    from pretrained.jobs.batch_tasks import TASKS
 
-        from pretrained.jobs.batch_tasks import TASKS
-
-        if "classify" in TASKS:
-            return "classify"
-    except ImportError:
-        pass
-    return "embed"
+    return "classify" if "classify" in TASKS else "embed"
 
 
 def _naive(task: str, texts: list[str], out: Path) -> None:
