@@ -26,6 +26,11 @@ _EXPORTS: dict[str, str] = {
     "decode": "pretrained.tasks.tokenize",
     "inspect": "pretrained.tasks.inspect",
     "ModelInfo": "pretrained.tasks.inspect",
+    "transcribe": "pretrained.tasks.transcribe",
+    "TranscribeOptions": "pretrained.tasks.transcribe",
+    "TranscribeResult": "pretrained.tasks.transcribe",
+    "transcribe_inputs": "pretrained.jobs.transcribe",
+    "load_transcriber": "pretrained.models",
     "doctor": "pretrained.tasks.doctor",
     "list_models": "pretrained.tasks.models",
     "PretrainedError": "pretrained.errors",
@@ -71,6 +76,8 @@ __all__ = [
     "RunOptions",
     "SpeakOptions",
     "TokenizeResult",
+    "TranscribeOptions",
+    "TranscribeResult",
     "ask",
     "chat",
     "decode",
@@ -86,6 +93,9 @@ __all__ = [
     "speak",
     "stream",
     "tokenize",
+    "transcribe",
+    "transcribe_inputs",
+    "load_transcriber",
 ]
 
 
@@ -153,7 +163,8 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:  # pragma: no cover
     from .errors import PretrainedError
-    from .models import load
+    from .jobs.transcribe import transcribe_inputs
+    from .models import load, load_transcriber
     from .models.registry import resolve
     from .sources import Document, load_text
     from .tasks.ask import AskOptions, ask
@@ -169,3 +180,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .tasks.speak import SpeakOptions, speak
     from .tasks.summarize import SummarizeOptions, SummaryResult, summarize
     from .tasks.tokenize import TokenizeResult, decode
+    from .tasks.transcribe import TranscribeOptions, TranscribeResult, transcribe

@@ -12,6 +12,9 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     │   ├── EmptyInputError             empty prompt / empty text
     │   ├── InputNotFoundError          missing file, 404 URL, unknown wiki page
     │   └── UnreadableInputError        binary / undecodable / corrupt input
+    │       └── NoAudioTrackError       a media file with no audio stream (silent video)
+    ├── JobError
+    │   └── JobNotFoundError            no job with that id (or prefix)
     ├── ModelError
     │   ├── UnknownModelError           not an alias, not a path, not a Hub id
     │   ├── ModelNotFoundError          the Hub has no such repo or revision
@@ -83,6 +86,20 @@ class InputNotFoundError(InputError):
 
 class UnreadableInputError(InputError):
     default_hint = "pass a text file (UTF-8 or another text encoding)"
+
+
+class NoAudioTrackError(UnreadableInputError):
+    default_hint = (
+        "pass a file with sound in it; for a video, check it has an audio track (ffprobe FILE)"
+    )
+
+
+class JobError(PretrainedError):
+    default_hint = "run 'pretrained jobs list' to see the jobs"
+
+
+class JobNotFoundError(JobError):
+    pass
 
 
 class ModelError(PretrainedError):

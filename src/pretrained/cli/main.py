@@ -33,6 +33,8 @@ COMMANDS = (
     "run",
     "speak",
     "imagine",
+    "transcribe",
+    "jobs",
     "batch",
     "export",
 )

@@ -130,6 +130,17 @@ def summarize(
         max_depth=max_depth,
         batch_size=batch_size,
     ).validate()
+    if source is not None and text is None:
+        from ..tasks.chapters import is_transcript_file
+
+        if is_transcript_file(source):  # a `pretrained transcribe` JSON → summary.md with chapters
+            from .transcribe import summarize_transcript_file
+
+            summarize_transcript_file(
+                source, json_out=json_out, quiet=quiet, mode=mode, model=model,
+                sentences=sentences, words=words, focus=focus, device=device,
+            )  # fmt: skip
+            return
     document = load_document(source, text, timeout=timeout)
     status = quiet or json_out
     describe_document(document, status)

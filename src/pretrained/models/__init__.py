@@ -152,6 +152,23 @@ def load_classifier(
     )
 
 
+def load_transcriber(
+    model: str | None = None,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    compute_type: str | None = None,
+) -> Any:
+    """Load (or reuse) a speech-recognition (speech → text) backend: faster-whisper."""
+    from .backends.faster_whisper import load_transcription_backend, resolve_transcription_model
+
+    resolved = resolve_transcription_model(model, revision)
+    key = ("transcriber", resolved.source, resolved.id, resolved.revision, device, compute_type)
+    return _cached(
+        key, lambda: load_transcription_backend(resolved, device=device, compute_type=compute_type)
+    )
+
+
 def unload_all() -> None:
     with _lock:
         _loaded.clear()
@@ -165,6 +182,7 @@ __all__ = [
     "load_image_pipeline",
     "load_pipeline",
     "load_speech",
+    "load_transcriber",
     "resolve",
     "unload_all",
 ]
