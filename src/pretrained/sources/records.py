@@ -463,26 +463,6 @@ class FolderSource(_Source):
 
 
 # ---------------------------------------------------------------- S3 prefixes
-def parse_s3(url: str) -> tuple[str, str]:
-    rest = url[len("s3://") :]
-    bucket, _, prefix = rest.partition("/")
-    if not bucket:
-        raise InvalidOptionError(f"'{url}' names no bucket", hint="write it as s3://bucket/prefix/")
-    return bucket, prefix
-
-
-def s3_client():
-    """A boto3 S3 client. Credentials and the endpoint come from boto3's usual places
-    (AWS_ACCESS_KEY_ID/…, ~/.aws, AWS_ENDPOINT_URL for S3-compatible stores)."""
-    try:
-        import boto3
-    except ImportError as exc:  # pragma: no cover - part of the audio extra
-        from ..errors import missing_dependency
-
-        raise missing_dependency("boto3", "audio") from exc
-    return boto3.client("s3")
-
-
 @dataclass
 class S3Source(_Source):
     url: str
@@ -494,9 +474,10 @@ class S3Source(_Source):
 
     def __post_init__(self) -> None:
         from ..errors import NetworkError
+        from .s3 import parse_uri
 
         self.location = self.url
-        bucket, prefix = parse_s3(self.url)
+        bucket, prefix = parse_uri(self.url)
         try:
             pages = (
                 self._client()
@@ -513,8 +494,11 @@ class S3Source(_Source):
         self.total = len(self.keys)
 
     def _client(self):
+        # boto3's own configuration: credentials chain, AWS_ENDPOINT_URL for S3-compatible stores
         if getattr(self, "_hclient", None) is None:
-            self._hclient = s3_client()
+            from .s3 import client
+
+            self._hclient = client()
         return self._hclient
 
     def fingerprint(self) -> dict[str, Any]:
@@ -523,8 +507,9 @@ class S3Source(_Source):
 
     def read(self, start: int, stop: int) -> list[Record]:
         from .files import decode_bytes
+        from .s3 import parse_uri
 
-        bucket, prefix = parse_s3(self.url)
+        bucket, prefix = parse_uri(self.url)
         out = []
         for i in range(start, min(stop, self.total)):
             key = self.keys[i]
