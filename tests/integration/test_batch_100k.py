@@ -105,3 +105,40 @@ def test_classify_on_ray_matches_local(cli, tmp_path):
     assert [r["label"] for r in a] == [r["label"] for r in b]
     # scores agree to float rounding (the workers run torch with 1 thread, the driver with 2)
     assert max(abs(x["score"] - y["score"]) for x, y in zip(a, b, strict=True)) < 1e-5
+
+
+def test_batch_transcribe_and_summarize_folders(cli, tmp_path):
+    import shutil
+    import subprocess
+
+    if shutil.which("espeak-ng") is None:
+        pytest.skip("espeak-ng is not installed")
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    subprocess.run(
+        ["espeak-ng", "-w", str(audio / "talk.wav"), "Hello world. The meeting starts at noon."],
+        check=True,
+    )
+    (audio / "notes.txt").write_text("not audio")
+    out = tmp_path / "transcripts.jsonl"
+    result = cli("batch", "transcribe", str(audio), "-o", str(out), "--json")
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["notes.txt", "talk.wav"]
+    assert rows[0]["error"] and rows[1]["error"] is None
+    assert rows[1]["language"] == "en" and "noon" in rows[1]["text"].lower()
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for i in range(2):
+        (docs / f"doc{i}.txt").write_text(
+            " ".join(f"Sentence {j} of document {i} talks about topic {j % 3}." for j in range(12))
+        )
+    summaries = tmp_path / "summaries.parquet"
+    result = cli("batch", "summarize", str(docs), "-o", str(summaries), "--sentences", "2", "-q")
+    assert result.exit_code == 0, result.stderr
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(summaries).to_pylist()
+    assert [r["id"] for r in rows] == ["doc0.txt", "doc1.txt"]
+    assert all(r["summary"] and r["error"] is None and r["mode"] for r in rows)

@@ -206,11 +206,15 @@ def process_chunk(task: BatchTask, runner: Runner, records: list, batch_size: in
 def _pin_model(task: BatchTask, name: str | None, revision: str | None, load_options):
     """Resolve the model and pin what will be loaded: the Hub commit sha (downloaded once here,
     so every worker loads the same snapshot) or the converted file's hash. → (spec, identity)."""
-    from ..models.loading import prepare
+    from ..models.loading import Prepared, prepare
     from ..models.registry import resolve
 
     resolved = resolve(name, task=task.registry_task, revision=revision)
-    prepared = prepare(resolved, trust_pickle=bool(load_options.get("trust_pickle")))
+    if resolved.format in ("ctranslate2", "onnx") and resolved.source != "hub":
+        # CTranslate2 / ONNX folders: their model.bin is not pickle; nothing to convert
+        prepared = Prepared(resolved.path, None)
+    else:
+        prepared = prepare(resolved, trust_pickle=bool(load_options.get("trust_pickle")))
     pinned = prepared.revision if resolved.source == "hub" else revision
     identity: dict[str, Any] = {"id": resolved.id, "revision": prepared.revision}
     if prepared.revision is None and prepared.path is not None:
