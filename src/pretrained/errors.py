@@ -7,7 +7,8 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     ├── UsageError                      exit 2: the command line or the call is wrong
     │   ├── InvalidOptionError          a knob has a bad value (negative temperature …)
     │   ├── UnknownTaskError
-    │   └── ModelNotServedError         a server request names a model the server does not serve
+    │   ├── ModelNotServedError         a server request names a model the server does not serve
+    │   └── ResumeMismatchError         a batch output belongs to a job with other settings
     ├── InputError                      the input cannot be used
     │   ├── EmptyInputError             empty prompt / empty text
     │   ├── InputNotFoundError          missing file, 404 URL, unknown wiki page
@@ -31,7 +32,9 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     ├── OutputError                     the result cannot be written (--out folder missing …)
     ├── AuthError                       missing / read-only token for an upload
     ├── NetworkError                    the network was needed and failed
-    └── DependencyError                 an optional extra is not installed
+    ├── DependencyError                 an optional extra is not installed
+    ├── JobError                        a batch job cannot run (locked, corrupt, incomplete)
+    └── ExportError                     an export failed or did not pass its parity check
 """
 
 from __future__ import annotations
@@ -70,6 +73,10 @@ class UnknownTaskError(UsageError):
 
 class ModelNotServedError(UsageError):
     default_hint = "GET /v1/models lists the models this server serves"
+
+
+class ResumeMismatchError(UsageError):
+    default_hint = "rerun with the original settings to resume, or pass --restart to start over"
 
 
 class InputError(PretrainedError):
@@ -179,6 +186,14 @@ class NetworkError(PretrainedError):
 
 class DependencyError(PretrainedError):
     default_hint = "install the extra: pip install 'pretrained[all]'"
+
+
+class JobError(PretrainedError):
+    default_hint = "rerun the same command to resume, or pass --restart to start over"
+
+
+class ExportError(PretrainedError):
+    default_hint = "see export.json in the output folder for the parity figures"
 
 
 def missing_dependency(package: str, extra: str) -> DependencyError:

@@ -38,6 +38,8 @@ COMMANDS = (
     "serve",
     "space",
     "init",
+    "batch",
+    "export",
 )
 
 app = typer.Typer(

@@ -100,7 +100,7 @@ class ResolvedModel:
 
     name: str  # what the user asked for
     source: str  # embedded | hub | local | system
-    format: str  # gguf | transformers | sentence-transformers | ctranslate2 | peft-adapter | diffusers | espeak
+    format: str  # gguf | transformers | sentence-transformers | ctranslate2 | peft-adapter | diffusers | espeak | onnx
     hub_id: str | None = None
     revision: str | None = None  # requested revision (branch, tag or sha) for Hub models
     path: Path | None = None  # local folder holding the weights
@@ -175,6 +175,11 @@ def detect_format(path: Path) -> tuple[str, str | None]:
             hint="pass a model folder (config.json + weights) or a .gguf file",
         )
     names = {p.name for p in path.iterdir()}
+    if "export.json" in names:  # written by `pretrained export`
+        import json
+
+        fmt = json.loads((path / "export.json").read_text()).get("format")
+        return ("onnx" if fmt == "onnx" else "ctranslate2"), None
     if "adapter_config.json" in names:
         return "peft-adapter", None
     if "modules.json" in names or "sentence_bert_config.json" in names:

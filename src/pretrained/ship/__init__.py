@@ -1,1 +1,3 @@
-"""Ship: export a task as a Hugging Face Space (space.py), scaffold an MLOps project (scaffold.py)."""
+"""Taking a model elsewhere: exports to portable formats (export.py: ONNX, CTranslate2, with
+parity checks), a task as a Hugging Face Space (space.py), an MLOps project scaffold
+(scaffold.py)."""

@@ -94,6 +94,11 @@ def load_sentence_transformer(
     """Load an embedding model from the embedded package, the Hub (safe download) or a folder."""
     from ..loading import check_local_weights, choose_device, prepare, quiet_transformers
 
+    if resolved.format in ("onnx", "ctranslate2") and resolved.source == "local":
+        # an embedding export written by `pretrained export`: its own runtime
+        from .portable import PortableEmbedder
+
+        return PortableEmbedder(resolved.path, resolved.id)  # type: ignore[return-value]
     if resolved.format in ("gguf", "ctranslate2", "peft-adapter"):
         raise UnsupportedModelError(
             f"{resolved.label} is a {resolved.format} model, not a sentence-embedding model",
