@@ -151,9 +151,7 @@ def test_incremental_decoder_never_shows_half_a_character(tiny_llama_dir):
 
 
 def test_fast_tokenizer_needs_tokenizer_json(tmp_path):
-    from pretrained.errors import ModelLoadError
-
-    with pytest.raises(ModelLoadError, match="tokenizer.json"):
+    with pytest.raises(UnsupportedModelError, match="tokenizer.json"):
         FastTokenizer(tmp_path)
 
 
@@ -289,10 +287,14 @@ def test_fast_path_does_not_import_torch(tiny_llama_dir, tmp_path, monkeypatch):
         print(r.engine, "torch" in sys.modules, "transformers" in sys.modules)
         """
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=300
-    )
-    assert out.stdout.split()[-3:] == ["ctranslate2", "False", "False"], out.stdout
+    # several runs: a CTranslate2 generator left for interpreter shutdown used to abort the
+    # process at exit about half the time (models are now freed by an atexit hook)
+    for _ in range(4):
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=300
+        )
+        assert out.returncode == 0, out.stderr[-500:]
+        assert out.stdout.split()[-3:] == ["ctranslate2", "False", "False"], out.stdout
 
 
 # ---------------------------------------------------------------- the conversion cache

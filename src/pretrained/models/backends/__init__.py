@@ -1,7 +1,7 @@
 """Engines. One protocol per modality (see base.py); several engines per protocol.
 
 A new engine is a new module here plus one entry in `TEXT_ENGINES` (and, if `--engine auto`
-should pick it, a rule in `choose_text_engine`).
+should pick it, a rule in `auto_engines`).
 """
 
 from __future__ import annotations
@@ -17,9 +17,13 @@ from .base import TextBackend
 TEXT_ENGINES: dict[str, str] = {
     "transformers": "pretrained.models.backends.transformers:load_text_backend",
     "llama.cpp": "pretrained.models.backends.llamacpp:load_text_backend",
+    # CTranslate2: any causal LM (converted once into the cache) or a `pretrained export` folder
     "ctranslate2": "pretrained.models.backends.ctranslate2:load_text_backend",
+    # ONNX graphs written by `pretrained export` (onnxruntime)
+    "onnx": "pretrained.models.backends.portable:load_text_backend",
 }
 _ALIASES = {"llamacpp": "llama.cpp", "llama-cpp": "llama.cpp", "ct2": "ctranslate2"}
+_EXPORT_FORMATS = {"onnx": "onnx", "ctranslate2": "ctranslate2"}
 
 
 def engine_names() -> list[str]:
@@ -82,6 +86,19 @@ def text_engine_candidates(
     device = check_device(device)
     engine = (engine or "auto").lower()
     engine = _ALIASES.get(engine, engine)
+    exported = _EXPORT_FORMATS.get(resolved.format) if resolved.source == "local" else None
+    if exported and engine in ("auto", exported):
+        return [exported]
+    if exported:
+        raise InvalidOptionError(
+            f"{resolved.label} is a {resolved.format} export; it runs on the {exported} engine",
+            hint=f"drop --engine (or pass --engine {exported})",
+        )
+    if engine == "onnx":
+        raise InvalidOptionError(
+            "--engine onnx runs models exported by 'pretrained export'",
+            hint="export first: pretrained export MODEL --format onnx",
+        )
     if engine == "auto":
         return auto_engines(
             resolved, device, dtype=dtype, quantize=quantize, trust_remote_code=trust_remote_code
@@ -102,18 +119,6 @@ def text_engine_candidates(
                 hint="drop --quantize, or use --engine transformers",
             )
     return [engine]
-
-
-def choose_text_engine(
-    resolved: ResolvedModel,
-    engine: str | None,
-    device: str | None,
-    *,
-    dtype: str | None = None,
-    quantize: str | None = None,
-) -> str:
-    """'auto' picks the fastest engine that supports this model on this device."""
-    return text_engine_candidates(resolved, engine, device, dtype=dtype, quantize=quantize)[0]
 
 
 def create_text_backend(resolved: ResolvedModel, engine: str, **options: Any) -> TextBackend:

@@ -10,13 +10,22 @@ after a while; `quantization="float32"` reproduces them (tests/models/test_fast_
 One semantic difference remains: CTranslate2's repetition penalty applies to generated tokens
 only, transformers' to the prompt as well, so with --repetition-penalty ≠ 1 outputs differ
 beyond quantization (which is why `--engine auto` prefers llama.cpp for GGUF files).
+
+This module is also the one place that converts to CTranslate2 (`convert_folder`, used by the
+cache and by `pretrained export --format ct2`) and opens a CTranslate2 folder (`open_model`,
+used by this engine, by CT2 exports run through `pretrained generate --model EXPORT`, and by
+the export parity checks and embedding exports in portable.py).
 """
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import re
+import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,23 +33,72 @@ from typing import Any
 from ...errors import ModelLoadError, UnsupportedModelError, missing_dependency
 from ..registry import ResolvedModel
 from .base import BackendOutput, Completion, SamplingParams, StopWatcher, StreamChunk
-from .fast_tokenizer import FastTokenizer, IncrementalDecoder, TokenizerMethods
+from .fast_tokenizer import TOKENIZER_FILES, FastTokenizer, IncrementalDecoder, TokenizerMethods
 from .llamacpp import cpu_threads
 
 QUANTIZATION = "int8"
-_TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "chat_template.jinja",
-    "generation_config.json",
-)
+_backends: weakref.WeakSet[CTranslate2TextBackend] = weakref.WeakSet()
+
+
+@atexit.register
+def _release_models() -> None:
+    """Free the loaded generators before the interpreter finalizes: a Generator that ran
+    generate_batch with a Python callback and is destroyed during interpreter shutdown aborts
+    the process ('terminate called without an active exception') about half the time."""
+    for backend in list(_backends):
+        backend.generator = None
 
 
 def available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("ctranslate2") is not None
+
+
+def open_model(
+    folder: Path,
+    *,
+    kind: str = "generate",
+    compute_type: str = "default",
+    threads: int | None = None,
+):
+    """A CTranslate2 folder in memory: a Generator (causal LMs) or an Encoder (embedders)."""
+    import ctranslate2
+
+    cls = ctranslate2.Generator if kind == "generate" else ctranslate2.Encoder
+    try:
+        return cls(
+            str(folder),
+            device="cpu",
+            compute_type=compute_type,
+            intra_threads=threads or cpu_threads(),
+        )
+    except RuntimeError as exc:  # a missing or deleted folder ('models cache clear'), bad files
+        raise ModelLoadError(
+            f"CTranslate2 could not load {folder}: {exc}",
+            hint="load the model again (a cached conversion is rebuilt on the next load)",
+        ) from exc
+
+
+def convert_folder(source: Path, out: Path, quantization: str | None, *, label: str) -> None:
+    """Convert a transformers folder (config + safetensors + tokenizer) into CTranslate2 files
+    in `out` (replaced), with the tokenizer files copied alongside."""
+    import ctranslate2
+
+    from ..loading import quiet_transformers
+
+    copy = [str(source / f) for f in TOKENIZER_FILES if (source / f).exists()]
+    converter = ctranslate2.converters.TransformersConverter(
+        str(source), copy_files=copy, low_cpu_mem_usage=True
+    )
+    try:
+        with quiet_transformers(), contextlib.redirect_stdout(sys.stderr):
+            converter.convert(str(out), quantization=quantization, force=True)
+    except ValueError as exc:  # "No conversion is registered for the model configuration …"
+        raise UnsupportedModelError(
+            f"CTranslate2 cannot convert {label}: {str(exc).splitlines()[0]}",
+            hint="use --engine transformers (or --engine auto, which falls back to it)",
+        ) from exc
 
 
 class CTranslate2TextBackend(TokenizerMethods):
@@ -53,6 +111,7 @@ class CTranslate2TextBackend(TokenizerMethods):
         model_id: str,
         revision: str | None,
         quantization: str = QUANTIZATION,
+        compute_type: str | None = None,
         threads: int | None = None,
     ) -> None:
         began = time.perf_counter()
@@ -70,13 +129,10 @@ class CTranslate2TextBackend(TokenizerMethods):
         config = _read_config(folder)
         self.context_length = config.get("max_position_embeddings") or config.get("n_positions")
         self._ctranslate2 = ctranslate2
-        self._generator_options = {
-            "device": "cpu",
-            "compute_type": quantization,
-            "intra_threads": threads or cpu_threads(),
-        }
-        self.generator = ctranslate2.Generator(str(folder), **self._generator_options)
+        self._open = {"compute_type": compute_type or quantization, "threads": threads}
+        self.generator = open_model(folder, **self._open)
         self._lock = threading.Lock()
+        _backends.add(self)
         self.load_seconds = time.perf_counter() - start
 
     def _generator(self, params: SamplingParams):
@@ -87,13 +143,7 @@ class CTranslate2TextBackend(TokenizerMethods):
         if params.greedy or params.seed is None:
             return self.generator
         self._ctranslate2.set_random_seed(params.seed)
-        try:
-            return self._ctranslate2.Generator(str(self.folder), **self._generator_options)
-        except RuntimeError as exc:  # the folder was deleted ('models cache clear')
-            raise ModelLoadError(
-                f"the converted model at {self.folder} is gone: {exc}",
-                hint="load the model again (pretrained.load) to convert it again",
-            ) from exc
+        return open_model(self.folder, **self._open)
 
     def _options(self, params: SamplingParams) -> dict[str, Any]:
         options: dict[str, Any] = {
@@ -272,6 +322,11 @@ def convert(resolved: ResolvedModel, quantization: str = QUANTIZATION, **options
     from ..loading import cached_build, prepare
 
     source = prepare(resolved, trust_pickle=options.get("trust_pickle", False))
+    if not (source.path / "tokenizer.json").exists():
+        raise UnsupportedModelError(
+            f"{resolved.label} has no tokenizer.json, which the fast engines need",
+            hint="use --engine transformers for models with only a slow (sentencepiece) tokenizer",
+        )
     revision = source.revision or _folder_fingerprint(source.path)
     digest = revision.split(":")[-1][:16]
     name = f"ct2-{_slug(resolved.id)}-{digest}-{quantization}"
@@ -282,43 +337,49 @@ def convert(resolved: ResolvedModel, quantization: str = QUANTIZATION, **options
         "quantization": quantization,
         "source": str(source.path),
     }
-
-    def build(tmp: Path) -> None:
-        import ctranslate2
-
-        from ..loading import quiet_transformers
-
-        copy = [str(source.path / f) for f in _TOKENIZER_FILES if (source.path / f).exists()]
-        converter = ctranslate2.converters.TransformersConverter(
-            str(source.path), copy_files=copy, low_cpu_mem_usage=True
-        )
-        try:
-            with quiet_transformers():
-                converter.convert(str(tmp), quantization=quantization, force=True)
-        except ValueError as exc:  # "No conversion is registered for the model configuration …"
-            raise UnsupportedModelError(
-                f"CTranslate2 cannot convert {resolved.label}: {str(exc).splitlines()[0]}",
-                hint="use --engine transformers (or --engine auto, which falls back to it)",
-            ) from exc
-
-    return cached_build(name, build, meta, revision)
+    return cached_build(
+        name,
+        lambda tmp: convert_folder(source.path, tmp, quantization, label=resolved.label),
+        meta,
+        revision,
+    )
 
 
 def load_text_backend(resolved: ResolvedModel, **options: Any) -> CTranslate2TextBackend:
     if not available():
         raise missing_dependency("ctranslate2", "fast")
+    if resolved.format == "ctranslate2" and resolved.source == "local":
+        return _load_export(resolved)
     if resolved.format not in ("transformers", "gguf"):
         raise UnsupportedModelError(
             f"the ctranslate2 engine runs causal LMs; {resolved.label} is a {resolved.format} model",
             hint="use --engine transformers",
         )
     prepared = convert(resolved, **{k: v for k, v in options.items() if k == "trust_pickle"})
-    try:
-        backend = CTranslate2TextBackend(
-            prepared.path, model_id=resolved.alias or resolved.id, revision=prepared.revision
-        )
-    except RuntimeError as exc:
-        raise ModelLoadError(f"CTranslate2 could not load {resolved.label}: {exc}") from exc
+    backend = CTranslate2TextBackend(
+        prepared.path, model_id=resolved.alias or resolved.id, revision=prepared.revision
+    )
     backend.cache_hit = prepared.cache_hit
     backend.load_seconds += prepared.seconds
     return backend
+
+
+def _load_export(resolved: ResolvedModel) -> CTranslate2TextBackend:
+    """A folder written by `pretrained export --format ct2` (its export.json says what it is)."""
+    from .portable import read_export
+
+    assert resolved.path is not None
+    info = read_export(resolved.path)
+    if info.get("kind", "generate") != "generate":
+        raise UnsupportedModelError(
+            f"{resolved.label} is a {info.get('kind')} export, not a text generator",
+            hint="export a causal language model for generation",
+        )
+    quantize = info.get("quantize")
+    return CTranslate2TextBackend(
+        resolved.path,
+        model_id=str(resolved.path),
+        revision=info.get("source_revision"),
+        quantization=quantize or "float32",
+        compute_type="int8" if quantize == "int8" else "default",
+    )

@@ -20,9 +20,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from ...errors import ModelLoadError
+from ...errors import UnsupportedModelError
 from .base import FALLBACK_CHAT_TEMPLATE
 
+# The files that make up a saved tokenizer (copied next to converted and exported weights).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "generation_config.json",
+)
 _SPECIAL = ("bos_token", "eos_token", "unk_token", "pad_token", "sep_token", "cls_token")
 
 
@@ -63,7 +76,7 @@ class FastTokenizer:
 
         folder = Path(folder)
         if not (folder / "tokenizer.json").exists():
-            raise ModelLoadError(
+            raise UnsupportedModelError(
                 f"'{folder}' has no tokenizer.json, which the fast engines need",
                 hint="use --engine transformers for models with only a slow (sentencepiece) tokenizer",
             )
