@@ -145,6 +145,30 @@ def test_stream_stop_seed_and_sequences(fast):
     assert a.texts != c.texts
 
 
+def test_a_cancelled_or_dropped_stream_stops_and_leaves_the_engine_usable(fast):
+    import gc
+    import threading
+
+    cancel = threading.Event()
+    texts, last = [], None
+    prompt = fast.render_chat([{"role": "user", "content": "Why is the sky blue?"}])
+    params = SamplingParams(max_new_tokens=64, temperature=0)
+    for chunk in fast.stream(prompt, params, add_special_tokens=False, cancel=cancel):
+        if chunk.done:
+            last = chunk
+            break
+        texts.append(chunk.text)
+        cancel.set()
+    assert texts and last is not None and last.finish_reason == "stop"
+    assert last.completion_tokens < 64
+    dropped = iter(pretrained.stream("Hello", backend=fast, temperature=0, max_new_tokens=64))
+    next(dropped)
+    del dropped
+    gc.collect()
+    again = pretrained.generate("Hello", backend=fast, temperature=0, max_new_tokens=4)
+    assert again.completion_tokens == 4
+
+
 def test_chat_cli_and_generate_cli_use_the_fast_engine(cli):
     r = cli("generate", "Say hi", "--temperature", "0", "--max-new-tokens", "5", "--json")
     assert r.exit_code == 0, r.stderr

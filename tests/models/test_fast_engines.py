@@ -116,6 +116,126 @@ def test_cli_engine_errors_are_one_line(cli, tiny_gpt2_dir):
     )
 
 
+def test_engine_errors_on_the_other_commands(cli, tiny_gpt2_dir, tmp_path):
+    from tests.textkit import bart_dir
+
+    bart = bart_dir(tmp_path / "bart")
+    assert_one_line_error(
+        cli(
+            "summarize",
+            "--text",
+            "One. Two.",
+            "--mode",
+            "abstractive",
+            "-m",
+            bart,
+            "--engine",
+            "ct2",
+        ),
+        1,
+        "encoder-decoder",
+    )
+    assert_one_line_error(
+        cli("run", "fill-mask", "Paris is the [MASK].", "--engine", "ctranslate2"),
+        2,
+        "runs text generation",
+    )
+    assert_one_line_error(
+        cli("run", "text-generation", "Hi", "-m", tiny_gpt2_dir, "-p", "num_beams=2"),
+        2,
+        "num_beams",
+    )
+
+
+@pytest.fixture(scope="module")
+def long_llama_dir(tiny_llama_dir, tmp_path_factory) -> Path:
+    """The tiny Llama with a 1k context (rotary positions: only the config changes), so the
+    summarizer has room for its prompt and summary."""
+    import shutil
+
+    folder = shutil.copytree(tiny_llama_dir, tmp_path_factory.mktemp("llama") / "long-llama")
+    config = json.loads((folder / "config.json").read_text())
+    config["max_position_embeddings"] = 1024
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+@pytest.mark.parametrize("engine", ["transformers", "ctranslate2"])
+def test_every_generating_command_runs_on_the_engine_asked_for(cli, long_llama_dir, engine):
+    """generate, chat, abstractive summarize, ask and run text-generation all pass --engine
+    down: each reports the engine and gives what the API gives on that engine."""
+    model = ["--model", str(long_llama_dir), "--engine", engine]
+    greedy = ["-t", "0", "--max-new-tokens", "6"]
+
+    def reference(prompt: str, chat: bool = False) -> str:
+        backend = pretrained.load(str(long_llama_dir), engine=engine)
+        if chat:
+            messages = [{"role": "user", "content": prompt}]
+            return pretrained.chat(messages, backend=backend, temperature=0, max_new_tokens=6).text
+        return pretrained.generate(
+            prompt, backend=backend, temperature=0, max_new_tokens=6, raw=True
+        ).text
+
+    gen = cli("generate", "A coconut", *model, *greedy, "--raw", "--json")
+    assert gen.exit_code == 0, gen.stderr
+    assert gen.json()["engine"] == engine and gen.json()["text"] == reference("A coconut")
+
+    chat = cli("chat", *model, *greedy, "--json", input="Hi there\n")
+    assert chat.exit_code == 0, chat.stderr
+    assert chat.json()["engine"] == engine and chat.json()["text"] == reference("Hi there", True)
+
+    summary = cli(
+        "summarize", "--text", "A coconut is a fruit. It grows on palms.", "--mode",
+        "abstractive", "--words", "5", *model, "--json",
+    )  # fmt: skip
+    assert summary.exit_code == 0, summary.stderr
+    assert summary.json()["engine"] == engine
+
+    ask = cli("ask", "Why?", *model, "--max-new-tokens", "6", "--json")
+    assert ask.exit_code == 0, ask.stderr
+    assert ask.json()["engine"] == engine
+
+    run = cli("run", "text-generation", "A coconut", *model, "-p", "max_new_tokens=6", "-p",
+              "do_sample=false", "--json")  # fmt: skip
+    assert run.exit_code == 0, run.stderr
+    assert run.json()["output"] == [{"generated_text": "A coconut" + reference("A coconut")}]
+    assert f"engine {engine}" in cli("run", "text-generation", "Hi", *model, "-p",
+                                     "max_new_tokens=2").stderr  # fmt: skip
+
+
+@pytest.mark.parametrize("engine", ["transformers", "ctranslate2"])
+def test_the_server_runs_on_the_engine_asked_for(tiny_llama_dir, engine):
+    from fastapi.testclient import TestClient
+
+    from pretrained.serve import ServeConfig, create_app
+
+    config = ServeConfig(
+        tasks=("generate", "chat"),
+        models={"text": str(tiny_llama_dir)},
+        load_options={"engine": engine},
+        ui=False,
+    )
+    app = create_app(config)
+    body = {"model": str(tiny_llama_dir), "prompt": "A coconut", "max_tokens": 6, "temperature": 0}
+    with TestClient(app) as client:
+        reply = client.post("/v1/completions", json=body)
+        assert reply.status_code == 200, reply.text
+        streamed = client.post("/v1/completions", json={**body, "stream": True})
+        assert streamed.status_code == 200
+    served = app.state.server.pool.served["generate"].backend
+    assert served.engine == engine
+    want = pretrained.generate(
+        "A coconut", backend=served, temperature=0, max_new_tokens=6, raw=True
+    )
+    assert reply.json()["choices"][0]["text"] == want.text
+    pieces = [
+        json.loads(line[6:])["choices"][0]["text"]
+        for line in streamed.text.splitlines()
+        if line.startswith("data: {")
+    ]
+    assert "".join(pieces) == want.text
+
+
 # ---------------------------------------------------------------- tokens and chat templates
 def test_fast_tokenizer_matches_transformers(tiny_dir):
     from transformers import AutoTokenizer

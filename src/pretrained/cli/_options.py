@@ -57,7 +57,7 @@ Engine = Annotated[
     typer.Option(
         "--engine",
         help="auto (fastest that fits: llama.cpp for GGUF, ctranslate2 for other models on "
-        "CPU; transformers on GPU), transformers, llama.cpp, ctranslate2.",
+        "CPU; transformers on GPU), transformers, llama.cpp, ctranslate2, onnx (exports).",
         rich_help_panel=MODEL_PANEL,
     ),
 ]

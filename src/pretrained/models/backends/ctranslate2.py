@@ -94,7 +94,9 @@ def convert_folder(source: Path, out: Path, quantization: str | None, *, label: 
     try:
         with quiet_transformers(), contextlib.redirect_stdout(sys.stderr):
             converter.convert(str(out), quantization=quantization, force=True)
-    except ValueError as exc:  # "No conversion is registered for the model configuration …"
+    except (ValueError, KeyError, AttributeError, NotImplementedError) as exc:
+        # "No conversion is registered for the model configuration …", or a converter that
+        # half-knows the architecture and trips over its config
         raise UnsupportedModelError(
             f"CTranslate2 cannot convert {label}: {str(exc).splitlines()[0]}",
             hint="use --engine transformers (or --engine auto, which falls back to it)",
@@ -320,8 +322,14 @@ def convert(resolved: ResolvedModel, quantization: str = QUANTIZATION, **options
 
     Key: model id + revision (Hub commit / GGUF file hash / local weights hash) + quantization."""
     from ..loading import cached_build, prepare
+    from .seq2seq import is_encoder_decoder
 
     source = prepare(resolved, trust_pickle=options.get("trust_pickle", False))
+    if is_encoder_decoder(source.path):
+        raise UnsupportedModelError(
+            f"the ctranslate2 engine runs causal LMs; {resolved.label} is an encoder-decoder model",
+            hint="use --engine transformers (or --engine auto, which picks it)",
+        )
     if not (source.path / "tokenizer.json").exists():
         raise UnsupportedModelError(
             f"{resolved.label} has no tokenizer.json, which the fast engines need",
