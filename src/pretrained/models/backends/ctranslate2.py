@@ -32,7 +32,14 @@ from typing import Any
 
 from ...errors import ModelLoadError, UnsupportedModelError, missing_dependency
 from ..registry import ResolvedModel
-from .base import BackendOutput, Completion, SamplingParams, StopWatcher, StreamChunk
+from .base import (
+    BackendOutput,
+    Completion,
+    SamplingParams,
+    StopWatcher,
+    StreamChunk,
+    worker_stream,
+)
 from .fast_tokenizer import TOKENIZER_FILES, FastTokenizer, IncrementalDecoder, TokenizerMethods
 from .llamacpp import cpu_threads
 
@@ -216,43 +223,31 @@ class CTranslate2TextBackend(TokenizerMethods):
         add_special_tokens: bool = True,
         cancel: threading.Event | None = None,
     ) -> Iterator[StreamChunk]:
-        """generate_batch in a worker thread, its step callback feeding a queue: returning True
-        from the callback ends decoding cleanly (an abandoned generate_tokens iterator whose
-        generator is garbage-collected mid-decoding aborts the process)."""
-        import queue
-
+        """generate_batch in a worker thread, its step callback feeding the stream: returning
+        True from the callback ends decoding cleanly (an abandoned generate_tokens iterator
+        whose generator is garbage-collected mid-decoding aborts the process)."""
         cancel = cancel or threading.Event()
         started = time.perf_counter()
         ids = self.tokenizer.encode(prompt, add_special_tokens)
-        steps: queue.Queue[Any] = queue.Queue()
-        done = object()
-        result: dict[str, Any] = {}
 
-        def callback(step) -> bool:
-            steps.put(step.token_id)
-            return cancel.is_set()
+        def work(put) -> None:
+            def callback(step) -> bool:
+                put(step.token_id)
+                return cancel.is_set()
 
-        def work() -> None:
-            try:
-                with self._lock:
-                    generator = self._generator(params)
-                generator.generate_batch(
-                    [self.tokenizer.tokens(ids)], callback=callback, **self._options(params)
-                )
-            except BaseException as exc:  # surfaced in the consuming thread
-                result["error"] = exc
-            finally:
-                steps.put(done)
+            with self._lock:
+                generator = self._generator(params)
+            generator.generate_batch(
+                [self.tokenizer.tokens(ids)], callback=callback, **self._options(params)
+            )
 
         decoder = IncrementalDecoder(self.tokenizer)
         watcher = StopWatcher(params.stop)
         first: float | None = None
         count = 0
         finish = "length"
-        thread = threading.Thread(target=work, daemon=True)
-        thread.start()
-        try:
-            while (token := steps.get()) is not done:
+        with contextlib.closing(worker_stream(work, cancel, {})) as tokens:
+            for token in tokens:
                 if finish == "stop":
                     continue  # drain what the worker produced before it saw the stop
                 if cancel.is_set():  # cancelled by the caller
@@ -270,11 +265,6 @@ class CTranslate2TextBackend(TokenizerMethods):
                 if watcher.stopped:
                     finish = "stop"
                     cancel.set()
-        finally:
-            cancel.set()
-            thread.join()
-        if "error" in result:
-            raise result["error"]
         if finish == "length":
             tail = watcher.flush()
             if tail:

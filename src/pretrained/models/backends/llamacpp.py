@@ -19,6 +19,7 @@ weights (e.g. Q4_1) and 8-bit activations, transformers with the dequantized flo
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import threading
@@ -31,7 +32,14 @@ from typing import Any
 from ... import settings
 from ...errors import ModelLoadError, UnsupportedModelError, missing_dependency
 from ..registry import ResolvedModel
-from .base import BackendOutput, Completion, SamplingParams, StopWatcher, StreamChunk
+from .base import (
+    BackendOutput,
+    Completion,
+    SamplingParams,
+    StopWatcher,
+    StreamChunk,
+    worker_stream,
+)
 from .fast_tokenizer import FastTokenizer, TokenizerMethods
 
 # Requests decoded together (llama.cpp server "slots"); larger batches queue.
@@ -367,34 +375,18 @@ class LlamaCppTextBackend(TokenizerMethods):
         add_special_tokens: bool = True,
         cancel: threading.Event | None = None,
     ) -> Iterator[StreamChunk]:
-        import queue
-
         cancel = cancel or threading.Event()
         started = time.perf_counter()
         ids = self.tokenizer.encode(prompt, add_special_tokens)
-        pieces: queue.Queue[Any] = queue.Queue()
-        done = object()
         result: dict[str, Any] = {}
 
-        def work() -> None:
-            try:
-                result["run"] = self._request([ids], params, started, pieces.put, cancel)[0]
-            except BaseException as exc:  # surfaced in the consuming thread
-                result["error"] = exc
-            finally:
-                pieces.put(done)
+        def work(put) -> _Run:
+            return self._request([ids], params, started, put, cancel)[0]
 
-        thread = threading.Thread(target=work, daemon=True)
-        thread.start()
-        try:
-            while (piece := pieces.get()) is not done:
+        with contextlib.closing(worker_stream(work, cancel, result)) as pieces:
+            for piece in pieces:
                 yield StreamChunk(text=piece)
-        finally:
-            cancel.set()
-            thread.join()
-        if "error" in result:
-            raise result["error"]
-        run: _Run = result["run"]
+        run: _Run = result["result"]
         yield StreamChunk(
             done=True,
             finish_reason=run.finish,
