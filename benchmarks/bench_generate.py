@@ -1,10 +1,12 @@
 """Generation speed, cold start and memory of `pretrained` against its baselines, same run.
 
-tok/s at batch 1 and 8, three contenders on the same embedded model, each in its own worker
+tok/s at batch 1 and 8, four contenders on the same embedded model, each in its own worker
 process (two OpenMP runtimes in one process would disturb each other), measured in turns
 (ours, plain transformers, raw engine, ours, …) so all see the same machine state:
 - ours:  `pretrained.generate` with the default (auto) engine — llama.cpp for this GGUF;
 - plain: transformers `model.generate` on the same weights (dequantized to float32);
+- ct2:   `pretrained.generate` with --engine ctranslate2 (int8 conversion of the same weights),
+         the fast engine `auto` picks for non-GGUF models, as a second figure against plain;
 - raw:   the llama.cpp engine called directly (xllamacpp's server API, one request, the same
          prompt token ids) — the difference to `ours` is our overhead (tokenizing, templates,
          stop handling, results). Ours and raw stop at EOS (same work, same tokens); plain
@@ -46,8 +48,8 @@ def _worker(kind: str) -> None:
     from pretrained.models.registry import resolve
 
     resolved = resolve(MODEL)
-    if kind == "ours":
-        backend = pretrained.load(MODEL)
+    if kind in ("ours", "ct2"):
+        backend = pretrained.load(MODEL, engine="auto" if kind == "ours" else "ctranslate2")
 
         def run(prompts):
             results = pretrained.generate(
@@ -220,9 +222,10 @@ def run(args) -> list[dict]:
     import pretrained
 
     pretrained.load(MODEL)  # warm the auto engine's own cache (the tokenizer files)
+    pretrained.load(MODEL, engine="ctranslate2")  # and the int8 conversion (once)
     pretrained.models.unload_all()
 
-    workers = {kind: Worker(kind) for kind in ("ours", "plain", "raw")}
+    workers = {kind: Worker(kind) for kind in ("ours", "plain", "raw", "ct2")}
     try:
         speeds: dict[tuple[str, str], list[float]] = {}
         for what in ("b1", "b8"):
@@ -243,6 +246,15 @@ def run(args) -> list[dict]:
             {
                 "name": f"tok/s {label} (auto engine: {engine})",
                 "ours": ours,
+                "baseline": median(speeds[("plain", what)]),
+                "baseline_name": "transformers model.generate (fp32, same weights)",
+                "unit": "tok/s",
+            }
+        )
+        rows.append(
+            {
+                "name": f"tok/s {label}, --engine ctranslate2 (int8, the other fast engine)",
+                "ours": median(speeds[("ct2", what)]),
                 "baseline": median(speeds[("plain", what)]),
                 "baseline_name": "transformers model.generate (fp32, same weights)",
                 "unit": "tok/s",
