@@ -20,28 +20,22 @@ import time
 from pathlib import Path
 
 from benchmarks.bench_serve import sentences
+from benchmarks.run import PEAK_RSS_SOURCE, cli_peak_rss
 
-TEXTS = int(os.environ.get("BENCH_EMBED_TEXTS", "1000"))
+TEXTS = int(os.environ.get("BENCH_EMBED_TEXTS", "400"))
 BATCH = 32
 
-_BARE = """
-import json, resource, sys
+_BARE = (
+    PEAK_RSS_SOURCE
+    + """
+import json, sys
 from sentence_transformers import SentenceTransformer
 texts = [line for line in open(sys.argv[1]).read().splitlines() if line]
 model = SentenceTransformer(sys.argv[2], device="cpu")
 model.encode(texts, batch_size=32, normalize_embeddings=True, show_progress_bar=False)
-print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"rss_mb": peak_rss_mib()}))
 """
-_OURS = """
-import json, resource, sys
-from pretrained.cli.main import run
-sys.argv = ["pretrained", "embed", sys.argv[1], "--quiet"]
-try:
-    run()
-except SystemExit:
-    pass
-print(json.dumps({"rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
-"""
+)
 
 
 def _peak_rss(code: str, *args: str) -> float:
@@ -87,7 +81,7 @@ def run(args) -> list[dict]:
         rows.append(
             {
                 "name": f"peak RSS: pretrained embed FILE ({len(texts)} quotes, chunked)",
-                "ours": _peak_rss(_OURS, str(path)),
+                "ours": cli_peak_rss("embed", str(path), "--quiet"),
                 "baseline": _peak_rss(_BARE, str(path), folder),
                 "baseline_name": "bare sentence-transformers script (one text per line)",
                 "unit": "MiB",

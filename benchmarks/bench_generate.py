@@ -2,15 +2,17 @@
 
 tok/s at batch 1 and 8, four contenders on the same embedded model, each in its own worker
 process (two OpenMP runtimes in one process would disturb each other), measured in turns
-(ours, plain transformers, raw engine, ours, …) so all see the same machine state:
-- ours:  `pretrained.generate` with the default (auto) engine — llama.cpp for this GGUF;
-- plain: transformers `model.generate` on the same weights (dequantized to float32);
-- ct2:   `pretrained.generate` with --engine ctranslate2 (int8 conversion of the same weights),
-         the fast engine `auto` picks for non-GGUF models, as a second figure against plain;
-- raw:   the llama.cpp engine called directly (xllamacpp's server API, one request, the same
-         prompt token ids) — the difference to `ours` is our overhead (tokenizing, templates,
-         stop handling, results). Ours and raw stop at EOS (same work, same tokens); plain
-         transformers is forced to 64 new tokens (min_new_tokens), which only favours it.
+(ours, plain transformers, raw llama.cpp, raw CTranslate2, ours, …) so all see the same
+machine state:
+- ours:   `pretrained.generate` with the default (auto) engine — CTranslate2 int8 on a CPU;
+- plain:  transformers `model.generate` on the same weights (dequantized to float32);
+- raw:    llama.cpp called directly (xllamacpp's server API, one request, the same prompt
+          token ids and sampler settings) on the GGUF file itself;
+- rawct2: CTranslate2's `generate_batch` called directly on the same converted folder with
+          the same token ids and options — the difference to `ours` is our overhead
+          (tokenizing, templates, stop handling, results).
+Ours and the raw engines stop at EOS (same work, same tokens); plain transformers is forced to
+64 new tokens (min_new_tokens), which only favours it.
 Cold start: wall time of `pretrained generate … --max-new-tokens 1` (a new process, warm
 conversion cache, imports included) against the same one-token generation written as a
 plain transformers script. Peak RSS of each command against the same baseline script.
@@ -19,7 +21,6 @@ plain transformers script. Peak RSS of each command against the same baseline sc
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -48,8 +49,8 @@ def _worker(kind: str) -> None:
     from pretrained.models.registry import resolve
 
     resolved = resolve(MODEL)
-    if kind in ("ours", "ct2"):
-        backend = pretrained.load(MODEL, engine="auto" if kind == "ours" else "ctranslate2")
+    if kind == "ours":
+        backend = pretrained.load(MODEL)
 
         def run(prompts):
             results = pretrained.generate(
@@ -91,6 +92,28 @@ def _worker(kind: str) -> None:
             return NEW_TOKENS * len(prompts)
 
         info = {"engine": "transformers", "threads": torch.get_num_threads()}
+    elif kind == "rawct2":  # CTranslate2 called directly, on the folder ours runs
+        backend = pretrained.load(MODEL, engine="ctranslate2")
+        generator, tok = backend.generator, backend.tokenizer
+        starts = {
+            p: tok.tokens(tok.encode(tok.render_chat([{"role": "user", "content": p}]), False))
+            for p in PROMPTS
+        }
+
+        def run(prompts):
+            results = generator.generate_batch(
+                [starts[p] for p in prompts],
+                max_length=NEW_TOKENS,
+                sampling_topk=1,
+                include_prompt_in_result=False,
+                end_token=tok.eos_ids,
+            )
+            # EOS is left out of the ids: count it like ours does
+            return sum(
+                len(r.sequences_ids[0]) + (len(r.sequences_ids[0]) < NEW_TOKENS) for r in results
+            )
+
+        info = {"engine": "ctranslate2 (raw)"}
     else:  # raw llama.cpp called directly: one request, the same prompt token ids as ours
         import importlib
 
@@ -182,29 +205,19 @@ text = tok.apply_chat_template([{"role": "user", "content": "Say hi"}], tokenize
                                add_generation_prompt=True)
 out = model.generate(**tok(text, return_tensors="pt"), max_new_tokens=n, do_sample=False)
 print(tok.decode(out[0, -n:], skip_special_tokens=True))
+print(f"PEAK_RSS_MIB {peak_rss_mib():.1f}", file=sys.stderr)
 """
 
 
-def _timed(cmd: list[str], stdin: str | None = None) -> tuple[float, float]:
-    """→ (wall seconds, peak RSS in MiB) of one command in a new process."""
+def _timed(cmd: list[str]) -> float:
+    """Wall seconds of one command in a new process."""
     start = time.perf_counter()
-    proc = subprocess.Popen(
-        cmd,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-        text=True,
-    )
-    if stdin is not None:
-        proc.stdin.write(stdin)
-    proc.stdin.close()
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, cwd=ROOT, text=True)  # fmt: skip
     seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd[:4])} failed: {proc.stderr.read()[-500:]}")
-    return seconds, usage.ru_maxrss / 1024  # Linux reports KiB
+        raise RuntimeError(f"{' '.join(cmd[:4])} failed: {proc.stderr[-500:]}")
+    return seconds
 
 
 def _cli(*args: str) -> list[str]:
@@ -215,23 +228,25 @@ def _cli(*args: str) -> list[str]:
 def run(args) -> list[dict]:
     from statistics import median
 
+    from benchmarks.run import PEAK_RSS_SOURCE, cli_peak_rss, peak_rss_of
     from pretrained.models.loading import prepare
     from pretrained.models.registry import resolve
 
     folder = str(prepare(resolve(MODEL)).path)  # dequantized weights for the baselines
     import pretrained
 
-    pretrained.load(MODEL)  # warm the auto engine's own cache (the tokenizer files)
-    pretrained.load(MODEL, engine="ctranslate2")  # and the int8 conversion (once)
+    pretrained.load(MODEL)  # the auto engine's conversion (once)
+    pretrained.load(MODEL, engine="llama.cpp")  # and the raw llama.cpp worker's tokenizer
     pretrained.models.unload_all()
 
-    workers = {kind: Worker(kind) for kind in ("ours", "plain", "raw", "ct2")}
+    workers = {kind: Worker(kind) for kind in ("ours", "plain", "raw", "rawct2")}
     try:
         speeds: dict[tuple[str, str], list[float]] = {}
         for what in ("b1", "b8"):
             for w in workers.values():
                 w.ask(what)  # warm-up
-            for _ in range(args.repeat):
+            # batch 8 takes 4-10× longer per call and moves less from run to run
+            for _ in range(args.repeat if what == "b1" else max(1, min(args.repeat, 2))):
                 for kind, w in workers.items():
                     speeds.setdefault((kind, what), []).append(w.ask(what))
         engine = workers["ours"].info["engine"]
@@ -242,48 +257,40 @@ def run(args) -> list[dict]:
     rows = []
     for what, label in (("b1", "batch 1"), ("b8", "batch 8")):
         ours = median(speeds[("ours", what)])
-        rows.append(
-            {
-                "name": f"tok/s {label} (auto engine: {engine})",
-                "ours": ours,
-                "baseline": median(speeds[("plain", what)]),
-                "baseline_name": "transformers model.generate (fp32, same weights)",
-                "unit": "tok/s",
-            }
-        )
-        rows.append(
-            {
-                "name": f"tok/s {label}, --engine ctranslate2 (int8, the other fast engine)",
-                "ours": median(speeds[("ct2", what)]),
-                "baseline": median(speeds[("plain", what)]),
-                "baseline_name": "transformers model.generate (fp32, same weights)",
-                "unit": "tok/s",
-            }
-        )
-        rows.append(
-            {
-                "name": f"tok/s {label}, overhead vs raw engine",
-                "ours": ours,
-                "baseline": median(speeds[("raw", what)]),
-                "baseline_name": "raw llama.cpp (xllamacpp, one request)",
-                "unit": "tok/s",
-            }
-        )
+        for kind, baseline_name, name in (
+            (
+                "plain",
+                "transformers model.generate (fp32, same weights)",
+                f"(auto engine: {engine})",
+            ),
+            ("raw", "raw llama.cpp (xllamacpp, one request, the GGUF file)", "vs raw llama.cpp"),
+            ("rawct2", "raw CTranslate2 generate_batch (same folder)", "overhead vs raw engine"),
+        ):
+            rows.append(
+                {
+                    "name": f"tok/s {label}, {name}",
+                    "ours": ours,
+                    "baseline": median(speeds[(kind, what)]),
+                    "baseline_name": baseline_name,
+                    "unit": "tok/s",
+                }
+            )
 
     # cold start: invocation → first token (1 new token), warm caches, imports included
     gen = ("generate", "Say hi", "--temperature", "0", "-q", "--no-stream")
-    plain = [sys.executable, "-c", PLAIN_SCRIPT, folder]
+    plain = [sys.executable, "-c", PEAK_RSS_SOURCE + PLAIN_SCRIPT, folder]
     ours_cold, plain_cold, ours_rss, plain_rss, chat_rss = [], [], [], [], []
     _timed(_cli(*gen, "--max-new-tokens", "1"))  # page cache warm for both
     _timed([*plain, "1"])
     for _ in range(args.repeat):
-        ours_cold.append(_timed(_cli(*gen, "--max-new-tokens", "1"))[0])
-        plain_cold.append(_timed([*plain, "1"])[0])
-        ours_rss.append(_timed(_cli(*gen, "--max-new-tokens", "32"))[1])
-        plain_rss.append(_timed([*plain, "32"])[1])
-        chat_rss.append(
-            _timed(_cli("chat", "--max-new-tokens", "32", "--temperature", "0"), "Say hi\n")[1]
-        )
+        ours_cold.append(_timed(_cli(*gen, "--max-new-tokens", "1")))
+        plain_cold.append(_timed([*plain, "1"]))
+    # peak RSS moves by a few MiB between runs: once each
+    ours_rss.append(cli_peak_rss(*gen, "--max-new-tokens", "32"))
+    plain_rss.append(peak_rss_of([*plain, "32"]))
+    chat_rss.append(
+        cli_peak_rss("chat", "--max-new-tokens", "32", "--temperature", "0", stdin="Say hi\n")
+    )
     rows.append(
         {
             "name": "cold start to first token (new process, warm cache)",

@@ -40,18 +40,22 @@ def tiny_dir(request) -> Path:
 
 
 # ---------------------------------------------------------------- engine choice
-def test_auto_picks_llamacpp_for_gguf_and_ctranslate2_for_the_rest(tiny_gpt2_dir, tmp_path):
+def test_auto_prefers_ctranslate2_then_llamacpp_for_gguf(tiny_gpt2_dir, tmp_path, monkeypatch):
+    from pretrained.models.backends import ctranslate2
+
     gguf = tmp_path / "m.gguf"
     gguf.write_bytes(b"GGUF")
     assert backends.auto_engines(resolve(str(gguf)), "cpu") == [
-        "llama.cpp",
         "ctranslate2",
+        "llama.cpp",
         "transformers",
     ]
     assert backends.auto_engines(resolve(str(tiny_gpt2_dir)), None) == [
         "ctranslate2",
         "transformers",
     ]
+    monkeypatch.setattr(ctranslate2, "available", lambda: False)
+    assert backends.auto_engines(resolve(str(gguf)), "cpu") == ["llama.cpp", "transformers"]
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ llama.cpp engine. int8 weights make greedy outputs drift from the float32 transf
 after a while; `quantization="float32"` reproduces them (tests/models/test_fast_engines.py).
 One semantic difference remains: CTranslate2's repetition penalty applies to generated tokens
 only, transformers' to the prompt as well, so with --repetition-penalty ≠ 1 outputs differ
-beyond quantization (which is why `--engine auto` prefers llama.cpp for GGUF files).
+beyond quantization (`--engine llama.cpp` keeps transformers' semantics for GGUF files).
 
 This module is also the one place that converts to CTranslate2 (`convert_folder`, used by the
 cache and by `pretrained export --format ct2`) and opens a CTranslate2 folder (`open_model`,
@@ -335,12 +335,15 @@ def convert(resolved: ResolvedModel, quantization: str = QUANTIZATION, **options
         "quantization": quantization,
         "source": str(source.path),
     }
-    return cached_build(
-        name,
-        lambda tmp: convert_folder(source.path, tmp, quantization, label=resolved.label),
-        meta,
-        revision,
-    )
+    def build(tmp: Path) -> None:
+        print(
+            f"converting {resolved.label} to CTranslate2 {quantization} once "
+            "(cached for next time)…",
+            file=sys.stderr,
+        )
+        convert_folder(source.path, tmp, quantization, label=resolved.label)
+
+    return cached_build(name, build, meta, revision)
 
 
 def load_text_backend(resolved: ResolvedModel, **options: Any) -> CTranslate2TextBackend:
