@@ -335,6 +335,7 @@ def convert(resolved: ResolvedModel, quantization: str = QUANTIZATION, **options
         "quantization": quantization,
         "source": str(source.path),
     }
+
     def build(tmp: Path) -> None:
         print(
             f"converting {resolved.label} to CTranslate2 {quantization} once "
