@@ -1,13 +1,17 @@
 """A small local stand-in for the Hugging Face Hub HTTP API, written from the API's documented
 shapes, so the real huggingface_hub client code paths run offline in tests.
 
-Supported: model info (`/api/models/{id}[/revision/{rev}]`), tree listing, file resolve
-(HEAD + GET with X-Repo-Commit/ETag headers), whoami, and the error codes the client maps to
-exceptions (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo).
+Supported: model and dataset info (`/api/{models,datasets}/{id}[/revision/{rev}]`), tree
+listing, file resolve (HEAD + GET with X-Repo-Commit/ETag headers), whoami, and the error codes
+the client maps to exceptions (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo).
+Uploads, as `HfApi.create_repo` + `create_commit` make them: repo create, README metadata
+validation, preupload (every file "regular", so contents travel inline in the commit) and the
+NDJSON commit, which replaces the repo's files and moves its sha. Writes need a write token.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import re
@@ -36,8 +40,11 @@ class FakeRepo:
 @dataclass
 class FakeHub:
     repos: dict[str, FakeRepo] = field(default_factory=dict)
+    datasets: dict[str, FakeRepo] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)  # token → role (read | write)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    created: list[dict] = field(default_factory=list)  # bodies of repo-create calls
+    commits: list[dict] = field(default_factory=list)  # {"repo", "summary", "files"}
     url: str = ""
 
     def add_folder(self, repo_id: str, folder: Path, **kwargs) -> FakeRepo:
@@ -46,6 +53,11 @@ class FakeHub:
         }
         repo = FakeRepo(files, **kwargs)
         self.repos[repo_id] = repo
+        return repo
+
+    def add_dataset(self, repo_id: str, files: dict[str, bytes], **kwargs) -> FakeRepo:
+        repo = FakeRepo(files, **kwargs)
+        self.datasets[repo_id] = repo
         return repo
 
 
@@ -81,8 +93,10 @@ def _handler(hub: FakeHub):
                 {"X-Error-Code": code, "X-Error-Message": message},
             )
 
-        def _repo(self, repo_id: str, revision: str | None) -> FakeRepo | None:
-            repo = hub.repos.get(repo_id)
+        def _repo(
+            self, repo_id: str, revision: str | None, kind: str = "models"
+        ) -> FakeRepo | None:
+            repo = (hub.datasets if kind == "datasets" else hub.repos).get(repo_id)
             if repo is None:
                 self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
                 return None
@@ -103,15 +117,16 @@ def _handler(hub: FakeHub):
                     return self._error(401, "Unauthorized", "Invalid credentials")
                 body = {"type": "user", "name": "tester", "auth": {"accessToken": {"role": role}}}
                 return self._send(200, json.dumps(body).encode())
-            m = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/([^/]+))?", path)
+            m = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)(?:/revision/([^/]+))?", path)
             if m:
-                repo = self._repo(m.group(1), m.group(2))
+                kind, repo_id, revision = m.groups()
+                repo = self._repo(repo_id, revision, kind)
                 if repo is None:
                     return None
                 siblings = [{"rfilename": n, "size": len(b)} for n, b in sorted(repo.files.items())]
                 body = {
-                    "id": m.group(1),
-                    "modelId": m.group(1),
+                    "id": repo_id,
+                    "modelId": repo_id,
                     "sha": repo.sha,
                     "private": False,
                     "gated": "manual" if repo.gated else False,
@@ -119,9 +134,9 @@ def _handler(hub: FakeHub):
                     "tags": [],
                 }
                 return self._send(200, json.dumps(body).encode())
-            m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/.*)?", path)
+            m = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)/tree/([^/]+)(?:/.*)?", path)
             if m:
-                repo = self._repo(m.group(1), m.group(2))
+                repo = self._repo(m.group(2), m.group(3), m.group(1))
                 if repo is None:
                     return None
                 entries = [
@@ -129,18 +144,19 @@ def _handler(hub: FakeHub):
                     for n, b in sorted(repo.files.items())
                 ]
                 return self._send(200, json.dumps(entries).encode())
-            m = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
+            m = re.fullmatch(r"/(?P<ds>datasets/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
             if m:
-                repo = self._repo(m.group(1), m.group(2))
+                kind = "datasets" if m.group("ds") else "models"
+                repo = self._repo(m.group(2), m.group(3), kind)
                 if repo is None:
                     return None
                 if repo.gated and hub.tokens.get(self._token() or "") is None:
                     return self._error(
-                        403, "GatedRepo", f"Access to model {m.group(1)} is restricted"
+                        403, "GatedRepo", f"Access to model {m.group(2)} is restricted"
                     )
-                data = repo.files.get(m.group(3))
+                data = repo.files.get(m.group(4))
                 if data is None:
-                    return self._error(404, "EntryNotFound", f"{m.group(3)} does not exist")
+                    return self._error(404, "EntryNotFound", f"{m.group(4)} does not exist")
                 etag = f'"{hashlib.sha256(data).hexdigest()}"'
                 headers = {"X-Repo-Commit": repo.sha, "ETag": etag, "Accept-Ranges": "bytes"}
                 ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
@@ -154,6 +170,67 @@ def _handler(hub: FakeHub):
                     )
                 return self._send(200, data, headers, content_type="application/octet-stream")
             return self._error(404, "NotFound", f"no route for {path}")
+
+        # ---------------------------------------------------------------- uploads
+        def _body(self) -> bytes:
+            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+        def _json(self, status: int, body: dict) -> None:
+            self._send(status, json.dumps(body).encode())
+
+        def do_POST(self):
+            path = unquote(urlparse(self.path).path)
+            hub.requests.append(("POST", path))
+            body = self._body()
+            if hub.tokens.get(self._token() or "") != "write":
+                return self._error(
+                    401, "Unauthorized", "Invalid credentials: a write token is needed"
+                )
+            if path == "/api/validate-yaml":
+                return self._json(200, {"errors": [], "warnings": []})
+            if path == "/api/repos/create":
+                payload = json.loads(body)
+                repo_id = f"{payload.get('organization') or 'tester'}/{payload['name']}"
+                hub.created.append(payload)
+                if repo_id in hub.repos:
+                    return self._error(409, "RepoExists", "You already created this model repo")
+                hub.repos[repo_id] = FakeRepo({})
+                return self._json(200, {"url": f"{hub.url}/{repo_id}", "name": repo_id})
+            m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/preupload/([^/]+)", path)
+            if m:
+                if self._repo(m.group(1), None) is None:
+                    return None
+                files = json.loads(body)["files"]
+                modes = [
+                    {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
+                    for f in files
+                ]
+                return self._json(200, {"files": modes, "commitOid": hub.repos[m.group(1)].sha})
+            m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/commit/([^/]+)", path)
+            if m:
+                repo = self._repo(m.group(1), None)
+                if repo is None:
+                    return None
+                summary, files = "", {}
+                for line in body.decode().splitlines():
+                    item = json.loads(line)
+                    if item["key"] == "header":
+                        summary = item["value"].get("summary", "")
+                    elif item["key"] == "file":
+                        value = item["value"]
+                        files[value["path"]] = base64.b64decode(value["content"])
+                repo.files.update(files)
+                repo.sha = ""
+                repo.__post_init__()
+                hub.commits.append({"repo": m.group(1), "summary": summary, "files": files})
+                return self._json(
+                    200,
+                    {
+                        "commitUrl": f"{hub.url}/{m.group(1)}/commit/{repo.sha}",
+                        "commitOid": repo.sha,
+                    },
+                )
+            return self._error(404, "NotFound", f"no route for POST {path}")
 
     return Handler
 

@@ -6,11 +6,14 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     PretrainedError
     ├── UsageError                      exit 2: the command line or the call is wrong
     │   ├── InvalidOptionError          a knob has a bad value (negative temperature …)
-    │   └── UnknownTaskError
+    │   ├── UnknownTaskError
+    │   ├── RunExistsError              a fine-tuning run folder exists and --resume/--overwrite not given
+    │   └── ResumeMismatchError         --resume with options that differ from the run's config
     ├── InputError                      the input cannot be used
     │   ├── EmptyInputError             empty prompt / empty text
     │   ├── InputNotFoundError          missing file, 404 URL, unknown wiki page
-    │   └── UnreadableInputError        binary / undecodable / corrupt input
+    │   ├── UnreadableInputError        binary / undecodable / corrupt input
+    │   └── TemplateFieldError          a template names a field the data does not have
     ├── ModelError
     │   ├── UnknownModelError           not an alias, not a path, not a Hub id
     │   ├── ModelNotFoundError          the Hub has no such repo or revision
@@ -61,6 +64,16 @@ class UnknownTaskError(UsageError):
     default_hint = "run 'pretrained --help' to see the available commands"
 
 
+class RunExistsError(UsageError):
+    default_hint = (
+        "pass --resume to continue it, --overwrite to replace it, or --name for a new run"
+    )
+
+
+class ResumeMismatchError(UsageError):
+    default_hint = "resume with the same options, or start a new run with --name"
+
+
 class InputError(PretrainedError):
     default_hint = "check the input and try again"
 
@@ -75,6 +88,10 @@ class InputNotFoundError(InputError):
 
 class UnreadableInputError(InputError):
     default_hint = "pass a text file (UTF-8 or another text encoding)"
+
+
+class TemplateFieldError(InputError):
+    default_hint = "use the data's field names in --template, e.g. --template '{text}'"
 
 
 class ModelError(PretrainedError):

@@ -18,7 +18,7 @@ from .. import runs, settings
 from ..errors import PretrainedError
 from ._output import print_error
 
-COMMANDS = ("generate", "chat", "tokenize", "models", "doctor", "logs")
+COMMANDS = ("generate", "chat", "tokenize", "models", "doctor", "logs", "finetune", "push")
 
 app = typer.Typer(
     name="pretrained",

@@ -91,7 +91,7 @@ class ResolvedModel:
 
     name: str  # what the user asked for
     source: str  # embedded | hub | local
-    format: str  # gguf | transformers | sentence-transformers | ctranslate2 | peft-adapter
+    format: str  # gguf | transformers | sentence-transformers | ctranslate2 | peft-adapter | finetune-run
     hub_id: str | None = None
     revision: str | None = None  # requested revision (branch, tag or sha) for Hub models
     path: Path | None = None  # local folder holding the weights
@@ -164,6 +164,8 @@ def detect_format(path: Path) -> tuple[str, str | None]:
             hint="pass a model folder (config.json + weights) or a .gguf file",
         )
     names = {p.name for p in path.iterdir()}
+    if "config.yaml" in names and {"adapter", "merged", "model"} & names:
+        return "finetune-run", None  # a `pretrained finetune` run folder (runs/<name>)
     if "adapter_config.json" in names:
         return "peft-adapter", None
     if "modules.json" in names or "sentence_bert_config.json" in names:
