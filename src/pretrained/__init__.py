@@ -29,9 +29,14 @@ _EXPORTS: dict[str, str] = {
     "doctor": "pretrained.tasks.doctor",
     "list_models": "pretrained.tasks.models",
     "PretrainedError": "pretrained.errors",
+    "FinetuneOptions": "pretrained.train.finetune",
+    "FinetuneResult": "pretrained.train.finetune",
+    "push": "pretrained.ship.push",
 }
 __all__ = [
     "ChatSession",
+    "FinetuneOptions",
+    "FinetuneResult",
     "GenerateOptions",
     "GenerateResult",
     "ModelInfo",
@@ -41,10 +46,12 @@ __all__ = [
     "decode",
     "doctor",
     "errors",
+    "finetune",
     "generate",
     "inspect",
     "list_models",
     "load",
+    "push",
     "resolve",
     "stream",
     "tokenize",
@@ -83,6 +90,21 @@ def tokenize(text: str, model: str | None = None, **kwargs: Any):
     return _tokenize(text, model, **kwargs)
 
 
+def finetune(data: str, model: str | None = None, *, options=None, reporter=None, **kwargs: Any):
+    """Fine-tune `model` on `data` (a file or a Hub dataset id); knobs are keyword arguments
+    (template, method, max_steps, lr, …) or a ready `FinetuneOptions` as `options=`."""
+    from .train import FinetuneOptions
+    from .train import finetune as _finetune
+
+    if options is None:
+        options = FinetuneOptions.from_kwargs(**kwargs)
+    elif kwargs:
+        from dataclasses import replace
+
+        options = replace(options, **kwargs).validate()
+    return _finetune(data, model, options, reporter=reporter)
+
+
 _LOAD_KEYS = {
     "revision",
     "device",
@@ -117,9 +139,11 @@ if TYPE_CHECKING:  # pragma: no cover
     from .errors import PretrainedError
     from .models import load
     from .models.registry import resolve
+    from .ship.push import push
     from .tasks.chat import ChatSession
     from .tasks.doctor import doctor
     from .tasks.generate import GenerateOptions, GenerateResult
     from .tasks.inspect import ModelInfo, inspect
     from .tasks.models import list_models
     from .tasks.tokenize import TokenizeResult, decode
+    from .train.finetune import FinetuneOptions, FinetuneResult

@@ -223,3 +223,36 @@ def test_resume_after_kill_9_reaches_the_same_final_step(quotes, tiny_gpt2_dir, 
     assert resumed.status == "completed"
     assert resumed.steps == resumed.max_steps == 12
     assert _steps(out / "killed") == list(range(1, 13))
+
+
+def test_a_folder_that_is_not_a_run_is_never_deleted(quotes, tiny_gpt2_dir, tmp_path):
+    keep = tmp_path / "runs" / "precious"
+    keep.mkdir(parents=True)
+    (keep / "notes.txt").write_text("mine")
+    with pytest.raises(RunExistsError) as info:
+        run(quotes, tiny_gpt2_dir, tmp_path / "runs", name="precious", overwrite=True)
+    assert "not a run folder" in info.value.message
+    assert (keep / "notes.txt").read_text() == "mine"
+
+
+def test_api_keywords_and_report_to_without_its_package(quotes, tiny_gpt2_dir, monkeypatch):
+    import importlib.util
+
+    import pretrained
+    from pretrained.errors import DependencyError
+
+    result = pretrained.finetune(
+        str(quotes), str(tiny_gpt2_dir), template="{author}: {text}", dry_run=True, val_size=4
+    )
+    assert (
+        result.status == "dry-run" and result.preflight.template["template"] == "{author}: {text}"
+    )
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "tensorboard" else real(name, *a),
+    )
+    with pytest.raises(DependencyError) as info:
+        pretrained.finetune(str(quotes), str(tiny_gpt2_dir), report_to="tensorboard")
+    assert "tensorboard" in info.value.message

@@ -446,7 +446,7 @@ def _callbacks(run_dir: Path, reporter: Reporter, eval_fn, eval_steps: int | Non
                 yield
             finally:
                 if main:
-                    signal.signal(signal.SIGINT, self._previous)
+                    signal.signal(signal.SIGINT, self._previous or signal.default_int_handler)
 
         def on_step_end(self, args, state, control, **kwargs):
             if self.requested:
@@ -475,7 +475,11 @@ def _callbacks(run_dir: Path, reporter: Reporter, eval_fn, eval_steps: int | Non
             if "loss" not in logs:
                 return  # the end-of-training summary goes to metrics.json
             self.loss = float(logs["loss"])
-            self._append({"step": state.global_step, "epoch": round(state.epoch or 0, 4), **logs})
+            elapsed = round(time.perf_counter() - self.began, 3)
+            self._append(
+                {"step": state.global_step, "epoch": round(state.epoch or 0, 4), **logs,
+                 "elapsed_s": elapsed}
+            )  # fmt: skip
 
         def on_step_end(self, args, state, control, **kwargs):
             done = state.global_step - self.first
@@ -543,7 +547,7 @@ def finetune(
     from ..models.registry import TEXT_GENERATION, resolve
     from . import evaluate as ev
     from . import methods, preflight
-    from .template import Collator, Encoder, choose_format, default_template
+    from .template import Collator, Encoder, check_fields, choose_format, default_template
 
     began = time.perf_counter()
     options = (options or FinetuneOptions()).validate()
@@ -574,6 +578,14 @@ def finetune(
         messages_field=options.messages_field,
     )
     template = options.template or (default_template(records.fields) if fmt == "text" else None)
+    check_fields(
+        fmt,
+        records.fields,
+        template=template,
+        prompt_template=options.prompt_template,
+        completion_field=options.completion_field,
+        messages_field=options.messages_field,
+    )
     data_mod.split(records, options.val_size, options.seed)
 
     # ---- model
@@ -601,7 +613,6 @@ def finetune(
         max_length=options.max_length,
         drop_long=options.drop_long,
     )
-    encoder.check_fields(records.fields)
     train_enc = encoder.encode(records.train)
     val_enc = encoder.encode(records.val)
     if not train_enc.examples:
@@ -901,47 +912,45 @@ def base_name(resolved) -> str:
 def _prepare_run_dir(
     run_dir: Path, options: FinetuneOptions, config: dict[str, Any]
 ) -> Path | None:
-    """Create the run folder, or check that --resume matches it. → checkpoint to resume from."""
-    if run_dir.exists() and (run_dir / "config.yaml").exists():
-        if options.resume:
-            old = read_config(run_dir)
-            if old.get("config_hash") != config["config_hash"]:
-                diffs = _differences(old, config)
-                raise ResumeMismatchError(
-                    f"cannot resume {run_dir}: its config differs ("
-                    + "; ".join(diffs[:4])
-                    + (f"; {len(diffs) - 4} more" if len(diffs) > 4 else "")
-                    + ")",
-                )
-            summary = run_dir / "metrics.json"
-            if summary.exists() and json.loads(summary.read_text()).get("status") == "completed":
-                raise RunExistsError(
-                    f"{run_dir} already finished; there is nothing to resume",
-                    hint="use it (pretrained generate --model "
-                    + str(run_dir)
-                    + "), or --overwrite",
-                )
-            checkpoint = last_checkpoint(run_dir)
-            if checkpoint is not None:
-                step = int(checkpoint.name.split("-")[1])
-                _trim_metrics(run_dir / "metrics.jsonl", step)
-                config["created"] = old.get("created", config["created"])
-                _write_yaml(run_dir / "config.yaml", config)
-                return checkpoint
-            # nothing was saved yet: start over in the same folder
-            shutil.rmtree(run_dir)
-        elif options.overwrite:
-            shutil.rmtree(run_dir)
-        else:
-            raise RunExistsError(f"the run folder {run_dir} already exists")
-    elif options.resume:
+    """Create the run folder, or check that --resume matches it. → checkpoint to resume from.
+    Only run folders are ever deleted (--overwrite); any other folder is left alone."""
+    from ..models.loading import read_run_config
+
+    old = read_run_config(run_dir) if run_dir.is_dir() else None
+    if old is None and run_dir.exists() and (not run_dir.is_dir() or any(run_dir.iterdir())):
+        raise RunExistsError(
+            f"{run_dir} exists and is not a run folder", hint="pick another --name or --output-dir"
+        )
+    if old is None and options.resume:
         raise RunExistsError(
             f"there is no run to resume at {run_dir}",
             hint="drop --resume to start it, or pass the --name of the run to continue",
         )
-    elif run_dir.exists() and any(run_dir.iterdir()) and not options.overwrite:
-        raise RunExistsError(f"{run_dir} exists and is not a run folder")
-    elif run_dir.exists():
+    if old is not None and options.resume:
+        if old.get("config_hash") != config["config_hash"]:
+            diffs = _differences(old, config)
+            raise ResumeMismatchError(
+                f"cannot resume {run_dir}: its config differs ("
+                + "; ".join(diffs[:4])
+                + (f"; {len(diffs) - 4} more" if len(diffs) > 4 else "")
+                + ")",
+            )
+        summary = run_dir / "metrics.json"
+        if summary.exists() and json.loads(summary.read_text()).get("status") == "completed":
+            raise RunExistsError(
+                f"{run_dir} already finished; there is nothing to resume",
+                hint=f"use it (pretrained generate --model {run_dir}), or --overwrite",
+            )
+        checkpoint = last_checkpoint(run_dir)
+        if checkpoint is not None:
+            _trim_metrics(run_dir / "metrics.jsonl", int(checkpoint.name.split("-")[1]))
+            config["created"] = old.get("created", config["created"])
+            _write_yaml(run_dir / "config.yaml", config)
+            return checkpoint
+        shutil.rmtree(run_dir)  # nothing was saved yet: start over in the same folder
+    elif old is not None:
+        if not options.overwrite:
+            raise RunExistsError(f"the run folder {run_dir} already exists")
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     _write_yaml(run_dir / "config.yaml", config)

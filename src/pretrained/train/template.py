@@ -153,23 +153,14 @@ class Encoder:
 
     # ------------------------------------------------------------ checks
     def check_fields(self, available: list[str]) -> None:
-        if self.format == "text":
-            assert self.template is not None
-            self.template.check(available)
-        elif self.format == "completion":
-            assert self.prompt_template is not None
-            self.prompt_template.check(available)
-            if self.completion_field not in available:
-                raise TemplateFieldError(
-                    f"--completion-field '{self.completion_field}' is not in the data "
-                    f"(fields: {', '.join(available)})"
-                )
-        elif self.messages_field not in available:
-            raise TemplateFieldError(
-                f"--format chat reads the field '{self.messages_field}', which the data does not have "
-                f"(fields: {', '.join(available)})",
-                hint="name the field holding the [{role, content}, …] list with --messages-field",
-            )
+        check_fields(
+            self.format,
+            available,
+            template=self.template.text if self.template else None,
+            prompt_template=self.prompt_template.text if self.prompt_template else None,
+            completion_field=self.completion_field,
+            messages_field=self.messages_field,
+        )
 
     # ------------------------------------------------------------ rendering
     def _ids(self, text: str, special: bool) -> list[int]:
@@ -328,6 +319,33 @@ class ExampleDataset:
     def __getitem__(self, i: int) -> dict[str, list[int]]:
         e = self.examples[i]
         return {"input_ids": e.input_ids, "labels": e.labels}
+
+
+def check_fields(
+    fmt: str,
+    available: list[str],
+    *,
+    template: str | None = None,
+    prompt_template: str | None = None,
+    completion_field: str | None = None,
+    messages_field: str = "messages",
+) -> None:
+    """Every field the format reads exists in the data (checked before any model is loaded)."""
+    if fmt == "text":
+        Template(template or "").check(available)
+    elif fmt == "completion":
+        Template(prompt_template or "", "--prompt-template").check(available)
+        if completion_field not in available:
+            raise TemplateFieldError(
+                f"--completion-field '{completion_field}' is not in the data "
+                f"(fields: {', '.join(available)})"
+            )
+    elif messages_field not in available:
+        raise TemplateFieldError(
+            f"--format chat reads the field '{messages_field}', which the data does not have "
+            f"(fields: {', '.join(available)})",
+            hint="name the field holding the [{role, content}, …] list with --messages-field",
+        )
 
 
 def choose_format(
