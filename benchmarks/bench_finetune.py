@@ -8,8 +8,8 @@ target modules, same learning rate, batch size, schedule, seed and max length.
 Each side runs as its own process, one after the other, so wall time and peak RSS are the whole
 job's (start → exit: imports, loading, evaluation before, training, evaluation after, saving).
 Peak RSS is the child's ru_maxrss from wait4. Eval loss is each tool's own held-out loss;
-stop rate is the share of 20 greedy samples ("Quote by <author>:", ≤ 128 new tokens) that end
-with EOS.
+stop rate is the share of 20 greedy samples ("Quote by <author>:", ≤ 128 new tokens, repetition
+penalty 1.1 on both sides) that end with EOS.
 
 Settings (environment): BENCH_FINETUNE_STEPS (default 40), BENCH_FINETUNE_REPEAT (pairs of runs,
 default 1), BENCH_FINETUNE_THREADS (OMP/MKL threads for both sides; default: torch's choice),

@@ -116,6 +116,7 @@ def main() -> None:
                 **enc,
                 max_new_tokens=args.sample_max_new_tokens,
                 do_sample=False,
+                repetition_penalty=1.1,  # as pretrained's samples (its `generate` default)
                 pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id,
             )

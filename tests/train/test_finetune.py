@@ -8,11 +8,13 @@ from pathlib import Path
 
 import pytest
 
+import pretrained
 from pretrained.errors import (
     QuantizationUnavailableError,
     ResumeMismatchError,
     RunExistsError,
     TemplateFieldError,
+    UnknownModelError,
 )
 from tests.train.helpers import run
 
@@ -88,8 +90,6 @@ def test_gpt2_lora_learns_to_stop_and_writes_the_run_folder(quotes, tiny_gpt2_di
 
 
 def test_llama_lora_run_generates_from_the_run_folder(quotes, tiny_llama_dir, tmp_path):
-    import pretrained
-
     result = run(quotes, tiny_llama_dir, tmp_path / "runs", name="llama")
     assert result.status == "completed"
     assert result.after.eval_loss < result.before.eval_loss
@@ -107,8 +107,6 @@ def test_llama_lora_run_generates_from_the_run_folder(quotes, tiny_llama_dir, tm
 
 
 def test_full_fine_tuning_writes_a_whole_model(quotes, tiny_gpt2_dir, tmp_path):
-    import pretrained
-
     result = run(quotes, tiny_gpt2_dir, tmp_path / "runs", name="full", method="full", max_steps=4)
     run_dir = Path(result.run_dir)
     assert result.preflight.parameters["percent"] == 100.0
@@ -167,6 +165,9 @@ def test_ctrl_c_saves_a_checkpoint_and_resume_finishes_the_same_steps(
     run_dir = Path(first.run_dir)
     assert json.loads((run_dir / "metrics.json").read_text())["status"] == "interrupted"
     assert not (run_dir / "adapter").exists()
+    with pytest.raises(UnknownModelError) as info:
+        pretrained.load(str(run_dir))
+    assert "has not finished" in info.value.message and "--resume" in info.value.hint
 
     with pytest.raises(ResumeMismatchError) as info:
         run(quotes, tiny_gpt2_dir, out, name="r", resume=True, lr=1e-3)
@@ -238,7 +239,6 @@ def test_a_folder_that_is_not_a_run_is_never_deleted(quotes, tiny_gpt2_dir, tmp_
 def test_api_keywords_and_report_to_without_its_package(quotes, tiny_gpt2_dir, monkeypatch):
     import importlib.util
 
-    import pretrained
     from pretrained.errors import DependencyError
 
     result = pretrained.finetune(

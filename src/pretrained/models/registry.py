@@ -166,6 +166,11 @@ def detect_format(path: Path) -> tuple[str, str | None]:
     names = {p.name for p in path.iterdir()}
     if "config.yaml" in names and {"adapter", "merged", "model"} & names:
         return "finetune-run", None  # a `pretrained finetune` run folder (runs/<name>)
+    if "config.yaml" in names and "metrics.json" in names:
+        raise UnknownModelError(
+            f"'{path}' is a fine-tuning run that has not finished (no adapter/ or model/ yet)",
+            hint="finish it: run the same 'pretrained finetune' command with --resume",
+        )
     if "adapter_config.json" in names:
         return "peft-adapter", None
     if "modules.json" in names or "sentence_bert_config.json" in names:

@@ -12,7 +12,12 @@ import math
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from ..tasks.generate import GenerateOptions
 from .template import IGNORE, Collator, Example
+
+# `pretrained generate`'s default: greedy decoding without it loops on small models, and a loop
+# that hits the token limit would count as "did not learn to stop".
+SAMPLE_REPETITION_PENALTY = GenerateOptions().repetition_penalty
 
 
 @dataclass
@@ -94,8 +99,8 @@ def generate_samples(
     max_new_tokens: int = 128,
     batch_size: int = 16,
 ) -> list[Sample]:
-    """Greedy samples through the same engine `pretrained generate` uses, so 'stopped' means
-    exactly what it means there (finish_reason == 'stop' on EOS)."""
+    """Greedy samples through the same engine `pretrained generate` uses, with its default
+    repetition penalty, so 'stopped' means what it means there (finish_reason 'stop' on EOS)."""
     if not prompts:
         return []
     from ..models.backends.base import SamplingParams
@@ -117,7 +122,11 @@ def generate_samples(
         load_seconds=0.0,
     )
     backend = TransformersTextBackend(loaded)
-    params = SamplingParams(max_new_tokens=max_new_tokens, temperature=0.0)
+    params = SamplingParams(
+        max_new_tokens=max_new_tokens,
+        temperature=0.0,
+        repetition_penalty=SAMPLE_REPETITION_PENALTY,
+    )
     samples: list[Sample] = []
     try:
         for start in range(0, len(prompts), batch_size):
