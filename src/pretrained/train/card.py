@@ -11,6 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from ..models.loading import read_run_config
+from .evaluate import SAMPLE_REPETITION_PENALTY
+
+_METHOD_NAMES = {"lora": "LoRA", "qlora": "QLoRA", "full": "full"}
 
 
 def _summary(run_dir: Path) -> dict[str, Any]:
@@ -132,14 +135,15 @@ def render(run_dir: str | Path, *, repo_id: str | None = None, variant: str | No
         "",
         f"# {run_dir.name}",
         "",
-        f"A {method.get('method', '?').upper()} fine-tune of **{base_id}**{base_note} on {data_line}, "
+        f"A {_METHOD_NAMES.get(method.get('method'), 'fine-tuned')} fine-tune of **{base_id}**"
+        f"{base_note} on {data_line}, "
         f"made with `pretrained finetune`.",
         "",
         "## Results",
         "",
         f"Held-out split: {resolved.get('val_examples', '?')} examples "
-        f"(--val-size {data.get('val_size')}, seed {training.get('seed')}); samples are greedy, "
-        "at most "
+        f"(--val-size {data.get('val_size')}, seed {training.get('seed')}); samples are greedy "
+        f"(repetition penalty {SAMPLE_REPETITION_PENALTY}, as `pretrained generate`), at most "
         f"{(config.get('arguments') or {}).get('sample_max_new_tokens', '?')} new tokens.",
         "",
         "| metric | before | after |",
