@@ -17,5 +17,21 @@ $PT generate "Write a haiku about the sea." --temperature 0.8 --seed 7 --max-new
 step pretrained tokenize coconut --model smollm2-135m-instruct
 $PT tokenize coconut --model smollm2-135m-instruct
 
+ALMANAC=src/pretrained/data/almanac.md
+step pretrained summarize $ALMANAC --words 120 --verbose
+$PT summarize $ALMANAC --words 120 --verbose
+
+step pretrained summarize $ALMANAC --mode abstractive --words 80 --verbose
+$PT summarize $ALMANAC --mode abstractive --words 80 --verbose
+
+step pretrained classify "I love it"
+$PT classify "I love it"
+
+step pretrained classify "The match went to extra time" --labels sports,politics,technology
+$PT classify "The match went to extra time" --labels sports,politics,technology
+
+step pretrained ask "What is the largest source of saffron?" --context $ALMANAC
+$PT ask "What is the largest source of saffron?" --context $ALMANAC
+
 step pretrained logs --limit 5
 $PT logs --limit 5

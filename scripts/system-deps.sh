@@ -4,6 +4,9 @@
 # a machine without root gets a warning and the commands that need a package say so themselves.
 set -u
 PACKAGES=()   # each capability appends what it needs, e.g. PACKAGES+=(espeak-ng ffmpeg)
+PACKAGES+=(espeak-ng)   # speak: the offline, non-neural text-to-speech engine
+PACKAGES+=(ffmpeg)   # transcribe: mp3/mp4 test media and benchmarks (espeak-ng makes the speech)
+PACKAGES+=(chromium)   # serve: headless browser tests of the web UI (driven by Playwright)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

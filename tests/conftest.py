@@ -72,3 +72,66 @@ def fake_hub(monkeypatch):
         monkeypatch.setenv("HF_HUB_OFFLINE", "0")
         monkeypatch.setenv("HF_HUB_ETAG_TIMEOUT", "5")
         yield hub
+
+
+@pytest.fixture(scope="session")
+def tiny_diffusion_dir() -> Path:
+    return tiny.diffusion_dir(_SESSION_DIR / "tiny-sd")
+
+
+@pytest.fixture(scope="session")
+def tiny_vits_dir() -> Path:
+    return tiny.vits_dir(_SESSION_DIR / "tiny-vits")
+
+
+@pytest.fixture(scope="session")
+def tiny_bert_dirs() -> dict[str, Path]:
+    """Tiny random BERTs with a task head each: ner, mlm, nli (zero-shot), base (features)."""
+    return {
+        head: tiny.bert_dir(_SESSION_DIR / f"tiny-bert-{head}", head) for head in tiny.BERT_HEADS
+    }
+
+
+# ---------------------------------------------------------------- speech and S3 (transcribe)
+@pytest.fixture(scope="session")
+def speech_dir() -> Path:
+    """A folder made once per session: espeak-ng speech as WAV, MP3 and MP4 (see tests/media.py)."""
+    from tests import media
+
+    folder = _SESSION_DIR / "speech"
+    if not (folder / "office.mp4").exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        work = _SESSION_DIR / "speech-work"
+        work.mkdir(exist_ok=True)
+        media.speak(media.SENTENCES["train"], folder / "train.wav")
+        media.convert(
+            media.speak(media.SENTENCES["meeting"], work / "meeting.wav"), folder / "meeting.mp3"
+        )
+        media.video_with_audio(
+            media.speak(media.SENTENCES["office"], work / "office.wav"), folder / "office.mp4"
+        )
+    return folder
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    from tests.s3server import SeaweedS3
+
+    server = SeaweedS3().start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def aws_env(monkeypatch, tmp_path, s3_server):
+    """The standard AWS credential chain pointed at the test server, and nothing else."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name, value in s3_server.env().items():
+        monkeypatch.setenv(name, value)
+    return s3_server

@@ -3,10 +3,9 @@ shapes, so the real huggingface_hub client code paths run offline in tests.
 
 Supported: model and dataset info (`/api/{models,datasets}/{id}[/revision/{rev}]`), tree
 listing, file resolve (HEAD + GET with X-Repo-Commit/ETag headers), whoami, and the error codes
-the client maps to exceptions (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo).
-Uploads, as `HfApi.create_repo` + `create_commit` make them: repo create, README metadata
-validation, preupload (every file "regular", so contents travel inline in the commit) and the
-NDJSON commit, which replaces the repo's files and moves its sha. Writes need a write token.
+the client maps to exceptions (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo). Writes, for small files:
+repo creation (`/api/repos/create`), README metadata validation, preupload (every file
+"regular") and the NDJSON commit endpoint; they need a token with the "write" role.
 """
 
 from __future__ import annotations
@@ -43,9 +42,9 @@ class FakeHub:
     datasets: dict[str, FakeRepo] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)  # token → role (read | write)
     requests: list[tuple[str, str]] = field(default_factory=list)
-    created: list[dict] = field(default_factory=list)  # bodies of repo-create calls
-    commits: list[dict] = field(default_factory=list)  # {"repo", "summary", "files"}
     url: str = ""
+    created: dict[str, dict] = field(default_factory=dict)  # "type/id" → create payload
+    commits: list[dict] = field(default_factory=list)  # {"repo", "summary", "files"}
 
     def add_folder(self, repo_id: str, folder: Path, **kwargs) -> FakeRepo:
         files = {
@@ -171,66 +170,68 @@ def _handler(hub: FakeHub):
                 return self._send(200, data, headers, content_type="application/octet-stream")
             return self._error(404, "NotFound", f"no route for {path}")
 
-        # ---------------------------------------------------------------- uploads
-        def _body(self) -> bytes:
-            return self.rfile.read(int(self.headers.get("Content-Length") or 0))
-
-        def _json(self, status: int, body: dict) -> None:
-            self._send(status, json.dumps(body).encode())
-
         def do_POST(self):
             path = unquote(urlparse(self.path).path)
-            hub.requests.append(("POST", path))
-            body = self._body()
-            if hub.tokens.get(self._token() or "") != "write":
-                return self._error(
-                    401, "Unauthorized", "Invalid credentials: a write token is needed"
-                )
+            hub.requests.append((self.command, path))
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            role = hub.tokens.get(self._token() or "")
             if path == "/api/validate-yaml":
-                return self._json(200, {"errors": [], "warnings": []})
+                return self._send(200, json.dumps({"errors": [], "warnings": []}).encode())
+            if role is None:
+                return self._error(401, "Unauthorized", "Invalid credentials")
+            if role != "write":
+                return self._error(403, "Forbidden", "You don't have the rights to write")
             if path == "/api/repos/create":
-                payload = json.loads(body)
-                repo_id = f"{payload.get('organization') or 'tester'}/{payload['name']}"
-                hub.created.append(payload)
-                if repo_id in hub.repos:
-                    return self._error(409, "RepoExists", "You already created this model repo")
-                hub.repos[repo_id] = FakeRepo({})
-                return self._json(200, {"url": f"{hub.url}/{repo_id}", "name": repo_id})
-            m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/preupload/([^/]+)", path)
-            if m:
-                if self._repo(m.group(1), None) is None:
-                    return None
-                files = json.loads(body)["files"]
-                modes = [
-                    {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False, "oid": None}
-                    for f in files
+                body = json.loads(raw)
+                kind = body.get("type") or "model"
+                repo_id = f"{body.get('organization') or 'tester'}/{body['name']}"
+                key = f"{kind}/{repo_id}"
+                prefix = "" if kind == "model" else f"{kind}s/"
+                url = f"{hub.url}/{prefix}{repo_id}"
+                if key in hub.created:  # the Hub's 409 carries the URL too
+                    message = "You already created this repo"
+                    return self._send(
+                        409,
+                        json.dumps({"error": message, "url": url}).encode(),
+                        {"X-Error-Code": "Conflict", "X-Error-Message": message},
+                    )
+                hub.created[key] = body
+                hub.repos.setdefault(key, FakeRepo({}))
+                return self._send(200, json.dumps({"url": url}).encode())
+            m = re.fullmatch(
+                r"/api/(model|dataset|space)s/([^/]+/[^/]+)/(preupload|commit)/([^/]+)", path
+            )
+            if m is None:
+                return self._error(404, "NotFound", f"no route for {path}")
+            kind, repo_id, action, _revision = m.groups()
+            repo = hub.repos.get(f"{kind}/{repo_id}")
+            if repo is None:
+                return self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
+            if action == "preupload":
+                files = [
+                    {"path": f["path"], "uploadMode": "regular", "shouldIgnore": False}
+                    for f in json.loads(raw)["files"]
                 ]
-                return self._json(200, {"files": modes, "commitOid": hub.repos[m.group(1)].sha})
-            m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/commit/([^/]+)", path)
-            if m:
-                repo = self._repo(m.group(1), None)
-                if repo is None:
-                    return None
-                summary, files = "", {}
-                for line in body.decode().splitlines():
-                    item = json.loads(line)
-                    if item["key"] == "header":
-                        summary = item["value"].get("summary", "")
-                    elif item["key"] == "file":
-                        value = item["value"]
-                        files[value["path"]] = base64.b64decode(value["content"])
-                repo.files.update(files)
-                repo.sha = ""
-                repo.__post_init__()
-                hub.commits.append({"repo": m.group(1), "summary": summary, "files": files})
-                return self._json(
-                    200,
-                    {
-                        "commitUrl": f"{hub.url}/{m.group(1)}/commit/{repo.sha}",
-                        "commitOid": repo.sha,
-                    },
-                )
-            return self._error(404, "NotFound", f"no route for POST {path}")
+                return self._send(200, json.dumps({"files": files}).encode())
+            lines = [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
+            header = next(item["value"] for item in lines if item["key"] == "header")
+            written = {}
+            for item in lines:
+                if item["key"] == "file":
+                    written[item["value"]["path"]] = base64.b64decode(item["value"]["content"])
+            repo.files.update(written)
+            repo.sha = hashlib.sha1(repr(sorted(repo.files.items())).encode()).hexdigest()
+            hub.commits.append(
+                {"repo": f"{kind}/{repo_id}", "summary": header["summary"], "files": written}
+            )
+            prefix = "" if kind == "model" else f"{kind}s/"
+            body = {
+                "commitUrl": f"{hub.url}/{prefix}{repo_id}/commit/{repo.sha}",
+                "commitOid": repo.sha,
+                "pullRequestUrl": None,
+            }
+            return self._send(200, json.dumps(body).encode())
 
     return Handler
 

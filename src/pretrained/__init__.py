@@ -26,35 +26,83 @@ _EXPORTS: dict[str, str] = {
     "decode": "pretrained.tasks.tokenize",
     "inspect": "pretrained.tasks.inspect",
     "ModelInfo": "pretrained.tasks.inspect",
+    "transcribe": "pretrained.tasks.transcribe",
+    "TranscribeOptions": "pretrained.tasks.transcribe",
+    "TranscribeResult": "pretrained.tasks.transcribe",
+    "transcribe_inputs": "pretrained.jobs.transcribe",
+    "load_transcriber": "pretrained.models",
     "doctor": "pretrained.tasks.doctor",
     "list_models": "pretrained.tasks.models",
     "PretrainedError": "pretrained.errors",
+    "speak": "pretrained.tasks.speak",
+    "SpeakOptions": "pretrained.tasks.speak",
+    "imagine": "pretrained.tasks.imagine",
+    "ImagineOptions": "pretrained.tasks.imagine",
+    "run": "pretrained.tasks.run",
+    "RunOptions": "pretrained.tasks.run",
+    "embed": "pretrained.tasks.embed",
+    "EmbedOptions": "pretrained.tasks.embed",
+    "EmbedResult": "pretrained.tasks.embed",
+    "classify": "pretrained.tasks.classify",
+    "ClassifyOptions": "pretrained.tasks.classify",
+    "ClassifyResult": "pretrained.tasks.classify",
+    "summarize": "pretrained.tasks.summarize",
+    "SummarizeOptions": "pretrained.tasks.summarize",
+    "SummaryResult": "pretrained.tasks.summarize",
+    "load_text": "pretrained.sources",
+    "ask": "pretrained.tasks.ask",
+    "AskOptions": "pretrained.tasks.ask",
+    "Document": "pretrained.sources",
     "FinetuneOptions": "pretrained.train.finetune",
     "FinetuneResult": "pretrained.train.finetune",
     "push": "pretrained.ship.push",
 }
 __all__ = [
+    "AskOptions",
     "ChatSession",
+    "ClassifyOptions",
+    "ClassifyResult",
+    "Document",
+    "EmbedOptions",
+    "EmbedResult",
     "FinetuneOptions",
     "FinetuneResult",
+    "SummarizeOptions",
+    "SummaryResult",
+    "classify",
+    "embed",
+    "load_text",
+    "summarize",
     "GenerateOptions",
     "GenerateResult",
+    "ImagineOptions",
     "ModelInfo",
     "PretrainedError",
+    "RunOptions",
+    "SpeakOptions",
     "TokenizeResult",
+    "TranscribeOptions",
+    "TranscribeResult",
+    "ask",
     "chat",
     "decode",
     "doctor",
     "errors",
     "finetune",
     "generate",
+    "imagine",
     "inspect",
     "list_models",
     "load",
     "push",
     "resolve",
+    "run",
+    "speak",
     "stream",
     "tokenize",
+    "transcribe",
+    "transcribe_inputs",
+    "load_transcriber",
 ]
 
 
@@ -137,13 +185,23 @@ def __getattr__(name: str) -> Any:
 
 if TYPE_CHECKING:  # pragma: no cover
     from .errors import PretrainedError
-    from .models import load
+    from .jobs.transcribe import transcribe_inputs
+    from .models import load, load_transcriber
     from .models.registry import resolve
     from .ship.push import push
+    from .sources import Document, load_text
+    from .tasks.ask import AskOptions, ask
     from .tasks.chat import ChatSession
+    from .tasks.classify import ClassifyOptions, ClassifyResult, classify
     from .tasks.doctor import doctor
+    from .tasks.embed import EmbedOptions, EmbedResult, embed
     from .tasks.generate import GenerateOptions, GenerateResult
+    from .tasks.imagine import ImagineOptions, imagine
     from .tasks.inspect import ModelInfo, inspect
     from .tasks.models import list_models
+    from .tasks.run import RunOptions, run
+    from .tasks.speak import SpeakOptions, speak
+    from .tasks.summarize import SummarizeOptions, SummaryResult, summarize
     from .tasks.tokenize import TokenizeResult, decode
+    from .tasks.transcribe import TranscribeOptions, TranscribeResult, transcribe
     from .train.finetune import FinetuneOptions, FinetuneResult

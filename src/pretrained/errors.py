@@ -7,13 +7,19 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     ├── UsageError                      exit 2: the command line or the call is wrong
     │   ├── InvalidOptionError          a knob has a bad value (negative temperature …)
     │   ├── UnknownTaskError
-    │   ├── RunExistsError              a fine-tuning run folder exists and --resume/--overwrite not given
-    │   └── ResumeMismatchError         --resume with options that differ from the run's config
+    │   ├── ModelNotServedError         a server request names a model the server does not serve
+    │   ├── ResumeMismatchError         a batch output or a fine-tuning run has other settings
+    │   └── RunExistsError              a fine-tuning run folder exists (no --resume/--overwrite)
     ├── InputError                      the input cannot be used
     │   ├── EmptyInputError             empty prompt / empty text
     │   ├── InputNotFoundError          missing file, 404 URL, unknown wiki page
     │   ├── UnreadableInputError        binary / undecodable / corrupt input
-    │   └── TemplateFieldError          a template names a field the data does not have
+    │   │   └── NoAudioTrackError       a media file with no audio stream (silent video)
+    │   ├── TemplateFieldError          a template names a field the data does not have
+    │   ├── UnsafeURLError              a URL that points into the host's own network (SSRF)
+    │   └── InputTooLargeError          an upload or request body over the size limit
+    ├── JobError
+    │   └── JobNotFoundError            no job with that id (or prefix)
     ├── ModelError
     │   ├── UnknownModelError           not an alias, not a path, not a Hub id
     │   ├── ModelNotFoundError          the Hub has no such repo or revision
@@ -25,9 +31,12 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     ├── DeviceError
     │   ├── DeviceUnavailableError      --device cuda on a machine without CUDA …
     │   └── QuantizationUnavailableError  --quantize 4bit without CUDA/bitsandbytes
+    ├── OutputError                     the result cannot be written (--out folder missing …)
     ├── AuthError                       missing / read-only token for an upload
     ├── NetworkError                    the network was needed and failed
-    └── DependencyError                 an optional extra is not installed
+    ├── DependencyError                 an optional extra is not installed
+    ├── JobError                        a batch job cannot run (locked, corrupt, incomplete)
+    └── ExportError                     an export failed or did not pass its parity check
 """
 
 from __future__ import annotations
@@ -64,14 +73,18 @@ class UnknownTaskError(UsageError):
     default_hint = "run 'pretrained --help' to see the available commands"
 
 
+class ModelNotServedError(UsageError):
+    default_hint = "GET /v1/models lists the models this server serves"
+
+
+class ResumeMismatchError(UsageError):
+    default_hint = "rerun with the original settings to resume, or pass --restart to start over"
+
+
 class RunExistsError(UsageError):
     default_hint = (
         "pass --resume to continue it, --overwrite to replace it, or --name for a new run"
     )
-
-
-class ResumeMismatchError(UsageError):
-    default_hint = "resume with the same options, or start a new run with --name"
 
 
 class InputError(PretrainedError):
@@ -92,6 +105,30 @@ class UnreadableInputError(InputError):
 
 class TemplateFieldError(InputError):
     default_hint = "use the data's field names in --template, e.g. --template '{text}'"
+
+
+class UnsafeURLError(InputError):
+    default_hint = "pass a public http(s) address (the server refuses private networks unless --allow-private-urls)"
+
+
+class InputTooLargeError(InputError):
+    default_hint = (
+        "send a smaller input, or raise the server's limit (--max-upload-mb / --max-body-mb)"
+    )
+
+
+class NoAudioTrackError(UnreadableInputError):
+    default_hint = (
+        "pass a file with sound in it; for a video, check it has an audio track (ffprobe FILE)"
+    )
+
+
+class JobError(PretrainedError):
+    default_hint = "run 'pretrained jobs list' to see the jobs"
+
+
+class JobNotFoundError(JobError):
+    pass
 
 
 class ModelError(PretrainedError):
@@ -147,6 +184,10 @@ class QuantizationUnavailableError(DeviceError):
     )
 
 
+class OutputError(PretrainedError):
+    default_hint = "check the --out path: its folder must exist and be writable"
+
+
 class AuthError(PretrainedError):
     default_hint = "log in with a write token: hf auth login (or set HF_TOKEN)"
 
@@ -157,6 +198,14 @@ class NetworkError(PretrainedError):
 
 class DependencyError(PretrainedError):
     default_hint = "install the extra: pip install 'pretrained[all]'"
+
+
+class JobError(PretrainedError):
+    default_hint = "rerun the same command to resume, or pass --restart to start over"
+
+
+class ExportError(PretrainedError):
+    default_hint = "see export.json in the output folder for the parity figures"
 
 
 def missing_dependency(package: str, extra: str) -> DependencyError:

@@ -221,3 +221,42 @@ def test_chat_json_turns(cli, tiny_llama_dir):
     result = cli("chat", "-m", tiny_llama_dir, "-t", "0", "-n", "3", "--json", input="Hi\nThere\n")
     turns = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(turns) == 2 and all("text" in t for t in turns)
+
+
+class _InterruptedBackend:
+    """Streams two words, then behaves as if the user pressed Ctrl-C."""
+
+    def __new__(cls):
+        from pretrained.models.backends.scripted import ScriptedTextBackend
+
+        backend = ScriptedTextBackend("one two three four")
+        original = backend.stream
+
+        def stream(*args, **kwargs):
+            for i, chunk in enumerate(original(*args, **kwargs)):
+                if i == 2:
+                    raise KeyboardInterrupt
+                yield chunk
+
+        backend.stream = stream
+        return backend
+
+
+def test_ctrl_c_stops_a_reply_not_the_chat(cli, monkeypatch, tmp_path):
+    import pretrained.models
+
+    monkeypatch.setattr(pretrained.models, "load", lambda *a, **k: _InterruptedBackend())
+    saved = tmp_path / "c.json"
+    result = cli("chat", "-t", "0", input=f"Hi\n/save {saved}\n/exit\n")
+    assert result.exit_code == 0 and "(reply stopped)" in result.stderr
+    messages = json.loads(saved.read_text())["messages"]
+    assert messages[-1] == {"role": "assistant", "content": "one two"}
+
+
+def test_ctrl_c_during_generate_exits_130(cli, monkeypatch):
+    import pretrained.models
+
+    monkeypatch.setattr(pretrained.models, "load", lambda *a, **k: _InterruptedBackend())
+    result = cli("generate", "Hi", "-t", "0", "--stream")
+    assert result.exit_code == 130 and "Traceback" not in result.stderr
+    assert result.stdout.startswith("one two")

@@ -57,7 +57,7 @@ def test_push_uploads_adapter_card_and_metrics(fake_hub, finished_run, monkeypat
         "/api/models/tester/quotes-lora/preupload/main",
         "/api/models/tester/quotes-lora/commit/main",
     ]
-    (created,) = fake_hub.created
+    (created,) = fake_hub.created.values()
     assert created["name"] == "quotes-lora" and created["organization"] == "tester"
     assert created.get("visibility") == "private" or created.get("private") is True
     (commit,) = fake_hub.commits
@@ -78,7 +78,7 @@ def test_push_uploads_adapter_card_and_metrics(fake_hub, finished_run, monkeypat
     card = files["README.md"].decode()
     assert "library_name: peft" in card and "AutoPeftModelForCausalLM" in card
     assert 'from_pretrained("tester/quotes-lora")' in card
-    assert result.commit == fake_hub.repos["tester/quotes-lora"].sha
+    assert result.commit == fake_hub.repos["model/tester/quotes-lora"].sha
     assert "hf_writetoken" not in card
 
 

@@ -36,3 +36,9 @@ def test_token_scope_is_read_from_whoami_when_online(fake_hub, monkeypatch):
     monkeypatch.setattr(module, "_online", lambda timeout=2.0: True)
     status = doctor().hf_token
     assert status["role"] == "write" and status["user"] == "tester"
+
+
+def test_online_check_uses_the_configured_endpoint(fake_hub):
+    from pretrained.tasks.doctor import _online
+
+    assert _online() is True  # the fake Hub on 127.0.0.1 answers

@@ -36,7 +36,10 @@ def print_json(data: Any, *, compact: bool = False) -> None:
 def info(message: str, *, quiet: bool = False) -> None:
     """A dim status line on stderr (model used, knobs, timings)."""
     if not quiet:
-        err_console().print(f"[dim]{message}[/dim]", markup=True)
+        from rich.markup import escape
+
+        # escape: "[default for this task]" and other brackets are text, not rich markup
+        err_console().print(f"[dim]{escape(message)}[/dim]", markup=True)
 
 
 def note(message: str, *, quiet: bool = False) -> None:

@@ -18,7 +18,31 @@ from .. import runs, settings
 from ..errors import PretrainedError
 from ._output import print_error
 
-COMMANDS = ("generate", "chat", "tokenize", "models", "doctor", "logs", "finetune", "push")
+COMMANDS = (
+    "generate",
+    "chat",
+    "tokenize",
+    "models",
+    "doctor",
+    "logs",
+    "summarize",
+    "classify",
+    "embed",
+    "ask",
+    "eval",
+    "run",
+    "speak",
+    "imagine",
+    "transcribe",
+    "jobs",
+    "serve",
+    "space",
+    "init",
+    "batch",
+    "export",
+    "finetune",
+    "push",
+)
 
 app = typer.Typer(
     name="pretrained",

@@ -10,7 +10,7 @@ from typing import Any
 
 from .backends import choose_text_engine, create_text_backend
 from .backends.base import TextBackend
-from .registry import TEXT_GENERATION, ResolvedModel, resolve
+from .registry import EMBEDDING, TEXT_GENERATION, ResolvedModel, resolve
 
 _MAX_LOADED = 3
 _loaded: OrderedDict[tuple, Any] = OrderedDict()
@@ -40,17 +40,133 @@ def load(
         "trust_pickle": trust_pickle,
     }
     key = (resolved.source, resolved.id, resolved.revision, chosen, tuple(sorted(options.items())))
+    return _cached(key, lambda: create_text_backend(resolved, chosen, **options))
+
+
+def _cached(key: tuple, factory) -> Any:
+    """The same LRU for every modality: a REPL, a server or a loop pays each load once."""
     with _lock:
         if key in _loaded:
             _loaded.move_to_end(key)
             backend = _loaded[key]
             backend.load_seconds = 0.0  # reused: no load cost for this call
             return backend
-        backend = create_text_backend(resolved, chosen, **options)
+        backend = factory()
         _loaded[key] = backend
         while len(_loaded) > _MAX_LOADED:
             _loaded.popitem(last=False)
         return backend
+
+
+def load_speech(model: str | None = None, *, revision: str | None = None, **options: Any):
+    """Load (or reuse) a text-to-speech backend: 'espeak-ng' (default) or a Hugging Face model."""
+    from .backends.speech import create_speech_backend
+
+    resolved = resolve(model, task="text-to-speech", revision=revision)
+    key = (
+        "speech",
+        resolved.source,
+        resolved.id,
+        resolved.revision,
+        tuple(sorted(options.items())),
+    )
+    return _cached(key, lambda: create_speech_backend(resolved, **options))
+
+
+def load_image_pipeline(model: str | None = None, *, revision: str | None = None, **options: Any):
+    """Load (or reuse) a diffusers text-to-image backend."""
+    from .backends.diffusion import load_diffusion_backend
+
+    resolved = resolve(model, task="text-to-image", revision=revision)
+    key = ("image", resolved.source, resolved.id, resolved.revision, tuple(sorted(options.items())))
+    return _cached(key, lambda: load_diffusion_backend(resolved, **options))
+
+
+def load_pipeline(
+    task: str, model: str | None = None, *, revision: str | None = None, **options: Any
+):
+    """Load (or reuse) a transformers pipeline backend for `task` (already normalized)."""
+    from .backends.pipelines import load_pipeline_backend
+
+    resolved = resolve(model, task=task, revision=revision)
+    key = (
+        "pipeline",
+        task,
+        resolved.source,
+        resolved.id,
+        resolved.revision,
+        tuple(sorted(options.items())),
+    )
+    return _cached(key, lambda: load_pipeline_backend(task, resolved, **options))
+
+
+def _load_encoder(kind: str, task: str, factory: Any, model, revision, **options: Any):
+    resolved = resolve(model, task=task, revision=revision)
+    key = (kind, resolved.source, resolved.id, resolved.revision, tuple(sorted(options.items())))
+    return _cached(key, lambda: factory(resolved, **options))
+
+
+def load_embedder(
+    model: str | None = None,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    trust_pickle: bool = False,
+):
+    """Load (or reuse) a sentence-embedding backend (default: the embedded MiniLM)."""
+    from .backends.embeddings import load_sentence_transformer
+
+    return _load_encoder(
+        "embedding",
+        EMBEDDING,
+        load_sentence_transformer,
+        model,
+        revision,
+        device=device,
+        trust_remote_code=trust_remote_code,
+        trust_pickle=trust_pickle,
+    )
+
+
+def load_classifier(
+    model: str,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    trust_pickle: bool = False,
+):
+    """Load (or reuse) a sequence-classification backend (sentiment, NLI …) by name."""
+    from .backends.classifiers import load_sequence_classifier
+
+    return _load_encoder(
+        "classifier",
+        "classify",
+        load_sequence_classifier,
+        model,
+        revision,
+        device=device,
+        trust_remote_code=trust_remote_code,
+        trust_pickle=trust_pickle,
+    )
+
+
+def load_transcriber(
+    model: str | None = None,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    compute_type: str | None = None,
+) -> Any:
+    """Load (or reuse) a speech-recognition (speech → text) backend: faster-whisper."""
+    from .backends.faster_whisper import load_transcription_backend, resolve_transcription_model
+
+    resolved = resolve_transcription_model(model, revision)
+    key = ("transcriber", resolved.source, resolved.id, resolved.revision, device, compute_type)
+    return _cached(
+        key, lambda: load_transcription_backend(resolved, device=device, compute_type=compute_type)
+    )
 
 
 def unload_all() -> None:
@@ -58,4 +174,15 @@ def unload_all() -> None:
         _loaded.clear()
 
 
-__all__ = ["ResolvedModel", "load", "resolve", "unload_all"]
+__all__ = [
+    "ResolvedModel",
+    "load",
+    "load_classifier",
+    "load_embedder",
+    "load_image_pipeline",
+    "load_pipeline",
+    "load_speech",
+    "load_transcriber",
+    "resolve",
+    "unload_all",
+]

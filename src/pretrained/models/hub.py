@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -230,3 +231,80 @@ def download(
     folder = snapshot(repo_id, revision, patterns)
     local = [f for f in files if any(fnmatch.fnmatch(f, p) for p in patterns)]
     return Snapshot(folder, sha or folder.name, local)
+
+
+_SHARD = re.compile(r"-\d{5}-of-\d{5}$")
+
+
+def weight_variant(name: str) -> str | None:
+    """'unet/diffusion_pytorch_model.fp16.safetensors' → 'fp16'; plain weights → None."""
+    base = Path(name).name
+    for suffix in (".safetensors", *PICKLE_SUFFIXES):
+        if base.endswith(suffix):
+            base = base[: -len(suffix)]
+            break
+    base = _SHARD.sub("", base)
+    return base.rsplit(".", 1)[1] if "." in base else None
+
+
+def download_diffusers(
+    repo_id: str,
+    revision: str | None = None,
+    *,
+    variant: str | None = None,
+    trust_pickle: bool = False,
+) -> tuple[Snapshot, str | None]:
+    """Download a diffusers pipeline: model_index.json and, per component folder, its configs,
+    tokenizer files and one set of weights — the `variant` (e.g. fp16) when every component has
+    it, else the plain (full-precision) weights. Single-file checkpoints at the repo root (often
+    several GB) are skipped. Pickle weights only with trust_pickle.
+    Returns (snapshot, the variant actually used)."""
+    from ..errors import UnsupportedModelError
+
+    files, sha, _ = list_files(repo_id, revision)
+    if "model_index.json" not in files:
+        raise UnsupportedModelError(
+            f"'{repo_id}' is not a diffusers pipeline (it has no model_index.json)",
+            hint="pick a text-to-image pipeline, e.g. --model stabilityai/sd-turbo",
+        )
+    components = sorted({f.split("/")[0] for f in files if f.count("/") == 1})
+    kinds = ["safetensors", "pickle"] if trust_pickle else ["safetensors"]
+    weights = {}
+    for c in components:
+        found = weight_files([f for f in files if f.startswith(f"{c}/")])
+        if found["safetensors"] or found["pickle"]:
+            weights[c] = found
+    for c, found in weights.items():
+        if not any(found[k] for k in kinds):
+            raise PickleRefusedError(
+                f"'{repo_id}' has only pickle weights for its '{c}' component "
+                f"({found['pickle'][0]}), which are refused by default"
+            )
+
+    def covered(candidate: str | None) -> bool:
+        return all(
+            any(weight_variant(n) == candidate for k in kinds for n in found[k])
+            for found in weights.values()
+        )
+
+    if not covered(variant):
+        options = [None] + sorted(
+            {weight_variant(n) for f in weights.values() for n in f["safetensors"]} - {None}
+        )
+        usable = [v for v in options if covered(v)]
+        if not usable:
+            raise UnsupportedModelError(
+                f"'{repo_id}' has no set of weights that covers every pipeline component",
+                hint="pass --trust-pickle if its components only have .bin weights, or pick another model",
+            )
+        variant = usable[0]
+    patterns = ["model_index.json"]
+    for c in components:
+        patterns += [f"{c}/*.json", f"{c}/*.txt", f"{c}/*.model"]
+        found = weights.get(c)
+        if found:
+            kind = next(k for k in kinds if any(weight_variant(n) == variant for n in found[k]))
+            patterns += [n for n in found[kind] if weight_variant(n) == variant]
+    folder = snapshot(repo_id, revision, patterns)
+    local = [f for f in files if any(fnmatch.fnmatch(f, p) for p in patterns)]
+    return Snapshot(folder, sha or folder.name, local), variant

@@ -380,7 +380,7 @@ def load_causal_lm(
 
     start = time.time()
     import_seconds = start - began
-    if resolved.format in ("sentence-transformers", "ctranslate2"):
+    if resolved.format in ("sentence-transformers", "ctranslate2", "diffusers", "espeak"):
         raise UnsupportedModelError(
             f"{resolved.label} is a {resolved.format} model, not a text-generation model",
             hint="pick a causal language model, e.g. --model smollm2-135m-instruct",
@@ -531,3 +531,68 @@ def _load_adapter(
     loaded.resolved = resolved
     loaded.load_seconds = time.time() - start
     return loaded
+
+
+# ---------------------------------------------------------------- other modalities
+def prepare_diffusers(
+    resolved: ResolvedModel, *, variant: str | None = None, trust_pickle: bool = False
+) -> tuple[Prepared, str | None]:
+    """A local diffusers pipeline folder (downloaded from the Hub when needed) and the weights
+    variant to load ('fp16' when the repo has it and fp16 was asked for, else None)."""
+    if resolved.source == "hub":
+        start = time.time()
+        snap, variant = hub.download_diffusers(
+            resolved.hub_id, resolved.revision, variant=variant, trust_pickle=trust_pickle
+        )
+        return Prepared(snap.path, snap.sha, seconds=time.time() - start), variant
+    if resolved.format != "diffusers" or resolved.path is None:
+        raise UnsupportedModelError(
+            f"{resolved.label} is not a diffusers pipeline (no model_index.json)",
+            hint="pass a folder saved with DiffusionPipeline.save_pretrained, or a Hub id",
+        )
+    check_local_weights(resolved.path, trust_pickle)
+    names = [p.name for p in resolved.path.rglob("*.safetensors")]
+    if variant and not any(hub.weight_variant(n) == variant for n in names):
+        variant = None
+    return Prepared(resolved.path, None), variant
+
+
+def diffusers_quantization(quantize: str | None, device: str, components: list[str]):
+    """A diffusers PipelineQuantizationConfig (bitsandbytes 8/4-bit) for the denoiser and the
+    text encoders, or None. Same rules as text models: CUDA + bitsandbytes only."""
+    bnb = quantization_config(quantize, device)  # validates the value, the device and the package
+    if bnb is None:
+        return None
+    from diffusers.quantizers import PipelineQuantizationConfig
+
+    targets = [
+        c for c in components if c in ("unet", "transformer") or c.startswith("text_encoder")
+    ]
+    kwargs = (
+        {"load_in_8bit": True}
+        if quantize == "8bit"
+        else {
+            "load_in_4bit": True,
+            "bnb_4bit_quant_type": "nf4",
+            "bnb_4bit_compute_dtype": bnb.bnb_4bit_compute_dtype,
+        }
+    )
+    return PipelineQuantizationConfig(
+        quant_backend=f"bitsandbytes_{quantize}",
+        quant_kwargs=kwargs,
+        components_to_quantize=targets,
+    )
+
+
+def first_line(exc: BaseException) -> str:
+    return _first_line(exc)
+
+
+def load_failure(resolved: ResolvedModel, exc: BaseException, what: str, hint: str):
+    """The error for a model that failed to load: custom code refused, or anything else."""
+    if "trust_remote_code" in str(exc):
+        return UnsupportedModelError(
+            f"{resolved.label} needs custom code from its repository to load",
+            hint="pass --trust-remote-code only if you trust the publisher",
+        )
+    return ModelLoadError(f"could not load {resolved.label} {what}: {_first_line(exc)}", hint=hint)

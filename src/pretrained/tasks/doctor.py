@@ -100,9 +100,12 @@ def _online(timeout: float = 2.0) -> bool:
     if settings.offline():
         return False
     import socket
+    from urllib.parse import urlparse
 
+    url = urlparse(settings.hf_endpoint())
+    port = url.port or (443 if url.scheme == "https" else 80)
     try:
-        with socket.create_connection(("huggingface.co", 443), timeout=timeout):
+        with socket.create_connection((url.hostname or "huggingface.co", port), timeout=timeout):
             return True
     except OSError:
         return False

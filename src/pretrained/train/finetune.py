@@ -934,6 +934,7 @@ def _prepare_run_dir(
                 + "; ".join(diffs[:4])
                 + (f"; {len(diffs) - 4} more" if len(diffs) > 4 else "")
                 + ")",
+                hint="resume with the original options, or start a new run with --name",
             )
         summary = run_dir / "metrics.json"
         if summary.exists() and json.loads(summary.read_text()).get("status") == "completed":

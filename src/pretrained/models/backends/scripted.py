@@ -95,3 +95,68 @@ class ScriptedTextBackend:
             completion_tokens=count,
             first_token_s=0.0,
         )
+
+
+class ScriptedTranscriber:
+    """A speech engine for tests: one segment per burst of sound in the samples it is given.
+
+    Feed it audio made of tones separated by silence and it "hears" each tone as a segment whose
+    text comes from `words` (cycled; a callable gets the burst's start in seconds). A burst cut
+    by the end of the samples ends there, as a real engine's would. `calls` records the length
+    and prompt of every window, so tests can check windowing and resumption.
+    """
+
+    engine = "scripted"
+
+    def __init__(
+        self,
+        words: list[str] | Callable[[float], str] = ("speech",),
+        *,
+        language: str = "en",
+        multilingual: bool = False,
+        threshold: float = 0.05,
+        fail_after: int | None = None,
+        model_id: str = "scripted-speech",
+    ) -> None:
+        self.words = words
+        self.language = language
+        self.multilingual = multilingual
+        self.languages = None if multilingual else ("en",)
+        self.threshold = threshold
+        self.fail_after = fail_after  # raise on this call number (simulates a crash)
+        self.model_id = model_id
+        self.revision = "scripted"
+        self.device = "cpu"
+        self.compute_type = "none"
+        self.load_seconds = 0.0
+        self.calls: list[dict] = []
+        self._count = 0
+
+    def transcribe(self, audio, params):
+        import numpy as np
+
+        from .transcription import SAMPLE_RATE, Segment, TranscriptionInfo
+
+        if self.fail_after is not None and len(self.calls) >= self.fail_after:
+            raise RuntimeError("scripted crash")
+        self.calls.append({"seconds": len(audio) / SAMPLE_RATE, "prompt": params.initial_prompt})
+        loud = np.abs(np.asarray(audio)) > self.threshold
+        # burst edges: where loudness switches on/off (10 ms hops so tone zero-crossings don't count)
+        hop = SAMPLE_RATE // 100
+        frames = loud[: len(loud) // hop * hop].reshape(-1, hop).any(axis=1)
+        segments = []
+        start = None
+        for i, on in enumerate([*frames.tolist(), False]):
+            if on and start is None:
+                start = i
+            elif not on and start is not None:
+                begin, end = start * hop / SAMPLE_RATE, i * hop / SAMPLE_RATE
+                if callable(self.words):
+                    text = self.words(begin)
+                else:
+                    text = self.words[self._count % len(self.words)]
+                    self._count += 1
+                segments.append(Segment(begin, end, " " + text, avg_logprob=-0.1))
+                start = None
+        info = TranscriptionInfo(params.language or self.language, 1.0, len(audio) / SAMPLE_RATE)
+        return iter(segments), info

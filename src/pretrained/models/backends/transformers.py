@@ -242,7 +242,14 @@ class TransformersTextBackend:
         )
 
 
-def load_text_backend(resolved, **options: Any) -> TransformersTextBackend:
-    from ..loading import load_causal_lm
+def load_text_backend(resolved, **options: Any):
+    from ..loading import load_causal_lm, prepare
 
+    if resolved.format == "transformers":
+        # Encoder-decoder checkpoints (BART, T5, Pegasus) load through AutoModelForSeq2SeqLM.
+        from .seq2seq import is_encoder_decoder, load_seq2seq_backend
+
+        prepared = prepare(resolved, trust_pickle=options.get("trust_pickle", False))
+        if is_encoder_decoder(prepared.path):
+            return load_seq2seq_backend(resolved, prepared, **options)
     return TransformersTextBackend(load_causal_lm(resolved, **options))

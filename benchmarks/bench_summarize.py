@@ -1,0 +1,171 @@
+"""Summarization quality and scale, each next to a baseline measured in the same run.
+
+- ROUGE-1/2/L of the extractive summarizer vs LEAD-3 on ../shared/data/cnn_dailymail_val15.jsonl
+  (3 sentences each, rouge-score with stemming, F1 × 100).
+- Keyword coverage on the bundled almanac (20 unrelated essays): a 200-word summary vs the first
+  1,024 tokens of the same text.
+- A 1 MB document summarized extractively in a fresh process: wall time and peak RSS, next to
+  the same process summarizing a 1 KB text (model load + imports, the fixed cost).
+- (--abstractive) a ~100 KB text through SmolLM2 map-reduce: chunks, depth, wall time (one run).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+# ../shared/data beside the repository (CI), or wherever BENCH_DATA points (a worktree)
+DATA = Path(os.environ.get("BENCH_DATA") or HERE.parent.parent / "shared" / "data")
+CNN = DATA / "cnn_dailymail_val15.jsonl"
+QUOTES = DATA / "english_quotes.jsonl"
+KEYWORDS = ["glockenspiel", "narwhal", "saffron", "axolotl", "zeppelin", "obsidian", "tardigrade",
+            "theremin", "fjord", "origami", "sextant", "kombucha", "bonsai", "monsoon", "papyrus",
+            "lichen", "trebuchet", "sundial", "quinoa", "abacus"]  # fmt: skip
+
+_CHILD = """
+import json, resource, sys, time
+start = time.perf_counter()
+from pretrained.sources import load_text
+from pretrained.tasks.summarize import SummarizeOptions, summarize
+doc = load_text(sys.argv[1])
+result = summarize(doc, SummarizeOptions(mode=sys.argv[2], words=int(sys.argv[3])))
+print(json.dumps({"seconds": time.perf_counter() - start,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "result": result.to_dict()}))
+"""
+
+
+def almanac() -> str:
+    from importlib.resources import files
+
+    return (files("pretrained") / "data" / "almanac.md").read_text()
+
+
+def big_document(size: int) -> str:
+    """Varied prose from the shared data (news articles, quotes, the almanac) to `size` bytes."""
+    parts = [json.loads(line)["article"] for line in CNN.read_text().splitlines() if line.strip()]
+    quotes = [json.loads(line)["text"].strip('“”" ') for line in QUOTES.read_text().splitlines()]
+    for i in range(0, len(quotes), 8):
+        parts.append(" ".join(quotes[i : i + 8]))
+    parts.append(almanac())
+    out, total, i = [], 0, 0
+    while total < size:
+        part = parts[i % len(parts)]
+        out.append(part)
+        total += len(part.encode()) + 2
+        i += 1
+    return "\n\n".join(out)[:size]
+
+
+def run_child(path: Path, mode: str, words: int) -> dict:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(path), mode, str(words)],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def rouge_rows() -> list[dict]:
+    from pretrained.tasks.summarize import SummarizeOptions
+    from pretrained.tasks.summary_eval import METRICS, NAMES, evaluate_summaries
+
+    result = evaluate_summaries(CNN, SummarizeOptions(mode="extractive", sentences=3))
+    return [
+        {
+            "name": f"{NAMES[m]} extractive, CNN/DM val ×{result.n}",
+            "ours": result.ours[m],
+            "baseline": result.baseline[m],
+            "baseline_name": "LEAD-3",
+            "unit": "F1×100",
+        }
+        for m in METRICS
+    ]
+
+
+def coverage_row() -> dict:
+    from pretrained.models import load_embedder
+    from pretrained.tasks.summarize import SummarizeOptions, summarize
+
+    texts = [s.strip() for s in re.split(r"^## .*$", almanac(), flags=re.M)[1:]]
+    document = "\n\n".join(texts)
+    tok = load_embedder().tokenizer
+    first = tok.decode(tok(document, add_special_tokens=False, verbose=False)["input_ids"][:1024])
+    summary = summarize(document, SummarizeOptions(mode="extractive", words=200)).summary
+    return {
+        "name": "keywords covered of 20 (200-word summary)",
+        "ours": sum(k in summary.lower() for k in KEYWORDS),
+        "baseline": sum(k in first.lower() for k in KEYWORDS),
+        "baseline_name": "first 1,024 tokens",
+        "unit": "keywords",
+    }
+
+
+def scale_rows(repeat: int) -> list[dict]:
+    with tempfile.TemporaryDirectory() as tmp:
+        big, small = Path(tmp) / "big.txt", Path(tmp) / "small.txt"
+        big.write_text(big_document(1_000_000))
+        small.write_text(big_document(1_000))
+        runs_big = [run_child(big, "extractive", 250) for _ in range(repeat)]
+        runs_small = [run_child(small, "extractive", 50) for _ in range(repeat)]
+    levels = runs_big[0]["result"]["levels"][0]
+    note = f"{levels['sentences']} sentences, {levels['candidates']} embedded"
+    return [
+        {
+            "name": "1 MB extractive: wall time incl. imports + load",
+            "ours": statistics.median(r["seconds"] for r in runs_big),
+            "baseline": statistics.median(r["seconds"] for r in runs_small),
+            "baseline_name": "same on a 1 KB text",
+            "unit": "s",
+            "higher_is_better": False,
+            "note": note,
+        },
+        {
+            "name": "1 MB extractive: peak RSS",
+            "ours": statistics.median(r["rss_mb"] for r in runs_big),
+            "baseline": statistics.median(r["rss_mb"] for r in runs_small),
+            "baseline_name": "same on a 1 KB text",
+            "unit": "MB",
+            "higher_is_better": False,
+        },
+    ]
+
+
+def abstractive_row() -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "100k.txt"
+        path.write_text(big_document(100_000))
+        began = time.perf_counter()
+        out = run_child(path, "abstractive", 150)
+        wall = time.perf_counter() - began
+    result = out["result"]
+    return {
+        "name": "100 KB abstractive map-reduce (SmolLM2), 1 run",
+        "ours": wall,
+        "unit": "s",
+        "higher_is_better": False,
+        "note": f"{result['chunks']} chunks, depth {result['depth']}, "
+        f"{result['timings']['model_calls']} model calls",
+    }
+
+
+def run(args) -> list[dict]:
+    if not CNN.exists():
+        raise FileNotFoundError(f"{CNN} is missing (benchmarks read ../shared/data)")
+    rows = rouge_rows()
+    rows.append(coverage_row())
+    rows.extend(scale_rows(max(1, min(args.repeat, 3))))
+    if os.environ.get("BENCH_ABSTRACTIVE") == "1":
+        rows.append(abstractive_row())
+    return rows

@@ -1,0 +1,128 @@
+"""`pretrained ask QUESTION [--context SOURCE ...] [--index NAME]`: answers with citations."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from ..errors import InvalidOptionError
+from . import _options as o
+from ._output import info, print_json
+
+BACKENDS = ("local", "openai")
+
+
+def ask(
+    question: Annotated[str, typer.Argument(help="The question.", show_default=False)],
+    context: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--context",
+            "-c",
+            help="A source to answer from (file, URL, wiki:Title, -); repeatable.",
+        ),
+    ] = None,
+    index: Annotated[
+        str | None,
+        typer.Option("--index", "-i", help="Search this index (pretrained embed --index)."),
+    ] = None,
+    k: Annotated[int, typer.Option("-k", "--top", help="Passages to retrieve.")] = 4,
+    min_score: Annotated[
+        float, typer.Option("--min-score", help="Similarity below which a passage is not relevant.")
+    ] = 0.3,
+    backend: Annotated[
+        str,
+        typer.Option(
+            "--backend",
+            help="local (a model on this machine) or openai (any OpenAI-compatible API).",
+        ),
+    ] = "local",
+    api_model: Annotated[
+        str | None,
+        typer.Option("--api-model", help="Model name for --backend openai (e.g. gpt-4o-mini)."),
+    ] = None,
+    base_url: Annotated[
+        str | None,
+        typer.Option("--base-url", help="OpenAI-compatible endpoint (default: OPENAI_BASE_URL)."),
+    ] = None,
+    model: o.Model = None,
+    embedding_model: Annotated[
+        str | None,
+        typer.Option(
+            "--embedding-model", help="Model used for retrieval.", rich_help_panel=o.MODEL_PANEL
+        ),
+    ] = None,
+    revision: o.Revision = None,
+    device: o.Device = None,
+    engine: o.Engine = "auto",
+    max_new_tokens: o.MaxNewTokens = 200,
+    temperature: o.Temperature = 0.0,
+    json_out: o.Json = False,
+    quiet: o.Quiet = False,
+) -> None:
+    """Answer a question from your documents with numbered citations (or directly without any)."""
+    from ..tasks.ask import AskOptions
+    from ..tasks.ask import ask as run
+
+    if backend not in BACKENDS:
+        raise InvalidOptionError(
+            f"unknown backend '{backend}'", hint="use --backend local or --backend openai"
+        )
+    options = AskOptions(
+        k=k, min_score=min_score, max_new_tokens=max_new_tokens, temperature=temperature
+    ).validate()
+    status = quiet or json_out
+    remote = None
+    if backend == "openai":
+        from ..models.backends.remote import OpenAIChatBackend
+
+        if not api_model:
+            raise InvalidOptionError(
+                "--backend openai needs --api-model", hint="e.g. --api-model gpt-4o-mini"
+            )
+        remote = OpenAIChatBackend(api_model, base_url=base_url)
+        info(f"model: {api_model} at {remote.base_url} (OpenAI-compatible API)", quiet=status)
+    load = {
+        k: v for k, v in {"revision": revision, "device": device, "engine": engine}.items() if v
+    }
+    result = run(
+        question,
+        context or [],
+        index=index,
+        options=options,
+        backend=remote,
+        model=model,
+        embedding_model=embedding_model,
+        **load,
+    )
+    if json_out:
+        print_json(result.to_dict())
+        return
+    sys.stdout.write(result.answer.strip() + "\n")
+    if result.citations:
+        sys.stdout.write("\nSources:\n")
+        for citation in result.citations:
+            sys.stdout.write(f"  {citation.label()}\n")
+    sys.stdout.flush()
+    notes = []
+    if result.citations_inferred:
+        notes.append("the model cited nothing itself: citations matched by similarity")
+    if result.dropped:
+        notes.append(f"{result.dropped} relevant passage(s) did not fit the model's context")
+    for note in notes:
+        info(f"note: {note}", quiet=quiet)
+    who = (
+        f"answered by {result.model} ({result.engine})"
+        if result.model != "-"
+        else "no passage was relevant enough: the model was not asked"
+    )
+    info(
+        f"{who} · retrieval {result.embedding_model or '-'} · {result.timings.get('total_s')}s",
+        quiet=status,
+    )
+
+
+def register(app: typer.Typer) -> None:
+    app.command("ask")(ask)

@@ -1,0 +1,93 @@
+"""`pretrained eval summarize DATA.jsonl`: ROUGE of our summaries next to LEAD-3."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import _options as o
+from ._output import info, print_json, progress
+
+app = typer.Typer(
+    help="Evaluate a capability on your data, next to a baseline.", no_args_is_help=True
+)
+
+
+@app.command("summarize")
+def summarize(
+    data: Annotated[
+        Path, typer.Argument(help="JSONL with an article and a reference summary per line.")
+    ],
+    mode: Annotated[
+        str, typer.Option("--mode", help="extractive, abstractive or auto.")
+    ] = "extractive",
+    sentences: Annotated[
+        int | None, typer.Option("--sentences", help="Summary length (default 3, like LEAD-3).")
+    ] = None,
+    words: Annotated[
+        int | None, typer.Option("--words", help="Summary length in words instead.")
+    ] = None,
+    article_field: Annotated[
+        str, typer.Option("--article-field", help="Field with the text.")
+    ] = "article",
+    reference_field: Annotated[
+        str, typer.Option("--reference-field", help="Field with the reference summary.")
+    ] = "highlights",
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N rows.")] = None,
+    model: o.Model = None,
+    device: o.Device = None,
+    json_out: o.Json = False,
+    quiet: o.Quiet = False,
+) -> None:
+    """Print ROUGE-1/2/L for the chosen mode side by side with LEAD-3 on the same data."""
+    from ..tasks.summarize import SummarizeOptions
+    from ..tasks.summary_eval import METRICS, NAMES, evaluate_summaries, read_pairs
+
+    if sentences is None and words is None:
+        sentences = 3
+    options = SummarizeOptions(mode=mode, sentences=sentences, words=words, model=model).validate()
+    backend = None
+    if options.mode == "abstractive" or (options.mode == "auto" and model):
+        from ._model import load_backend
+
+        backend = load_backend(
+            {"model": model, "device": device}, quiet=quiet or json_out, task="summarize"
+        )
+    total = len(read_pairs(data, article_field, reference_field))
+    total = min(total, limit) if limit else total
+    with progress(total, "summarizing", quiet=quiet) as advance:
+        result = evaluate_summaries(
+            data,
+            options,
+            article_field=article_field,
+            reference_field=reference_field,
+            limit=limit,
+            backend=backend,
+            on_progress=advance,
+        )
+    if json_out:
+        print_json(result.to_dict())
+        return
+    ours = f"{result.mode} ({result.model})"
+    width = max(len(ours), len("LEAD-3 baseline"))
+    sys.stdout.write(f"{'':<{width}}  " + "  ".join(f"{NAMES[m]:>7}" for m in METRICS) + "\n")
+    sys.stdout.write(
+        f"{ours:<{width}}  " + "  ".join(f"{result.ours[m]:7.2f}" for m in METRICS) + "\n"
+    )
+    sys.stdout.write(
+        f"{'LEAD-3 baseline':<{width}}  "
+        + "  ".join(f"{result.baseline[m]:7.2f}" for m in METRICS)
+        + "\n"
+    )
+    info(
+        f"{result.n} article(s) from {data} · F1 × 100 (rouge-score, stemmed; ROUGE-L = rougeLsum) · "
+        f"{result.timings['total_s']}s",
+        quiet=quiet,
+    )
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="eval")

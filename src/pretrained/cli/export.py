@@ -1,0 +1,80 @@
+"""`pretrained export MODEL --format onnx|ct2`: a portable copy of a model, checked against it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from . import _options as o
+from ._output import info, print_json, spinner
+
+
+def export(
+    model: Annotated[
+        str, typer.Argument(help="Alias, Hub id, local folder, or a LoRA adapter/run folder.")
+    ],
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="onnx (onnxruntime) or ct2 (CTranslate2).")
+    ] = "onnx",
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Output folder (default: <model>-<format>)."),
+    ] = None,
+    quantize: Annotated[
+        str | None, typer.Option("--quantize", help="int8 weights (both formats support it).")
+    ] = None,
+    task: Annotated[
+        str,
+        typer.Option("--task", help="auto, embed, classify or generate (auto: from the model)."),
+    ] = "auto",
+    max_new_tokens: Annotated[
+        int, typer.Option("--max-new-tokens", help="Greedy tokens compared for generators.")
+    ] = 16,
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty output.")] = False,
+    revision: o.Revision = None,
+    trust_remote_code: o.TrustRemoteCode = False,
+    trust_pickle: o.TrustPickle = False,
+    json_out: o.Json = False,
+    quiet: o.Quiet = False,
+) -> None:
+    """Export a model to ONNX or CTranslate2 and check the export against the original
+    (max abs difference on sample inputs; greedy text equality for generators) → export.json."""
+    from ..ship.export import ExportOptions, export_model
+
+    options = ExportOptions(
+        format=format.lower(), quantize=quantize, kind=task, max_new_tokens=max_new_tokens
+    ).validate()
+    quiet_status = quiet or json_out
+    with spinner(f"exporting {model}…", quiet=quiet_status):
+        result = export_model(
+            model,
+            output,
+            options,
+            revision=revision,
+            trust_remote_code=trust_remote_code,
+            trust_pickle=trust_pickle,
+            force=force,
+            on_status=lambda message: info(message, quiet=quiet_status),
+        )
+    if json_out:
+        print_json(result.to_dict())
+        return
+    p = result.parity
+    figures = f"max abs diff {p['max_abs_diff']:.2e}"
+    if "min_cosine" in p:
+        figures += f", min cosine {p['min_cosine']:.6f}"
+    if "greedy_equal" in p:
+        figures += f", greedy equal {p['greedy_equal']}, top-1 agreement {p['top1_agreement']:.3f}"
+    info(
+        f"{result.kind} model {result.model} → {result.format}"
+        f"{' int8' if result.quantize else ''} ({result.size_bytes / 1e6:.1f} MB, "
+        f"{result.seconds:.1f}s) · parity passed: {figures}",
+        quiet=quiet,
+    )
+    typer.echo(result.output)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("export")(export)

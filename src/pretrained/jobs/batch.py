@@ -1,0 +1,468 @@
+"""Batch jobs: run a task over every row of a dataset, resumably, on one machine or on Ray.
+
+    run_batch("classify", "reviews.parquet", "labels.parquet", column="text")
+
+The input is cut into chunks of `chunk_size` rows (chunk k = rows [k·N, (k+1)·N)). Each chunk
+is read, run through the model in batches of `batch_size`, and committed as one file (see
+manifest.py for the commit protocol). A rerun of the same command skips committed chunks, so
+after a crash — even kill -9 — the output ends up with every input row exactly once. Changing
+anything that changes results (task options, model or its revision, input, column, chunk size)
+makes the rerun stop with a clear error unless `restart=True`. Changing only how the work is
+done (batch size, engine, workers) keeps the job resumable: start it locally, finish it on Ray.
+
+Both engines share `process_chunk`, so a chunk gives the same rows whichever engine ran it.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .. import runs
+from ..errors import InvalidOptionError, JobError
+from .batch_tasks import BatchTask, ModelSpec, Runner, get_task, schema
+from .manifest import BatchStore, fault
+
+ENGINES = ("local", "ray")
+LOAD_KEYS = ("device", "dtype", "quantize", "engine", "trust_remote_code", "trust_pickle")
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    column: str | None = None  # the text column / JSON field (dotted path for nested JSON)
+    id_column: str | None = None  # copy this column as the row id (default: the row number)
+    split: str | None = None  # dataset split
+    input_format: str = "auto"
+    batch_size: int = 32  # inputs per model call
+    chunk_size: int = 1000  # rows per committed chunk (the unit of resume)
+    engine: str = "local"  # local | ray
+    num_workers: int = 2  # ray: actors holding the model
+    gpus_per_worker: float = 0.0
+    cpus_per_worker: float = 1.0
+    address: str | None = None  # ray: join this cluster (ray://host:10001 or host:6379)
+    restart: bool = False
+
+    def validate(self) -> BatchOptions:
+        def bad(flag: str, value: Any, rule: str, example: str) -> InvalidOptionError:
+            return InvalidOptionError(
+                f"{flag} must be {rule} (got {value!r})", hint=f"e.g. {flag} {example}"
+            )
+
+        if not isinstance(self.batch_size, int) or self.batch_size < 1:
+            raise bad("--batch-size", self.batch_size, "a whole number ≥ 1", "32")
+        if not isinstance(self.chunk_size, int) or self.chunk_size < 1:
+            raise bad("--chunk-size", self.chunk_size, "a whole number ≥ 1", "1000")
+        if self.engine not in ENGINES:
+            raise bad("--engine", self.engine, "local or ray", "ray")
+        if not isinstance(self.num_workers, int) or self.num_workers < 1:
+            raise bad("--num-workers", self.num_workers, "a whole number ≥ 1", "2")
+        if self.gpus_per_worker < 0:
+            raise bad("--gpus-per-worker", self.gpus_per_worker, "≥ 0", "1")
+        if self.cpus_per_worker <= 0:
+            raise bad("--cpus-per-worker", self.cpus_per_worker, "> 0", "1")
+        if self.engine == "local" and (self.address or self.gpus_per_worker):
+            flag = "--address" if self.address else "--gpus-per-worker"
+            raise InvalidOptionError(
+                f"{flag} only applies to --engine ray", hint=f"add --engine ray, or drop {flag}"
+            )
+        return self
+
+
+@dataclass
+class BatchResult:
+    task: str
+    input: str
+    output: str
+    status: str  # complete | already-complete
+    rows: int  # rows in the output
+    processed: int  # rows processed by this run
+    resumed: int  # rows already committed when this run started
+    errors: int  # rows whose `error` column is set
+    chunks: int
+    engine: str
+    model: str | None
+    revision: str | None
+    seconds: float
+    rows_per_s: float | None
+    manifest: str
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        out = dict(self.__dict__)
+        out.update(out.pop("extra"))
+        return out
+
+
+@dataclass
+class Progress:
+    """What the progress callback receives after every committed chunk."""
+
+    done: int  # rows committed so far (resumed + this run)
+    total: int
+    processed: int  # rows processed by this run
+    elapsed: float  # seconds spent processing in this run
+
+    @property
+    def rate(self) -> float | None:
+        return self.processed / self.elapsed if self.elapsed > 0 and self.processed else None
+
+    @property
+    def eta(self) -> float | None:
+        rate = self.rate
+        return (self.total - self.done) / rate if rate else None
+
+
+@dataclass
+class JobSpec:
+    """Everything a worker needs to process chunks on its own (picklable)."""
+
+    task: str
+    options: Any
+    model: ModelSpec
+    source: Any
+    chunk_size: int
+    batch_size: int
+    total: int
+
+    def chunk_range(self, chunk: int) -> tuple[int, int]:
+        start = chunk * self.chunk_size
+        return start, min(start + self.chunk_size, self.total)
+
+
+# ---------------------------------------------------------------- one chunk
+def _check_value(task: BatchTask, value: Any) -> tuple[Any, str | None]:
+    if task.input_kind == "audio":
+        return (value, None) if value not in (None, "", b"") else (None, "no audio in this row")
+    if isinstance(value, bool) or value is None:
+        return None, "empty text" if value is None else "not text"
+    if isinstance(value, (int, float)):
+        value = str(value)
+    if not isinstance(value, str):
+        return None, f"not text ({type(value).__name__})"
+    if not value.strip():
+        return None, "empty text"
+    return value, None
+
+
+def _error_text(exc: BaseException) -> str:
+    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return " ".join(f"{type(exc).__name__}: {message}".split())[:500]
+
+
+def process_chunk(task: BatchTask, runner: Runner, records: list, batch_size: int, chunk: int):
+    """→ one output row per record, in input order. Bad inputs and failed rows get `error`;
+    if every model call of the chunk failed, the first failure is raised (a broken model must
+    stop the job, not write millions of error rows)."""
+    rows: list[dict[str, Any] | None] = [None] * len(records)
+    good: list[tuple[int, Any]] = []
+    for pos, rec in enumerate(records):
+        value, problem = (None, rec.error) if rec.error else _check_value(task, rec.value)
+        if problem:
+            rows[pos] = {"id": rec.id, "error": problem}
+        else:
+            good.append((pos, value))
+    calls = failures = 0
+    first_failure: BaseException | None = None
+    for number, start in enumerate(range(0, len(good), batch_size)):
+        part = good[start : start + batch_size]
+        seed_key = chunk * 100_003 + number
+        try:
+            calls += 1
+            results: list[Any] = runner.run([v for _, v in part], seed_key)
+        except (KeyboardInterrupt, MemoryError):
+            raise
+        except Exception as exc:
+            failures += 1
+            first_failure = first_failure or exc
+            if len(part) == 1:
+                results = [exc]
+            else:  # retry one by one so a single bad row does not fail its neighbours
+                results = []
+                for _, value in part:
+                    try:
+                        results.extend(runner.run([value], seed_key))
+                    except (KeyboardInterrupt, MemoryError):
+                        raise
+                    except Exception as single:
+                        results.append(single)
+                if any(not isinstance(r, BaseException) for r in results):
+                    failures -= 1
+        for (pos, _), result in zip(part, results, strict=True):
+            rec = records[pos]
+            if isinstance(result, BaseException):
+                rows[pos] = {"id": rec.id, "error": _error_text(result)}
+            else:
+                rows[pos] = {"id": rec.id, **result, "error": None}
+    if calls and failures == calls and first_failure is not None:
+        raise first_failure
+    return rows
+
+
+# ---------------------------------------------------------------- the job
+def _pin_model(task: BatchTask, name: str | None, revision: str | None, load_options):
+    """Resolve the model and pin what will be loaded: the Hub commit sha (downloaded once here,
+    so every worker loads the same snapshot) or the converted file's hash. → (spec, identity)."""
+    from ..models.loading import Prepared, prepare
+    from ..models.registry import resolve
+
+    resolved = resolve(name, task=task.registry_task, revision=revision)
+    if resolved.format in ("ctranslate2", "onnx") and resolved.source != "hub":
+        # CTranslate2 / ONNX folders: their model.bin is not pickle; nothing to convert
+        prepared = Prepared(resolved.path, None)
+    else:
+        prepared = prepare(resolved, trust_pickle=bool(load_options.get("trust_pickle")))
+    pinned = prepared.revision if resolved.source == "hub" else revision
+    identity: dict[str, Any] = {"id": resolved.id, "revision": prepared.revision}
+    if prepared.revision is None and prepared.path is not None:
+        # a local folder or embedded package: its weights' names and sizes stand for a revision
+        weights = sorted(
+            (p.name, p.stat().st_size)
+            for p in Path(prepared.path).iterdir()
+            if p.suffix in (".safetensors", ".bin", ".gguf", ".onnx")
+        )
+        identity["weights"] = weights
+    spec = ModelSpec(name=name, revision=pinned, load_options=dict(load_options))
+    return spec, identity, resolved
+
+
+def run_batch(
+    task: str,
+    input: str,
+    output: str | Path,
+    task_options: dict[str, Any] | Any | None = None,
+    *,
+    model: str | None = None,
+    revision: str | None = None,
+    options: BatchOptions | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+    on_status: Callable[[str], None] | None = None,
+    **load_options: Any,
+) -> BatchResult:
+    """Run (or resume) a batch job. See the module docstring."""
+    from ..sources.records import RecordSpec, open_records
+
+    began = time.perf_counter()
+    options = (options or BatchOptions()).validate()
+    batch_task = get_task(task)
+    unknown = set(load_options) - set(LOAD_KEYS)
+    if unknown:
+        raise InvalidOptionError(f"unknown load option(s): {', '.join(sorted(unknown))}")
+    if isinstance(task_options, dict) or task_options is None:
+        opts = batch_task.make_options(dict(task_options or {}))
+    else:
+        opts = task_options
+    status = on_status or (lambda message: None)
+    store = BatchStore(Path(output))  # checks the output format first: cheap errors first
+
+    status(f"scanning {input}…")
+    spec = RecordSpec(options.column, options.id_column, batch_task.input_kind, options.split)
+    source = open_records(input, spec, stride=options.chunk_size, input_format=options.input_format)
+    given = {k: v for k, v in load_options.items() if v is not None}
+    if batch_task.pin_model:
+        model_spec, model_identity, resolved = _pin_model(batch_task, model, revision, given)
+    else:  # the task picks its own models (by mode): record what was asked for
+        model_spec = ModelSpec(name=model, revision=revision, load_options=given)
+        model_identity = {"id": model or "default", "revision": revision}
+        resolved = None
+    load_identity = {
+        k: load_options.get(k) for k in ("dtype", "quantize", "engine", "trust_remote_code")
+    }
+    fingerprint = {
+        "task": batch_task.name,
+        "options": batch_task.describe(opts),
+        "input": source.fingerprint(),
+        "input_format": source.format,
+        "id_column": options.id_column,
+        "model": model_identity,
+        "load": load_identity,
+        "chunk_size": options.chunk_size,
+        "output_format": store.format,
+    }
+    total = source.total
+    chunks = math.ceil(total / options.chunk_size) if total else 0
+    table_schema = schema(batch_task, opts, source.id_type)
+    info = {
+        "task": batch_task.name,
+        "input": source.location,
+        "output": str(store.output),
+        "total_rows": total,
+        "chunk_size": options.chunk_size,
+        "chunks": chunks,
+        "model": (resolved.alias or resolved.id) if resolved else model_identity["id"],
+        "revision": model_identity.get("revision"),
+    }
+    runs.annotate(task=f"batch {batch_task.name}", model=info["model"], revision=info["revision"])
+
+    with store.locked():
+        manifest = store.start(fingerprint, info, restart=options.restart)
+        if manifest.get("status") == "complete" and store.output.exists():
+            return _result(store, manifest, "already-complete", 0, 0, options, began)
+        committed = store.committed()
+        pending = [c for c in range(chunks) if c not in committed]
+        resumed = sum(
+            min(options.chunk_size, total - c * options.chunk_size) for c in committed if c < chunks
+        )
+        if committed:
+            status(f"resuming: {resumed:,} of {total:,} rows already done")
+        job = JobSpec(
+            task=batch_task.name,
+            options=opts,
+            model=model_spec,
+            source=source,
+            chunk_size=options.chunk_size,
+            batch_size=options.batch_size,
+            total=total,
+        )
+        tracker = _Tracker(total, resumed, on_progress)
+
+        def commit(chunk: int, rows: list[dict[str, Any]]) -> None:
+            start, stop = job.chunk_range(chunk)
+            if len(rows) != stop - start:
+                raise JobError(
+                    f"chunk {chunk} came back with {len(rows)} rows instead of {stop - start}",
+                    hint="this is a bug; rerun with PRETRAINED_DEBUG=1 and report it",
+                )
+            fault(f"before-commit:{chunk}")
+            store.commit(chunk, rows, table_schema)
+            fault(f"after-commit:{chunk}")
+            tracker.add(len(rows))
+
+        served: dict[str, Any] = {}
+        if pending:
+            if options.engine == "ray":
+                from .ray_engine import run_on_ray
+
+                tracker.begin()  # Ray's start-up and the actors' loading count: they are its cost
+                served = run_on_ray(job, pending, commit, options, status)
+            else:
+                served = _run_local(job, batch_task, pending, commit, status, tracker.begin)
+            _check_served(store, manifest, served)
+        fault("before-finalize")
+        status(f"writing {store.output}…")
+        metadata = {
+            **info,
+            "model": served.get("model") or manifest.get("model"),
+            "revision": served.get("revision") or manifest.get("revision"),
+            "options": fingerprint["options"],
+            "created_at": manifest.get("created_at"),
+        }
+        rows = store.finalize(chunks, table_schema, metadata)
+        if rows != total:
+            raise JobError(
+                f"the output has {rows} rows but the input has {total}",
+                hint="pass --restart to run the job again from scratch",
+            )
+        fault("after-finalize")
+        manifest = {
+            **manifest,
+            **{k: metadata[k] for k in ("model", "revision")},
+            "status": "complete",
+            "rows": rows,
+            "errors": _count_errors(store),
+            "engine": options.engine,
+            "completed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
+        store.write_manifest(manifest)
+        store.remove_chunks()
+        return _result(store, manifest, "complete", tracker.processed, resumed, options, began)
+
+
+def _check_served(store: BatchStore, manifest: dict[str, Any], served: dict[str, Any]) -> None:
+    """The model the workers loaded must be the one the job started with."""
+    want, got = manifest.get("revision"), served.get("revision")
+    if want and got and want != got:
+        raise JobError(
+            f"the model's revision changed during the job ({want} → {got})",
+            hint="pass --revision to pin it, or --restart to redo the job with the new one",
+        )
+
+
+def _run_local(job: JobSpec, task: BatchTask, pending: list[int], commit, status, ready) -> dict:
+    status(f"loading {job.model.name or 'the default model'}…")
+    runner = task.load(job.model, job.options)
+    status(f"model: {runner.model_id} · {runner.device}")
+    ready()
+    for chunk in pending:
+        start, stop = job.chunk_range(chunk)
+        records = job.source.read(start, stop)
+        commit(chunk, process_chunk(task, runner, records, job.batch_size, chunk))
+    return {"model": runner.model_id, "revision": runner.revision, "device": runner.device}
+
+
+class _Tracker:
+    def __init__(self, total: int, resumed: int, callback) -> None:
+        self.total, self.done, self.processed = total, resumed, 0
+        self.callback = callback
+        self.started = time.perf_counter()
+        if callback:
+            callback(Progress(self.done, total, 0, 0.0))
+
+    def begin(self) -> None:
+        """Processing starts now (the model is loaded): throughput is counted from here."""
+        self.started = time.perf_counter()
+
+    def add(self, n: int) -> None:
+        self.done += n
+        self.processed += n
+        if self.callback:
+            elapsed = time.perf_counter() - self.started
+            self.callback(Progress(self.done, self.total, self.processed, elapsed))
+
+
+def _count_errors(store: BatchStore) -> int:
+    if store.format == "parquet":
+        import pyarrow.parquet as pq
+
+        meta = pq.ParquetFile(store.output).metadata
+        total = 0
+        for g in range(meta.num_row_groups):
+            group = meta.row_group(g)
+            # leaf columns: a list or map column has leaves of its own, so find 'error' by path
+            leaf = next(
+                group.column(i)
+                for i in range(group.num_columns)
+                if group.column(i).path_in_schema == "error"
+            )
+            stats = leaf.statistics
+            if stats is None or not stats.has_null_count:
+                table = pq.read_table(store.output, columns=["error"])
+                return table.num_rows - table.column("error").null_count
+            total += group.num_rows - stats.null_count
+        return total
+    with store.output.open("rb") as fh:
+        return sum(1 for line in fh if b'"error": null' not in line)
+
+
+def _result(store, manifest, status, processed, resumed, options, began) -> BatchResult:
+    seconds = round(time.perf_counter() - began, 3)
+    # the task functions annotate each call as their own task; the run is the batch job
+    runs.annotate(
+        task=f"batch {manifest.get('task', '')}",
+        model=manifest.get("model"),
+        revision=manifest.get("revision"),
+        rows=manifest.get("rows", 0),
+        processed=processed,
+        resumed=resumed,
+        engine=options.engine,
+    )
+    return BatchResult(
+        task=manifest.get("task", ""),
+        input=manifest.get("input", ""),
+        output=str(store.output),
+        status=status,
+        rows=manifest.get("rows", 0),
+        processed=processed,
+        resumed=resumed,
+        errors=manifest.get("errors", 0),
+        chunks=manifest.get("chunks", 0),
+        engine=options.engine,
+        model=manifest.get("model"),
+        revision=manifest.get("revision"),
+        seconds=seconds,
+        rows_per_s=round(processed / seconds, 2) if processed and seconds else None,
+        manifest=str(store.manifest_path),
+    )

@@ -1,0 +1,232 @@
+"""The app factory and the runner: one FastAPI app with the OpenAI-compatible API under /v1,
+health/ready/metrics, and the Gradio UI mounted at /.
+
+    from pretrained.serve import ServeConfig, create_app
+    app = create_app(ServeConfig(api_keys=("secret",)))      # any ASGI server can run it
+
+Middlewares, outermost first: metrics → CORS (only with --cors) → body limit → admission
+(concurrency + queue, deadline). Auth is a dependency on the /v1 routes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from .config import CONFIG_ENV, ServeConfig
+from .metrics import Metrics
+from .pool import ModelPool
+
+log = logging.getLogger("pretrained.serve")
+
+
+class Server:
+    """Everything a request handler needs, in app.state.server."""
+
+    def __init__(self, config: ServeConfig, backends: dict[str, Any] | None = None) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.pool = ModelPool(config)
+        self.pool.on_loaded = lambda task, name: self.metrics.model_loaded.labels(task, name).set(1)
+        for task, backend in (backends or {}).items():  # tests inject scripted backends
+            if self.pool.has(task):
+                self.pool.served[task].backend = backend
+                self.pool.on_loaded(task, self.pool.name(task))
+        # Blocking work (model calls, each stream step) runs here, not on the event loop.
+        self.executor = ThreadPoolExecutor(
+            max_workers=config.max_concurrency + 8, thread_name_prefix="pretrained-serve"
+        )
+        self.batchers: dict[str, Any] = {}
+
+    def batcher(self, task: str, fn):
+        """The micro-batcher of a task (created on first use): `fn(key, items) -> results`."""
+        from .batching import MicroBatcher
+
+        if task not in self.batchers:
+            histogram = self.metrics.batch_size.labels(task)
+            self.batchers[task] = MicroBatcher(
+                fn,
+                max_items=self.config.batch_max_size,
+                max_wait_s=self.config.batch_wait_ms / 1000,
+                executor=self.executor,
+                on_batch=lambda requests, items: histogram.observe(items),
+                name=task,
+            )
+        return self.batchers[task]
+
+
+def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | None = None):
+    from fastapi import Depends, FastAPI
+    from fastapi.responses import JSONResponse, Response
+    from starlette.middleware import Middleware
+    from starlette.middleware.cors import CORSMiddleware
+
+    from . import httperrors
+    from .api import router
+    from .api_tasks import router as task_router
+    from .auth import require_key
+    from .limits import AdmissionMiddleware, BodyLimitMiddleware, ClientGone, MetricsMiddleware
+
+    config = config or ServeConfig()
+    server = Server(config, backends)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app):
+        if config.preload:
+            threading.Thread(target=server.pool.preload, name="preload", daemon=True).start()
+        try:
+            yield
+        finally:
+            for batcher in server.batchers.values():
+                await batcher.close()
+            server.executor.shutdown(wait=False, cancel_futures=True)
+
+    middleware = [Middleware(MetricsMiddleware, metrics=server.metrics)]
+    if config.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(config.cors_origins),
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type"],
+            )
+        )
+    middleware += [
+        Middleware(
+            BodyLimitMiddleware,
+            max_body=config.max_body_bytes,
+            max_upload=config.max_upload_bytes,
+            metrics=server.metrics,
+        ),
+        Middleware(
+            AdmissionMiddleware,
+            max_concurrency=config.max_concurrency,
+            max_queue=config.max_queue,
+            timeout_s=config.timeout_s,
+            metrics=server.metrics,
+        ),
+    ]
+    app = FastAPI(
+        title="pretrained",
+        summary="OpenAI-compatible API and web UI over pre-trained models",
+        version=_version(),
+        lifespan=lifespan,
+        middleware=middleware,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.server = server
+    httperrors.install(app)
+
+    async def client_gone(request, exc):  # nobody reads this; close quietly
+        return Response(status_code=499)
+
+    app.add_exception_handler(ClientGone, client_gone)
+
+    @app.get("/health", tags=["ops"])
+    async def health() -> dict[str, str]:
+        """Alive (the process answers)."""
+        return {"status": "ok"}
+
+    @app.get("/ready", tags=["ops"])
+    async def ready():
+        """Ready to serve: with --preload, 200 once every model is loaded; 503 before or on error."""
+        ok = server.pool.ready()
+        body = {
+            "status": "ready" if ok else ("loading" if server.pool.preloading else "not ready"),
+            "models": server.pool.status(),
+        }
+        if server.pool.preload_error:
+            body["error"] = server.pool.preload_error
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["ops"])
+    async def metrics():
+        """Prometheus metrics: requests, latency, queue depth, tokens, batch sizes."""
+        data, content_type = server.metrics.render()
+        return Response(data, media_type=content_type)
+
+    app.include_router(router, dependencies=[Depends(require_key(config.api_keys))])
+    app.include_router(task_router, dependencies=[Depends(require_key(config.api_keys))])
+
+    @app.api_route(
+        "/v1/{rest:path}",
+        methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+        include_in_schema=False,
+    )
+    async def unknown_route(rest: str):
+        return httperrors.json_error(
+            404, f"no route /v1/{rest}", code="not_found", hint="see /docs for the routes"
+        )
+
+    if config.ui:
+        mount_ui(app, server)
+    return app
+
+
+def mount_ui(app, server: Server) -> None:
+    import gradio as gr
+
+    from .auth import key_matches
+    from .ui import build
+
+    blocks = build(server.pool)
+    blocks.queue(
+        default_concurrency_limit=server.config.max_concurrency,
+        max_size=server.config.max_queue or None,
+    )
+    auth = None
+    if server.config.api_keys:
+        keys = server.config.api_keys
+
+        def auth(username: str, password: str) -> bool:  # any user name; the API key as password
+            return key_matches(password, keys)
+
+    gr.mount_gradio_app(
+        app,
+        blocks,
+        path="",
+        auth=auth,
+        auth_message="Sign in with any user name and the server's API key as password.",
+        max_file_size=server.config.max_upload_bytes,
+        footer_links=["api"],
+        ssr_mode=False,
+    )
+
+
+def _version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def factory():
+    """For `uvicorn --factory` and `--workers N`: the config comes from the environment."""
+    return create_app(ServeConfig.from_env())
+
+
+def serve(config: ServeConfig) -> None:
+    """Run the server until SIGINT/SIGTERM; in-flight requests get `graceful_timeout_s` to end."""
+    import uvicorn
+
+    common = dict(
+        host=config.host,
+        port=config.port,
+        log_level=os.environ.get("PRETRAINED_LOG_LEVEL", "info"),
+        timeout_graceful_shutdown=int(config.graceful_timeout_s),
+        limit_concurrency=None,
+        server_header=False,
+        proxy_headers=False,
+    )
+    if config.workers > 1:
+        os.environ[CONFIG_ENV] = config.to_env()
+        uvicorn.run("pretrained.serve.app:factory", factory=True, workers=config.workers, **common)
+        return
+    uvicorn_config = uvicorn.Config(create_app(config), **common)
+    server = uvicorn.Server(uvicorn_config)
+    asyncio.run(server.serve())

@@ -1,0 +1,256 @@
+"""Self-protection: body size (413), bounded concurrency with a bounded queue (429 + Retry-After),
+per-request deadline (504), and stopping work when the client goes away.
+
+Both middlewares are plain ASGI (not BaseHTTPMiddleware), so streaming responses and
+`request.is_disconnected()` keep working through them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import HTTPException
+
+from .httperrors import json_error
+from .metrics import Metrics
+
+# Inference routes take a slot; these /v1 routes are cheap and never queue.
+FREE_PATHS = ("/v1/models",)
+
+
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            413, f"the request body is larger than the server's limit of {limit / 1e6:.1f} MB"
+        )
+
+
+class RequestTimeout(HTTPException):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(504, f"the request took longer than the server's limit of {seconds:g}s")
+
+
+class ClientGone(Exception):
+    """The client disconnected; nobody is listening for an answer."""
+
+
+def _header(scope: dict[str, Any], name: bytes) -> str | None:
+    for key, value in scope.get("headers") or ():
+        if key.lower() == name:
+            return value.decode("latin-1")
+    return None
+
+
+class BodyLimitMiddleware:
+    """413 for bodies over the limit: early from Content-Length, or while reading a body sent
+    without one (chunked). Multipart uploads get their own, larger limit."""
+
+    def __init__(self, app, *, max_body: int, max_upload: int, metrics: Metrics | None = None):
+        self.app = app
+        self.max_body = max_body
+        self.max_upload = max_upload
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        content_type = (_header(scope, b"content-type") or "").lower()
+        limit = self.max_upload if content_type.startswith("multipart/") else self.max_body
+        declared = _header(scope, b"content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            return await self._reject(scope, receive, send, limit)
+        received = 0
+        started = False
+
+        async def limited_receive():
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise BodyTooLarge(limit)
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._reject(scope, receive, send, limit)
+
+    async def _reject(self, scope, receive, send, limit: int):
+        if self.metrics:
+            self.metrics.rejected.labels("body_too_large").inc()
+        response = json_error(
+            413,
+            f"the request body is larger than the server's limit of {limit / 1e6:.1f} MB",
+            code="request_too_large",
+            headers={"Connection": "close"},
+        )
+        await response(scope, receive, send)
+
+
+class AdmissionMiddleware:
+    """At most `max_concurrency` inference requests run; up to `max_queue` more wait for a slot;
+    the rest get 429 with Retry-After at once. The deadline (queue wait included) is put in
+    scope["state"]["deadline"] for the handlers."""
+
+    def __init__(
+        self,
+        app,
+        *,
+        max_concurrency: int,
+        max_queue: int,
+        timeout_s: float,
+        metrics: Metrics | None = None,
+        prefix: str = "/v1/",
+    ):
+        self.app = app
+        self.max_concurrency = max_concurrency
+        self.max_queue = max_queue
+        self.timeout_s = timeout_s
+        self.metrics = metrics
+        self.prefix = prefix
+        self.active = 0
+        self.waiting = 0
+        self._slots: asyncio.Semaphore | None = None
+        self._mean_s = 1.0  # moving average of request durations, for Retry-After
+
+    def _applies(self, scope) -> bool:
+        path = scope.get("path", "")
+        return (
+            scope["type"] == "http"
+            and path.startswith(self.prefix)
+            and path not in FREE_PATHS
+            and scope.get("method") != "OPTIONS"
+        )
+
+    def retry_after(self) -> int:
+        backlog = (self.waiting + self.active) / max(1, self.max_concurrency)
+        return max(1, math.ceil(self._mean_s * max(1.0, backlog)))
+
+    def _gauges(self) -> None:
+        if self.metrics:
+            self.metrics.inflight.set(self.active)
+            self.metrics.queue_depth.set(self.waiting)
+
+    async def __call__(self, scope, receive, send):
+        if not self._applies(scope):
+            return await self.app(scope, receive, send)
+        if self._slots is None:
+            self._slots = asyncio.Semaphore(self.max_concurrency)
+        started = time.monotonic()
+        deadline = started + self.timeout_s
+        # Counted here, synchronously: the semaphore's own state lags behind waiters not yet run.
+        if self.active + self.waiting >= self.max_concurrency + self.max_queue:
+            if self.metrics:
+                self.metrics.rejected.labels("queue_full").inc()
+            response = json_error(
+                429,
+                f"the server is busy ({self.active} running, {self.waiting} waiting); retry later",
+                code="rate_limit_exceeded",
+                headers={"Retry-After": str(self.retry_after())},
+            )
+            return await response(scope, receive, send)
+        self.waiting += 1
+        self._gauges()
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self.timeout_s)
+        except asyncio.TimeoutError:
+            if self.metrics:
+                self.metrics.rejected.labels("queue_timeout").inc()
+            response = json_error(
+                504,
+                f"the request waited longer than the server's limit of {self.timeout_s:g}s",
+                "server_error",
+                "timeout",
+            )
+            return await response(scope, receive, send)
+        finally:
+            self.waiting -= 1
+        self.active += 1
+        self._gauges()
+        scope.setdefault("state", {})["deadline"] = deadline
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            self.active -= 1
+            self._slots.release()
+            self._mean_s = 0.8 * self._mean_s + 0.2 * (time.monotonic() - started)
+            self._gauges()
+
+
+class MetricsMiddleware:
+    """Counts every request and times it until its last byte (streams included)."""
+
+    def __init__(self, app, *, metrics: Metrics):
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        from .metrics import route_label
+
+        status = 500
+        started = time.perf_counter()
+
+        async def tracking_send(message):
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        finally:
+            route = route_label(scope)
+            self.metrics.requests.labels(route, scope.get("method", ""), str(status)).inc()
+            self.metrics.latency.labels(route).observe(time.perf_counter() - started)
+
+
+def deadline_of(request, default_s: float) -> float:
+    state = request.scope.get("state") or {}
+    return state.get("deadline") or time.monotonic() + default_s
+
+
+async def run_blocking(
+    request,
+    fn: Callable[[], Any],
+    *,
+    executor,
+    timeout_s: float,
+    cancel: threading.Event | None = None,
+    poll_s: float = 0.2,
+) -> Any:
+    """Run fn() in a worker thread while watching the deadline and the client.
+
+    On timeout → RequestTimeout (504); when the client disconnects → ClientGone. Either way
+    `cancel` is set, so a generation in progress stops at its next token."""
+    loop = asyncio.get_running_loop()
+    future = loop.run_in_executor(executor, fn)
+    deadline = deadline_of(request, timeout_s)
+    while True:
+        remaining = deadline - time.monotonic()
+        done, _ = await asyncio.wait({future}, timeout=max(0.0, min(poll_s, remaining)))
+        if done:
+            return future.result()
+        if time.monotonic() >= deadline:
+            if cancel is not None:
+                cancel.set()
+            raise RequestTimeout(timeout_s)
+        if await request.is_disconnected():
+            if cancel is not None:
+                cancel.set()
+            raise ClientGone()

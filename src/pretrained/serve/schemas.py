@@ -1,0 +1,213 @@
+"""Request and response shapes, following OpenAI's API (ids, usage, finish_reason), plus a few
+extensions (top_k, repetition_penalty) that map onto `GenerateOptions`. Unknown fields are
+ignored, as OpenAI-compatible servers do, so clients that send extra knobs keep working."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..errors import InvalidOptionError
+
+
+class _Request(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+
+class Sampling(_Request):
+    model: str | None = None
+    max_tokens: int | None = Field(default=None, ge=1)
+    temperature: float | None = Field(default=None, ge=0, le=100)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    top_k: int | None = Field(default=None, ge=0)
+    repetition_penalty: float | None = Field(default=None, gt=0)
+    n: int = Field(default=1, ge=1, le=16)
+    stop: str | list[str] | None = None
+    seed: int | None = Field(default=None, ge=0)
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    user: str | None = None
+
+    def options(self, max_new_tokens_limit: int, **extra: Any):
+        """→ validated GenerateOptions (the same knobs and checks as the CLI)."""
+        from ..tasks.generate import GenerateOptions
+
+        max_tokens = self.max_tokens
+        if max_tokens is not None and max_tokens > max_new_tokens_limit:
+            raise InvalidOptionError(
+                f"max_tokens is {max_tokens}, over this server's limit of {max_new_tokens_limit}",
+                hint=f"ask for at most {max_new_tokens_limit} tokens",
+            )
+        stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
+        if len(stop) > 4:
+            raise InvalidOptionError("stop takes at most 4 sequences", hint='e.g. "stop": ["\\n"]')
+        return GenerateOptions.from_kwargs(
+            max_new_tokens=max_tokens,
+            temperature=self.temperature,
+            top_p=self.top_p,
+            top_k=self.top_k,
+            repetition_penalty=self.repetition_penalty,
+            num_return_sequences=self.n,
+            seed=self.seed,
+            stop=tuple(stop),
+            **extra,
+        )
+
+    @property
+    def include_usage(self) -> bool:
+        return bool((self.stream_options or {}).get("include_usage"))
+
+
+class ChatMessage(_Request):
+    role: Literal["system", "developer", "user", "assistant"]
+    content: str | list[dict[str, Any]] | None = None
+
+    def text(self) -> str:
+        if self.content is None:
+            return ""
+        if isinstance(self.content, str):
+            return self.content
+        parts = []
+        for part in self.content:
+            if part.get("type") != "text":
+                raise InvalidOptionError(
+                    f"message content of type {part.get('type')!r} is not supported (text only)",
+                    hint='send {"type": "text", "text": "..."} parts or a plain string',
+                )
+            parts.append(str(part.get("text", "")))
+        return "".join(parts)
+
+
+class ChatRequest(Sampling):
+    messages: list[ChatMessage] = Field(min_length=1)
+    max_completion_tokens: int | None = Field(default=None, ge=1)
+
+    def plain_messages(self) -> list[dict[str, str]]:
+        return [
+            {"role": "system" if m.role == "developer" else m.role, "content": m.text()}
+            for m in self.messages
+        ]
+
+
+class CompletionRequest(Sampling):
+    prompt: str | list[str]
+    echo: bool = False
+    logprobs: int | None = None
+    suffix: str | None = None
+
+
+class TokenizeRequest(_Request):
+    model: str | None = None
+    text: str | None = None
+    prompt: str | None = None  # vLLM's name for it
+    add_special_tokens: bool = True
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:24]}"
+
+
+def now() -> int:
+    return int(time.time())
+
+
+def usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
+
+
+def chat_response(result, model: str) -> dict[str, Any]:
+    return {
+        "id": new_id("chatcmpl"),
+        "object": "chat.completion",
+        "created": now(),
+        "model": model,
+        "system_fingerprint": result.revision,
+        "choices": [
+            {
+                "index": i,
+                "message": {"role": "assistant", "content": c.text},
+                "finish_reason": c.finish_reason,
+                "logprobs": None,
+            }
+            for i, c in enumerate(result.completions)
+        ],
+        "usage": usage(result.prompt_tokens, result.completion_tokens),
+    }
+
+
+def completion_response(results: list, model: str, echo: bool = False) -> dict[str, Any]:
+    choices = []
+    for result in results:
+        for c in result.completions:
+            text = (result.prompt + c.text) if echo else c.text
+            choices.append(
+                {
+                    "index": len(choices),
+                    "text": text,
+                    "finish_reason": c.finish_reason,
+                    "logprobs": None,
+                }
+            )
+    return {
+        "id": new_id("cmpl"),
+        "object": "text_completion",
+        "created": now(),
+        "model": model,
+        "system_fingerprint": results[0].revision if results else None,
+        "choices": choices,
+        "usage": usage(
+            sum(r.prompt_tokens for r in results), sum(r.completion_tokens for r in results)
+        ),
+    }
+
+
+class EmbeddingRequest(_Request):
+    model: str | None = None
+    input: str | list[str] | list[int] | list[list[int]]
+    encoding_format: Literal["float", "base64"] = "float"
+    dimensions: int | None = None
+
+    def texts(self) -> list[str]:
+        items = [self.input] if isinstance(self.input, str) else list(self.input)
+        if not items:
+            raise InvalidOptionError("input is an empty list", hint='e.g. "input": ["a", "b"]')
+        if any(not isinstance(t, str) for t in items):
+            raise InvalidOptionError(
+                "input must be text (token-id arrays are not supported)",
+                hint='send strings, e.g. "input": ["a sentence"]',
+            )
+        if any(not t.strip() for t in items):
+            raise InvalidOptionError("input contains an empty string", hint="drop the empty texts")
+        return items
+
+
+class ClassifyRequest(_Request):
+    model: str | None = None
+    input: str | list[str]
+    labels: list[str] | str | None = None  # None → sentiment (positive / negative)
+
+    def texts(self) -> list[str]:
+        items = [self.input] if isinstance(self.input, str) else list(self.input)
+        if not items or any(not t.strip() for t in items):
+            raise InvalidOptionError(
+                "input must be one or more non-empty texts", hint='e.g. "input": "I love it"'
+            )
+        return items
+
+
+class SummarizeRequest(_Request):
+    model: str | None = None
+    text: str | None = None
+    url: str | None = None
+    mode: Literal["auto", "extractive", "abstractive"] = "auto"
+    sentences: int | None = Field(default=None, ge=1, le=50)
+    words: int | None = Field(default=None, ge=5, le=2000)
+    ratio: float | None = Field(default=None, gt=0, lt=1)
+    focus: str | None = None

@@ -1,0 +1,579 @@
+"""Portable exports: ONNX (onnxruntime) and CTranslate2, each checked against the original.
+
+    export_model("minilm-l6", "out/minilm-onnx", ExportOptions(format="onnx"))
+    export_model("smollm2-135m-instruct", "out/smol-ct2", ExportOptions(format="ct2", quantize="int8"))
+
+What is exported depends on the model:
+- embed     a sentence-transformers model (or a bare encoder): one graph from token ids to the
+            pooled (and, if the model normalizes, unit-length) sentence embedding;
+- classify  a sequence-classification model: token ids → logits;
+- generate  a causal LM (a GGUF file is converted to safetensors first; a LoRA adapter is merged
+            into its base): token ids + attention mask → logits for every position.
+
+ONNX graphs come from PyTorch's own exporter (`torch.onnx.export(dynamo=True)`) with dynamic
+batch and sequence axes. (Optimum's ONNX exporter now lives in the `optimum-onnx` package,
+which requires transformers < 4.58; this project is on transformers 5.) `--quantize int8` is
+onnxruntime's dynamic int8 quantization. CTranslate2 exports use its own Transformers converter.
+
+Every export ends with a parity check run on the exported files through their native runtime:
+the largest absolute difference of embeddings/logits against the original model on sample
+inputs, and for generators the greedy continuations of sample prompts, which must be equal
+(quantized exports report them and are held to a top-1 agreement instead). The figures go to
+`export.json` in the output folder; an export that fails its check raises `ExportError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import shutil
+import sys
+import time
+import warnings
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from .. import runs
+from ..errors import ExportError, InvalidOptionError, UnsupportedModelError
+
+FORMATS = ("onnx", "ct2")
+KINDS = ("auto", "embed", "classify", "generate")
+QUANTIZE = ("int8",)
+SAMPLE_TEXTS = (
+    "The quick brown fox jumps over the lazy dog.",
+    "I absolutely loved this film, the acting was superb!",
+    "Quarterly revenue fell by 3% as shipping costs rose.",
+    "Où est la bibliothèque ?",
+)
+SAMPLE_PROMPTS = ("The capital of France is", "Once upon a time, there was a")
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "vocab.txt",
+    "vocab.json",
+    "merges.txt",
+    "tokenizer.model",
+    "added_tokens.json",
+    "chat_template.jinja",
+    "generation_config.json",
+)
+EXPORT_FILE = "export.json"
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    format: str = "onnx"
+    quantize: str | None = None  # int8
+    kind: str = "auto"  # auto | embed | classify | generate
+    max_new_tokens: int = 16  # greedy parity check length for generators
+    opset: int = 18
+
+    def validate(self) -> ExportOptions:
+        if self.format not in FORMATS:
+            raise InvalidOptionError(
+                f"unknown export format '{self.format}'", hint="use --format onnx or --format ct2"
+            )
+        if self.quantize is not None and self.quantize not in QUANTIZE:
+            raise InvalidOptionError(
+                f"unknown quantization '{self.quantize}' for export",
+                hint="use --quantize int8 (or leave it out for float32)",
+            )
+        if self.kind not in KINDS:
+            raise InvalidOptionError(
+                f"unknown export task '{self.kind}'", hint=f"use one of: {', '.join(KINDS)}"
+            )
+        if not isinstance(self.max_new_tokens, int) or not 1 <= self.max_new_tokens <= 512:
+            raise InvalidOptionError(
+                f"--max-new-tokens must be between 1 and 512 (got {self.max_new_tokens!r})"
+            )
+        return self
+
+
+@dataclass
+class ExportResult:
+    output: str
+    format: str
+    kind: str
+    model: str
+    revision: str | None
+    quantize: str | None
+    passed: bool
+    parity: dict[str, Any]
+    files: list[str]
+    size_bytes: int
+    seconds: float
+    runtime: str
+    notes: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ---------------------------------------------------------------- what to export
+@dataclass
+class _Source:
+    folder: Path  # config + safetensors + tokenizer
+    kind: str
+    model_id: str
+    revision: str | None
+    pooling: str | None = None  # embed: mean | cls | max
+    normalize: bool = False
+    st_root: Path | None = None  # a sentence-transformers model: the reference for parity
+    cleanup: list[Path] = field(default_factory=list)
+
+
+def _kind_from_config(folder: Path) -> str:
+    config = json.loads((folder / "config.json").read_text())
+    archs = " ".join(config.get("architectures") or [])
+    if "ForCausalLM" in archs or "LMHeadModel" in archs:
+        return "generate"
+    if "ForSequenceClassification" in archs:
+        return "classify"
+    return "embed"
+
+
+def _sentence_transformers_layout(folder: Path) -> tuple[Path, str, bool]:
+    """→ (folder of the transformer module, pooling mode, normalize) from modules.json."""
+    modules = json.loads((folder / "modules.json").read_text())
+    transformer, pooling, normalize = folder, "mean", False
+    for module in modules:
+        kind = module.get("type", "")
+        path = folder / module.get("path", "")
+        if kind.endswith("models.Transformer"):
+            transformer = path
+        elif kind.endswith("models.Pooling"):
+            config = json.loads((path / "config.json").read_text())
+            if config.get("pooling_mode_cls_token"):
+                pooling = "cls"
+            elif config.get("pooling_mode_max_tokens"):
+                pooling = "max"
+            elif config.get("pooling_mode_mean_tokens"):
+                pooling = "mean"
+            else:
+                raise UnsupportedModelError(
+                    f"the pooling of {folder} is not mean, cls or max",
+                    hint="export a model with mean/cls/max pooling",
+                )
+        elif kind.endswith("models.Normalize"):
+            normalize = True
+        elif not kind.endswith(("models.Transformer", "models.Pooling", "models.Normalize")):
+            raise UnsupportedModelError(
+                f"{folder} has a {kind.rsplit('.', 1)[-1]} module, which export does not handle",
+                hint="export models made of Transformer + Pooling (+ Normalize) modules",
+            )
+    return transformer, pooling, normalize
+
+
+def _merge_adapter(resolved, trust_remote_code: bool, trust_pickle: bool) -> Path:
+    """Load a LoRA adapter (or a fine-tuning run folder) with its base, merge the adapter into
+    the weights, save the plain model to a temp folder."""
+    import tempfile
+
+    from ..models.loading import load_causal_lm, quiet_transformers
+
+    loaded = load_causal_lm(
+        resolved, device="cpu", trust_remote_code=trust_remote_code, trust_pickle=trust_pickle
+    )
+    merged = loaded.model
+    if hasattr(merged, "merge_and_unload"):  # a PEFT model; a run's merged/full model is plain
+        merged = merged.merge_and_unload()
+    folder = Path(tempfile.mkdtemp(prefix="pretrained-merged-"))
+    with quiet_transformers():
+        merged.save_pretrained(folder, safe_serialization=True)
+        loaded.tokenizer.save_pretrained(folder)
+    return folder
+
+
+def _source(model: str, revision: str | None, options: ExportOptions, trust: dict) -> _Source:
+    from ..models.loading import prepare
+    from ..models.registry import resolve
+
+    resolved = resolve(model, task="text-generation", revision=revision)
+    label = resolved.alias or resolved.id
+    if resolved.format == "ctranslate2" or resolved.format == "onnx":
+        raise UnsupportedModelError(
+            f"{resolved.label} is already an export ({resolved.format})",
+            hint="export the original model (a Hub id, alias or a folder with safetensors)",
+        )
+    if resolved.format in ("peft-adapter", "finetune-run"):
+        folder = _merge_adapter(resolved, **trust)
+        return _Source(folder, "generate", label, None, cleanup=[folder])
+    prepared = prepare(resolved, trust_pickle=trust["trust_pickle"])
+    folder = Path(prepared.path)
+    if resolved.format == "sentence-transformers":
+        transformer, pooling, normalize = _sentence_transformers_layout(folder)
+        kind = options.kind if options.kind != "auto" else "embed"
+        return _Source(transformer, kind, label, prepared.revision, pooling, normalize, folder)
+    kind = options.kind if options.kind != "auto" else _kind_from_config(folder)
+    return _Source(folder, kind, label, prepared.revision, pooling="mean")
+
+
+# ---------------------------------------------------------------- torch modules to export
+def _wrapper(src: _Source, trust_remote_code: bool):
+    import torch
+    from transformers import (
+        AutoModel,
+        AutoModelForCausalLM,
+        AutoModelForSequenceClassification,
+    )
+
+    from ..models.loading import quiet_transformers
+
+    kwargs = {"dtype": torch.float32, "trust_remote_code": trust_remote_code}
+    with quiet_transformers():
+        if src.kind == "generate":
+            inner = AutoModelForCausalLM.from_pretrained(src.folder, **kwargs)
+        elif src.kind == "classify":
+            inner = AutoModelForSequenceClassification.from_pretrained(src.folder, **kwargs)
+        else:
+            inner = AutoModel.from_pretrained(src.folder, **kwargs)
+    inner.eval()
+    if hasattr(inner.config, "use_cache"):
+        inner.config.use_cache = False
+
+    class Generate(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = inner
+
+        def forward(self, input_ids, attention_mask):
+            # position ids as generate() makes them for left-padded batches
+            position_ids = (attention_mask.long().cumsum(-1) - 1).clamp(min=0)
+            out = self.model(
+                input_ids=input_ids,
+                attention_mask=attention_mask,
+                position_ids=position_ids,
+                use_cache=False,
+            )
+            return out.logits
+
+    class Classify(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = inner
+
+        def forward(self, input_ids, attention_mask):
+            return self.model(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    class Embed(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = inner
+
+        def forward(self, input_ids, attention_mask):
+            hidden = self.model(input_ids=input_ids, attention_mask=attention_mask)[0]
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)  # (batch, seq, 1)
+            if src.pooling == "cls":
+                pooled = hidden[:, 0]
+            elif src.pooling == "max":
+                pooled = hidden.masked_fill(mask == 0, -1e9).max(dim=1).values
+            else:
+                pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            if src.normalize:
+                pooled = torch.nn.functional.normalize(pooled, p=2, dim=1)
+            return pooled
+
+    module = {"generate": Generate, "classify": Classify, "embed": Embed}[src.kind]()
+    return module.eval(), inner
+
+
+OUTPUT_NAMES = {"generate": "logits", "classify": "logits", "embed": "sentence_embedding"}
+
+
+def _export_onnx(src: _Source, out: Path, options: ExportOptions, trust_remote_code: bool):
+    import torch
+    from transformers import AutoTokenizer
+
+    module, inner = _wrapper(src, trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(src.folder)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    example = tokenizer(
+        ["an example input", "a second, somewhat longer example input"],
+        return_tensors="pt",
+        padding=True,
+    )
+    args = (example["input_ids"], example["attention_mask"])
+    batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
+    dims = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
+    size = sum(p.numel() * p.element_size() for p in inner.parameters())
+    target = out / "model.onnx"
+    with (
+        torch.inference_mode(),
+        warnings.catch_warnings(),
+        contextlib.redirect_stdout(sys.stderr),  # the exporter prints its steps
+    ):
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module,
+            args,
+            str(target),
+            input_names=["input_ids", "attention_mask"],
+            output_names=[OUTPUT_NAMES[src.kind]],
+            dynamic_shapes=dims,
+            opset_version=options.opset,
+            dynamo=True,
+            external_data=size > 1_800_000_000,  # protobuf's 2 GB limit
+            verbose=False,
+        )
+    if options.quantize == "int8":
+        from onnxruntime.quantization import QuantType, quantize_dynamic
+
+        fp32 = out / "model.fp32.onnx"
+        target.rename(fp32)
+        quantize_dynamic(str(fp32), str(target), weight_type=QuantType.QInt8)
+        fp32.unlink()
+        for extra in out.glob("model.fp32.onnx*"):
+            extra.unlink()
+    return module
+
+
+def _export_ct2(src: _Source, out: Path, options: ExportOptions) -> None:
+    try:
+        import ctranslate2  # noqa: F401
+        from ctranslate2.converters import TransformersConverter
+    except ImportError as exc:  # pragma: no cover - part of the export extra
+        from ..errors import missing_dependency
+
+        raise missing_dependency("ctranslate2", "export") from exc
+    if src.kind == "classify":
+        raise UnsupportedModelError(
+            "CTranslate2 has no sequence-classification head",
+            hint="export classifiers with --format onnx",
+        )
+    if src.kind == "embed" and src.pooling != "mean":
+        raise UnsupportedModelError(
+            f"CTranslate2 exports of embedders support mean pooling, not {src.pooling}",
+            hint="use --format onnx",
+        )
+    copy = [f for f in TOKENIZER_FILES if (src.folder / f).exists()]
+    from ..models.loading import quiet_transformers
+
+    converter = TransformersConverter(str(src.folder), copy_files=copy)
+    staging = out / "ct2"
+    with quiet_transformers(), contextlib.redirect_stdout(sys.stderr):
+        converter.convert(str(staging), quantization=options.quantize, force=True)
+    for item in staging.iterdir():
+        shutil.move(str(item), out / item.name)
+    staging.rmdir()
+
+
+# ---------------------------------------------------------------- parity
+def _reference_embeddings(src: _Source, module, texts) -> Any:
+    import torch
+    from transformers import AutoTokenizer
+
+    if src.st_root is not None and src.kind == "embed":
+        # the library itself is the reference, not our re-implementation of its pooling
+        from sentence_transformers import SentenceTransformer
+
+        model = SentenceTransformer(str(src.st_root), device="cpu")
+        return model.encode(list(texts), convert_to_numpy=True, show_progress_bar=False)
+
+    tokenizer = AutoTokenizer.from_pretrained(src.folder)
+    enc = tokenizer(list(texts), return_tensors="pt", padding=True)
+    with torch.inference_mode():
+        return module(enc["input_ids"], enc["attention_mask"]).numpy()
+
+
+def _parity(src: _Source, out: Path, options: ExportOptions, module) -> dict[str, Any]:
+    import numpy as np
+
+    from ..models.backends.portable import load_portable
+
+    portable = load_portable(out)
+    quantized = options.quantize is not None
+    if src.kind in ("embed", "classify"):
+        ref = _reference_embeddings(src, module, SAMPLE_TEXTS)
+        got = portable.forward_texts(list(SAMPLE_TEXTS))
+        diff = float(np.abs(ref - got).max())
+        report: dict[str, Any] = {"samples": len(SAMPLE_TEXTS), "max_abs_diff": diff}
+        if src.kind == "embed":
+            cos = (ref * got).sum(1) / (np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1))
+            report["min_cosine"] = float(cos.min())
+            report["threshold"] = "min_cosine ≥ 0.98" if quantized else "max_abs_diff ≤ 1e-4"
+            report["passed"] = bool(cos.min() >= 0.98) if quantized else diff <= 1e-4
+        else:
+            same = (ref.argmax(1) == got.argmax(1)).mean()
+            report["label_agreement"] = float(same)
+            report["threshold"] = "labels equal" if quantized else "max_abs_diff ≤ 1e-3"
+            report["passed"] = bool(same == 1.0) if quantized else diff <= 1e-3
+        return report
+    return _generation_parity(src, portable, module, options)
+
+
+def _generation_parity(src: _Source, portable, module, options: ExportOptions) -> dict[str, Any]:
+    """Logits on every position of the sample texts and prompts; greedy continuations of the
+    prompts. Quantized exports are held to "the original's next token is in the export's top 5
+    at ≥ 90 % of positions" (int8 legitimately reorders close candidates); float32 exports to
+    equal greedy continuations."""
+    import numpy as np
+    import torch
+
+    tokenizer = portable.tokenizer
+    inner = module.model
+    eos = [
+        i for i in {tokenizer.eos_token_id, inner.generation_config.eos_token_id} if i is not None
+    ]
+    diffs, top1, top5, total = [], 0, 0, 0
+    for text in (*SAMPLE_PROMPTS, *SAMPLE_TEXTS):
+        ids = tokenizer(text, return_tensors="pt")
+        with torch.inference_mode():
+            ref = module(ids["input_ids"], ids["attention_mask"]).numpy()[0]
+        got = portable.logits(ids["input_ids"][0].tolist())
+        diffs.append(float(np.abs(ref - got).max()))
+        best = ref.argmax(-1)
+        top1 += int((best == got.argmax(-1)).sum())
+        top5 += int((np.argsort(-got, axis=-1)[:, :5] == best[:, None]).any(-1).sum())
+        total += ref.shape[0]
+    equal, pairs = 0, []
+    for prompt in SAMPLE_PROMPTS:
+        ids = tokenizer(prompt, return_tensors="pt")
+        with torch.inference_mode():
+            out = inner.generate(
+                **ids,
+                max_new_tokens=options.max_new_tokens,
+                do_sample=False,
+                pad_token_id=tokenizer.pad_token_id or (eos[0] if eos else 0),
+                eos_token_id=eos or None,
+            )
+        ref_ids = _until_eos(out[0, ids["input_ids"].shape[1] :].tolist(), eos)
+        got_ids = _until_eos(
+            portable.greedy(ids["input_ids"][0].tolist(), options.max_new_tokens, eos), eos
+        )
+        equal += int(ref_ids == got_ids)
+        pairs.append(
+            {
+                "prompt": prompt,
+                "original": tokenizer.decode(ref_ids, skip_special_tokens=True),
+                "export": tokenizer.decode(got_ids, skip_special_tokens=True),
+                "equal": ref_ids == got_ids,
+            }
+        )
+    quantized = options.quantize is not None
+    report = {
+        "samples": len(SAMPLE_PROMPTS) + len(SAMPLE_TEXTS),
+        "positions": total,
+        "max_abs_diff": max(diffs),
+        "top1_agreement": top1 / total,
+        "top5_agreement": top5 / total,
+        "greedy_equal": f"{equal}/{len(SAMPLE_PROMPTS)}",
+        "greedy_tokens": options.max_new_tokens,
+        "greedy": pairs,
+        "threshold": "top5_agreement ≥ 0.9"
+        if quantized
+        else "greedy continuations equal and max_abs_diff ≤ 1e-2",
+    }
+    report["passed"] = (
+        top5 / total >= 0.9 if quantized else equal == len(SAMPLE_PROMPTS) and max(diffs) <= 1e-2
+    )
+    return report
+
+
+def _until_eos(ids: list[int], eos: list[int]) -> list[int]:
+    for i, token in enumerate(ids):
+        if token in eos:
+            return ids[:i]
+    return ids
+
+
+# ---------------------------------------------------------------- the command
+def default_output(model: str, options: ExportOptions) -> Path:
+    base = Path(model.rstrip("/")).name or "model"
+    suffix = f"-{options.quantize}" if options.quantize else ""
+    return Path(f"{base}-{options.format}{suffix}")
+
+
+def export_model(
+    model: str,
+    output: str | Path | None = None,
+    options: ExportOptions | None = None,
+    *,
+    revision: str | None = None,
+    trust_remote_code: bool = False,
+    trust_pickle: bool = False,
+    force: bool = False,
+    on_status=None,
+) -> ExportResult:
+    """Export `model` and check the export against it. See the module docstring."""
+    options = (options or ExportOptions()).validate()
+    status = on_status or (lambda message: None)
+    began = time.perf_counter()
+    out = Path(output) if output else default_output(model, options)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise InvalidOptionError(
+            f"{out} already exists and is not empty",
+            hint="pass --force to replace it, or choose another --output",
+        )
+    trust = {"trust_remote_code": trust_remote_code, "trust_pickle": trust_pickle}
+    status(f"preparing {model}…")
+    src = _source(model, revision, options, trust)
+    staging = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        status(f"exporting {src.model_id} ({src.kind}) to {options.format}…")
+        if options.format == "onnx":
+            module = _export_onnx(src, staging, options, trust_remote_code)
+            for name in ("config.json", *TOKENIZER_FILES):
+                if (src.folder / name).exists():
+                    shutil.copy2(src.folder / name, staging / name)
+        else:
+            _export_ct2(src, staging, options)
+            module, _ = _wrapper(src, trust_remote_code)
+            if not (staging / "config.json").exists():
+                shutil.copy2(src.folder / "config.json", staging / "config.json")
+        manifest = {
+            "format": options.format,
+            "kind": src.kind,
+            "source_model": src.model_id,
+            "source_revision": src.revision,
+            "quantize": options.quantize,
+            "pooling": src.pooling if src.kind == "embed" else None,
+            "normalize": src.normalize if src.kind == "embed" else None,
+            "inputs": ["input_ids", "attention_mask"],
+            "output": OUTPUT_NAMES[src.kind],
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        }
+        (staging / EXPORT_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+        status("checking parity with the original…")
+        parity = _parity(src, staging, options, module)
+        manifest["parity"] = parity
+        manifest["passed"] = parity["passed"]
+        (staging / EXPORT_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        staging.rename(out)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    finally:
+        for folder in src.cleanup:
+            shutil.rmtree(folder, ignore_errors=True)
+    files = sorted(p.name for p in out.iterdir())
+    size = sum(p.stat().st_size for p in out.rglob("*") if p.is_file())
+    result = ExportResult(
+        output=str(out),
+        format=options.format,
+        kind=src.kind,
+        model=src.model_id,
+        revision=src.revision,
+        quantize=options.quantize,
+        passed=bool(parity["passed"]),
+        parity=parity,
+        files=files,
+        size_bytes=size,
+        seconds=round(time.perf_counter() - began, 2),
+        runtime="onnxruntime" if options.format == "onnx" else "ctranslate2",
+    )
+    runs.annotate(task="export", model=src.model_id, revision=src.revision, format=options.format)
+    if not result.passed:
+        raise ExportError(
+            f"the {options.format} export of {src.model_id} failed its parity check "
+            f"(max abs diff {parity.get('max_abs_diff'):.3g}, {parity['threshold']})",
+            hint=f"the files are in {out}; see {out / EXPORT_FILE} for the figures",
+        )
+    return result
