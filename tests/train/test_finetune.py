@@ -16,7 +16,7 @@ from pretrained.errors import (
     TemplateFieldError,
     UnknownModelError,
 )
-from tests.train.helpers import run
+from tests.train.helpers import QUOTES, run
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -105,6 +105,64 @@ def test_llama_lora_run_generates_from_the_run_folder(quotes, tiny_llama_dir, tm
     )
     assert out.completion_tokens > 0 and out.chat_template is False
 
+    # merging afterwards (as `push --merged` does): the merged Llama computes what base + adapter do
+    from pretrained.models.loading import load_causal_lm
+    from pretrained.models.registry import resolve
+    from pretrained.train.merge import merge_run
+
+    merged_dir = merge_run(run_dir)
+    assert (merged_dir / "model.safetensors").is_file()
+    ids = backend.tokenizer("Quote by Oscar Wilde:")["input_ids"]
+    merged = load_causal_lm(resolve(str(merged_dir)))
+    diff = (_logits(backend.model, ids) - _logits(merged.model, ids)).abs().max().item()
+    assert diff < 1e-4
+    assert type(pretrained.load(str(run_dir)).model).__name__ == "LlamaForCausalLM"  # merged/ wins
+
+
+def test_completion_format_trains_on_the_completion_only(quotes, tiny_gpt2_dir, tmp_path):
+    result = run(
+        quotes,
+        tiny_gpt2_dir,
+        tmp_path / "runs",
+        template=None,
+        prompt_template="Quote by {author}:",
+        completion_field="text",
+        dry_run=True,
+    )
+    p = result.preflight
+    assert p.format == "completion"
+    assert p.eos["with_eos"] == p.eos["examples"] == 20
+    for example in p.examples:
+        trained = [t["trained"] for t in example["tokens"]]
+        cut = trained.index(True)
+        # the prompt carries no loss, everything after it (EOS included) does
+        assert cut > 0 and not any(trained[:cut]) and all(trained[cut:])
+        assert "".join(t["piece"] for t in example["tokens"][:cut]).startswith("Quote by ")
+        assert example["tokens"][-1]["piece"] == "<|endoftext|>"
+
+
+def test_chat_format_run_keeps_the_chat_template(tiny_llama_dir, tmp_path):
+    rows = [
+        {
+            "messages": [
+                {"role": "user", "content": f"Give me a quote by {author}."},
+                {"role": "assistant", "content": text},
+            ]
+        }
+        for author, text in QUOTES * 3
+    ]
+    data = tmp_path / "chat.jsonl"
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = run(data, tiny_llama_dir, tmp_path / "runs", template=None, name="chat", max_steps=4)
+    p = result.preflight
+    assert p.format == "chat" and p.eos["with_eos"] == p.eos["examples"] == 20
+    example = p.examples[0]["tokens"]
+    trained = "".join(t["piece"] for t in example if t["trained"])
+    assert "Give me a quote" not in trained and "<|im_end|>" in trained
+    assert all(s.prompt.endswith("assistant\n") for s in result.before.samples)
+    assert result.status == "completed"
+    assert pretrained.load(result.run_dir).has_chat_template is True
+
 
 def test_full_fine_tuning_writes_a_whole_model(quotes, tiny_gpt2_dir, tmp_path):
     result = run(quotes, tiny_gpt2_dir, tmp_path / "runs", name="full", method="full", max_steps=4)
@@ -191,7 +249,7 @@ import sys, time
 sys.path.insert(0, {root!r})
 from pathlib import Path
 from transformers import TrainerCallback
-from tests.train.helpers import run
+from tests.train.helpers import QUOTES, run
 
 class Slow(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
@@ -255,4 +313,4 @@ def test_api_keywords_and_report_to_without_its_package(quotes, tiny_gpt2_dir, m
     )
     with pytest.raises(DependencyError) as info:
         pretrained.finetune(str(quotes), str(tiny_gpt2_dir), report_to="tensorboard")
-    assert "tensorboard" in info.value.message
+    assert "tensorboard" in info.value.message and info.value.hint == "pip install tensorboard"

@@ -163,6 +163,27 @@ def quiet_transformers(show_progress: bool = False):
             gguf_utils.tqdm = gguf_tqdm
 
 
+@contextlib.contextmanager
+def quiet_peft():
+    """peft imports bitsandbytes, which logs about optional CPU kernels, and peft/transformers
+    emit deprecation notices that are not the user's to act on: off while we show our own status."""
+    import logging
+    import warnings
+
+    names = ("bitsandbytes", "peft", "accelerate", "torch.distributed")
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
 # ---------------------------------------------------------------- file hashing (memoized)
 def file_sha256(path: Path) -> str:
     """sha256 of a file, memoized by (path, size, mtime) so warm starts skip the hashing."""
@@ -518,15 +539,17 @@ def _load_adapter(
         if not base_name:
             raise ModelLoadError(f"adapter '{resolved.path}' does not name its base model")
         base = resolve(base_name, revision=config.get("revision"))
-    try:
-        from peft import PeftModel
-    except ImportError as exc:
-        from ..errors import missing_dependency
+    with quiet_peft():
+        try:
+            from peft import PeftModel
+        except ImportError as exc:
+            from ..errors import missing_dependency
 
-        raise missing_dependency("peft", "train") from exc
+            raise missing_dependency("peft", "train") from exc
     start = time.time()
     loaded = load_causal_lm(base, **options)
-    loaded.model = PeftModel.from_pretrained(loaded.model, resolved.path)
+    with quiet_peft():
+        loaded.model = PeftModel.from_pretrained(loaded.model, resolved.path)
     loaded.model.eval()
     loaded.resolved = resolved
     loaded.load_seconds = time.time() - start

@@ -23,14 +23,12 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import logging
 import math
 import re
 import shutil
 import signal
 import threading
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from datetime import datetime, timezone
@@ -468,6 +466,9 @@ def _callbacks(run_dir: Path, reporter: Reporter, eval_fn, eval_steps: int | Non
 
         def on_train_begin(self, args, state, control, **kwargs):
             self.began, self.first = time.perf_counter(), state.global_step
+            # a resumed run shows the checkpoint's last loss until the next one is logged
+            logged = [row["loss"] for row in state.log_history if "loss" in row]
+            self.loss = float(logged[-1]) if logged else None
             reporter.train_start(state.max_steps, state.global_step)
 
         def on_log(self, args, state, control, logs=None, **kwargs):
@@ -504,31 +505,24 @@ def _callbacks(run_dir: Path, reporter: Reporter, eval_fn, eval_steps: int | Non
 @contextlib.contextmanager
 def _quiet() -> Iterator[None]:
     """transformers/peft/bitsandbytes chatter off while we show our own status lines."""
-    from ..models.loading import quiet_transformers
+    from ..models.loading import quiet_peft, quiet_transformers
 
-    names = ("bitsandbytes", "peft", "accelerate", "torch.distributed")
-    levels = {name: logging.getLogger(name).level for name in names}
-    for name in names:
-        logging.getLogger(name).setLevel(logging.ERROR)
-    try:
-        with quiet_transformers(), warnings.catch_warnings():
-            # deprecation notices from inside transformers/peft are not the user's to act on
-            warnings.simplefilter("ignore", FutureWarning)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            yield
-    finally:
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
+    with quiet_transformers(), quiet_peft():
+        yield
 
 
 def _check_report_to(report_to: str) -> None:
     import importlib.util
 
-    from ..errors import missing_dependency
+    from ..errors import DependencyError
 
     package = {"tensorboard": "tensorboard", "mlflow": "mlflow"}.get(report_to)
     if package and importlib.util.find_spec(package) is None:
-        raise missing_dependency(package, "train")
+        # an optional integration, in no extra: the user installs the one they use
+        raise DependencyError(
+            f"--report-to {report_to} needs the Python package '{package}', which is not installed",
+            hint=f"pip install {package}",
+        )
 
 
 # ---------------------------------------------------------------- the run
@@ -1029,6 +1023,8 @@ def _save(net, tokenizer, run_dir: Path, method: str, resolved, loaded) -> dict[
     # record how to find the base again instead: the Hub id (or the local path) and its revision.
     config.base_model_name_or_path = resolved.hub_id or base_name(resolved)
     config.revision = loaded.revision if resolved.source == "hub" else None
-    net.save_pretrained(target, safe_serialization=True)
+    # no resized embeddings to save (pad = EOS, no tokens added); "auto" would look the base's
+    # config up on the Hub to find out, and warn when offline
+    net.save_pretrained(target, safe_serialization=True, save_embedding_layers=False)
     tokenizer.save_pretrained(target)
     return {"adapter": str(target)}

@@ -16,16 +16,18 @@ from ..errors import ModelLoadError
 
 def merge_run(run_dir: str | Path, *, device: str | None = None) -> Path:
     """Write `run_dir/merged/` and return its path (replacing an older merge)."""
-    from peft import PeftModel
-
     from ..models.loading import (
         choose_device,
         load_causal_lm,
         publish_dir,
+        quiet_peft,
         quiet_transformers,
         read_run_config,
         run_base,
     )
+
+    with quiet_peft():
+        from peft import PeftModel
 
     run_dir = Path(run_dir)
     config = read_run_config(run_dir)
@@ -41,7 +43,7 @@ def merge_run(run_dir: str | Path, *, device: str | None = None) -> Path:
     if chosen.startswith("cuda"):
         # the dtype the run trained in, except 4-bit (QLoRA): merge into a 16-bit copy instead
         dtype = "auto" if "bit" in recorded else recorded
-    with quiet_transformers():
+    with quiet_transformers(), quiet_peft():
         loaded = load_causal_lm(run_base(config), device=chosen, dtype=dtype)
         model = PeftModel.from_pretrained(loaded.model, adapter).merge_and_unload()
         final = run_dir / "merged"

@@ -132,19 +132,18 @@ def _percentile(values: list[int], q: float) -> float:
 
 
 def check_eos(encoded: Encoded, collator: Collator, eos_id: int) -> dict[str, Any]:
-    """Count examples whose labels end with EOS, and prove the collator keeps it: collate the
-    first batch and look at each row's last real position."""
+    """Count examples with EOS among their labels (last for text and completions; for chat
+    templates it closes each assistant turn, which may be followed by a newline), and prove the
+    collator keeps it: collate the first batch and look at every EOS position of each row."""
     examples = encoded.examples
-    with_eos = sum(1 for e in examples if e.labels and e.labels[-1] == eos_id)
+    with_eos = sum(1 for e in examples if eos_id in e.labels)
     batch = examples[:8]
     collated_ok = True
     if batch:
         tensors = collator([{"input_ids": e.input_ids, "labels": e.labels} for e in batch])
         for row, e in enumerate(batch):
-            if (
-                e.labels[-1] == eos_id
-                and int(tensors["labels"][row, len(e.input_ids) - 1]) != eos_id
-            ):
+            positions = [j for j, label in enumerate(e.labels) if label == eos_id]
+            if any(int(tensors["labels"][row, j]) != eos_id for j in positions):
                 collated_ok = False
     untruncated = sum(1 for e in examples if not e.truncated)
     if untruncated and with_eos == 0:
@@ -265,9 +264,12 @@ def build(
     typical = int(statistics.median(trained_lengths))
     longest = max(trained_lengths)
     forward_s = time_forward(model, train.examples, collator, batch_size)
-    # backward ≈ 2 forwards for full fine-tuning; LoRA skips the frozen weights' gradients
-    factor = (3.0 if applied.method == "full" else 2.5) + (1.0 if gradient_checkpointing else 0.0)
-    step_s = forward_s * factor * grad_accum
+    # forward + backward ≈ 3 forwards (LoRA still needs the activations' gradients through the
+    # frozen weights) + the optimizer; the timed batch is median-length, a step's batches are
+    # mean-length on average. A rough figure: a busy machine or a warm-up can move it 2×.
+    factor = (3.5 if applied.method == "full" else 3.0) + (1.0 if gradient_checkpointing else 0.0)
+    scale = statistics.fmean(trained_lengths) / max(1, typical)
+    step_s = forward_s * factor * scale * grad_accum
     # a decoding step costs about a forward pass over one token per row (×2 for cache overhead)
     decode_s = 2 * forward_s / max(1, typical)
     sample_s = -(-sample_count // 16) * sample_max_new_tokens * decode_s
