@@ -8,12 +8,14 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     │   ├── InvalidOptionError          a knob has a bad value (negative temperature …)
     │   ├── UnknownTaskError
     │   ├── ModelNotServedError         a server request names a model the server does not serve
-    │   └── ResumeMismatchError         a batch output belongs to a job with other settings
+    │   ├── ResumeMismatchError         a batch output or a fine-tuning run has other settings
+    │   └── RunExistsError              a fine-tuning run folder exists (no --resume/--overwrite)
     ├── InputError                      the input cannot be used
     │   ├── EmptyInputError             empty prompt / empty text
     │   ├── InputNotFoundError          missing file, 404 URL, unknown wiki page
     │   ├── UnreadableInputError        binary / undecodable / corrupt input
     │   │   └── NoAudioTrackError       a media file with no audio stream (silent video)
+    │   ├── TemplateFieldError          a template names a field the data does not have
     │   ├── UnsafeURLError              a URL that points into the host's own network (SSRF)
     │   └── InputTooLargeError          an upload or request body over the size limit
     ├── JobError
@@ -79,6 +81,12 @@ class ResumeMismatchError(UsageError):
     default_hint = "rerun with the original settings to resume, or pass --restart to start over"
 
 
+class RunExistsError(UsageError):
+    default_hint = (
+        "pass --resume to continue it, --overwrite to replace it, or --name for a new run"
+    )
+
+
 class InputError(PretrainedError):
     default_hint = "check the input and try again"
 
@@ -93,6 +101,10 @@ class InputNotFoundError(InputError):
 
 class UnreadableInputError(InputError):
     default_hint = "pass a text file (UTF-8 or another text encoding)"
+
+
+class TemplateFieldError(InputError):
+    default_hint = "use the data's field names in --template, e.g. --template '{text}'"
 
 
 class UnsafeURLError(InputError):

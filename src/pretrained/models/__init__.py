@@ -40,7 +40,21 @@ def load(
         "trust_pickle": trust_pickle,
     }
     key = (resolved.source, resolved.id, resolved.revision, chosen, tuple(sorted(options.items())))
+    key += _run_folder_state(resolved)
     return _cached(key, lambda: create_text_backend(resolved, chosen, **options))
+
+
+def _run_folder_state(resolved) -> tuple:
+    """A fine-tuning run folder changes in place (merge adds merged/, --overwrite retrains it):
+    key the cache by what the folder holds now, so a stale model is never reused."""
+    if resolved.format != "finetune-run" or resolved.path is None:
+        return ()
+    parts = ("config.yaml", "adapter", "merged", "model")
+    return tuple(
+        (name, (resolved.path / name).stat().st_mtime_ns)
+        for name in parts
+        if (resolved.path / name).exists()
+    )
 
 
 def _cached(key: tuple, factory) -> Any:
