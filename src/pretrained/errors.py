@@ -18,7 +18,7 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     │   ├── TemplateFieldError          a template names a field the data does not have
     │   ├── UnsafeURLError              a URL that points into the host's own network (SSRF)
     │   └── InputTooLargeError          an upload or request body over the size limit
-    ├── JobError
+    ├── JobError                        a transcription or batch job cannot run (locked, corrupt …)
     │   └── JobNotFoundError            no job with that id (or prefix)
     ├── ModelError
     │   ├── UnknownModelError           not an alias, not a path, not a Hub id
@@ -35,7 +35,6 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     ├── AuthError                       missing / read-only token for an upload
     ├── NetworkError                    the network was needed and failed
     ├── DependencyError                 an optional extra is not installed
-    ├── JobError                        a batch job cannot run (locked, corrupt, incomplete)
     └── ExportError                     an export failed or did not pass its parity check
 """
 
@@ -198,10 +197,6 @@ class NetworkError(PretrainedError):
 
 class DependencyError(PretrainedError):
     default_hint = "install the extra: pip install 'pretrained[all]'"
-
-
-class JobError(PretrainedError):
-    default_hint = "rerun the same command to resume, or pass --restart to start over"
 
 
 class ExportError(PretrainedError):
