@@ -164,4 +164,5 @@ def run(args) -> list[dict]:
         "baseline": theirs,
     }
     (Path(args.out) / "finetune_detail.json").write_text(json.dumps(detail, indent=2) + "\n")
+    shutil.rmtree(work, ignore_errors=True)  # two run folders with checkpoints: ≈160 MB
     return rows
