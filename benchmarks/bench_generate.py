@@ -1,68 +1,323 @@
-"""Generation speed: `pretrained.generate` vs plain transformers `model.generate` on the same
-weights, in the same process, alternating runs so both see the same machine state."""
+"""Generation speed, cold start and memory of `pretrained` against its baselines, same run.
+
+tok/s at batch 1 and 8, four contenders on the same embedded model, each in its own worker
+process (two OpenMP runtimes in one process would disturb each other), measured in turns
+(ours, plain transformers, raw llama.cpp, raw CTranslate2, ours, …) so all see the same
+machine state:
+- ours:   `pretrained.generate` with the default (auto) engine — CTranslate2 int8 on a CPU;
+- plain:  transformers `model.generate` on the same weights (dequantized to float32);
+- raw:    llama.cpp called directly (xllamacpp's server API, one request, the same prompt
+          token ids and sampler settings) on the GGUF file itself;
+- rawct2: CTranslate2's `generate_batch` called directly on the same converted folder with
+          the same token ids and options — the difference to `ours` is our overhead
+          (tokenizing, templates, stop handling, results).
+Ours and the raw engines stop at EOS (same work, same tokens); plain transformers is forced to
+64 new tokens (min_new_tokens), which only favours it.
+Cold start: wall time of `pretrained generate … --max-new-tokens 1` (a new process, warm
+conversion cache, imports included) against the same one-token generation written as a
+plain transformers script. Peak RSS of each command against the same baseline script.
+"""
 
 from __future__ import annotations
 
-from benchmarks.run import median_of
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-PROMPT = "Write a short paragraph about the history of the bicycle."
+MODEL = "smollm2-135m-instruct"
+PROMPTS = [
+    "Write a short paragraph about the history of the bicycle.",
+    "Explain what a tokenizer does, in two sentences.",
+    "Give three tips for writing clear emails.",
+    "Describe the water cycle to a child.",
+    "List four uses of a paperclip.",
+    "Why is the sky blue?",
+    "Summarize the plot of Romeo and Juliet in one sentence.",
+    "Write a haiku about the sea.",
+]
 NEW_TOKENS = 64
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# ---------------------------------------------------------------- workers (one engine each)
+def _worker(kind: str) -> None:
+    """Load one contender, then answer 'b1' / 'b8' lines with {"tokens", "seconds"}."""
+    import pretrained
+    from pretrained.models.loading import gguf_path, prepare
+    from pretrained.models.registry import resolve
+
+    resolved = resolve(MODEL)
+    if kind == "ours":
+        backend = pretrained.load(MODEL)
+
+        def run(prompts):
+            results = pretrained.generate(
+                prompts,
+                backend=backend,
+                temperature=0,
+                max_new_tokens=NEW_TOKENS,
+                repetition_penalty=1.0,
+                batch_size=8,
+            )
+            return sum(r.completion_tokens for r in results)
+
+        info = {"engine": backend.engine}
+    elif kind == "plain":
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        folder = prepare(resolved).path
+        tok = AutoTokenizer.from_pretrained(folder)
+        tok.padding_side = "left"
+        model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32).eval()
+        texts = {
+            p: tok.apply_chat_template(
+                [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+            )
+            for p in PROMPTS
+        }
+
+        def run(prompts):
+            enc = tok([texts[p] for p in prompts], return_tensors="pt", padding=True)
+            with torch.inference_mode():
+                model.generate(
+                    **enc,
+                    max_new_tokens=NEW_TOKENS,
+                    min_new_tokens=NEW_TOKENS,
+                    do_sample=False,
+                    pad_token_id=tok.pad_token_id,
+                )
+            return NEW_TOKENS * len(prompts)
+
+        info = {"engine": "transformers", "threads": torch.get_num_threads()}
+    elif kind == "rawct2":  # CTranslate2 called directly, on the folder ours runs
+        backend = pretrained.load(MODEL, engine="ctranslate2")
+        generator, tok = backend.generator, backend.tokenizer
+        starts = {
+            p: tok.tokens(tok.encode(tok.render_chat([{"role": "user", "content": p}]), False))
+            for p in PROMPTS
+        }
+
+        def run(prompts):
+            results = generator.generate_batch(
+                [starts[p] for p in prompts],
+                max_length=NEW_TOKENS,
+                sampling_topk=1,
+                include_prompt_in_result=False,
+                end_token=tok.eos_ids,
+            )
+            # EOS is left out of the ids: count it like ours does
+            return sum(
+                len(r.sequences_ids[0]) + (len(r.sequences_ids[0]) < NEW_TOKENS) for r in results
+            )
+
+        info = {"engine": "ctranslate2 (raw)"}
+    else:  # raw llama.cpp called directly: one request, the same prompt token ids as ours
+        import importlib
+
+        # our module first: it sets the same OpenMP wait policy the engine runs with
+        from pretrained.models.backends.fast_tokenizer import FastTokenizer
+        from pretrained.models.backends.llamacpp import MAX_CONTEXT, PARALLEL, cpu_threads
+        from pretrained.models.loading import gguf_tokenizer_dir
+
+        xllamacpp = importlib.import_module("xllamacpp")
+        path = gguf_path(resolved)
+        tok = FastTokenizer(gguf_tokenizer_dir(path).path)
+        ids = {
+            p: tok.encode(tok.render_chat([{"role": "user", "content": p}]), False) for p in PROMPTS
+        }
+        params = xllamacpp.CommonParams()
+        params.model.path = str(path)
+        params.n_ctx = MAX_CONTEXT
+        params.n_parallel = PARALLEL
+        params.kv_unified = True
+        params.cpuparams.n_threads = cpu_threads()
+        params.cpuparams_batch.n_threads = cpu_threads()
+        params.warmup = False
+        params.cache_ram_mib = 0
+        params.verbosity = -1
+        server = xllamacpp.Server(params)
+
+        def run(prompts):
+            body = {  # the sampler settings ours uses for greedy decoding
+                "prompt": [ids[p] for p in prompts],
+                "max_tokens": NEW_TOKENS,
+                "temperature": 0,
+                "top_k": 1,
+                "min_p": 0.0,
+                "samplers": ["penalties", "temperature", "top_k", "top_p"],
+                "cache_prompt": False,
+            }
+            choices = server.handle_completions(body)["choices"]
+            # usage covers one sequence only: count each choice's tokens (+ EOS when it stopped)
+            return sum(
+                len(tok.encode(c["text"], False)) + (c["finish_reason"] == "stop") for c in choices
+            )
+
+        info = {"engine": "xllamacpp"}
+    print(json.dumps({"ready": True, **info}), flush=True)
+    for line in sys.stdin:
+        prompts = PROMPTS[:1] if line.strip() == "b1" else PROMPTS
+        start = time.perf_counter()
+        tokens = run(prompts)
+        print(json.dumps({"tokens": tokens, "seconds": time.perf_counter() - start}), flush=True)
+
+
+class Worker:
+    def __init__(self, kind: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", kind],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        self.info = self._read()
+
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError("a benchmark worker died (run it alone to see why)")
+        return json.loads(line)
+
+    def ask(self, what: str) -> float:
+        """tokens per second of one timed call"""
+        self.proc.stdin.write(what + "\n")
+        self.proc.stdin.flush()
+        reply = self._read()
+        return reply["tokens"] / reply["seconds"]
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+# ---------------------------------------------------------------- cold start and RSS
+PLAIN_SCRIPT = """
+import sys, torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+folder, n = sys.argv[1], int(sys.argv[2])
+tok = AutoTokenizer.from_pretrained(folder)
+model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+text = tok.apply_chat_template([{"role": "user", "content": "Say hi"}], tokenize=False,
+                               add_generation_prompt=True)
+out = model.generate(**tok(text, return_tensors="pt"), max_new_tokens=n, do_sample=False)
+print(tok.decode(out[0, -n:], skip_special_tokens=True))
+print(f"PEAK_RSS_MIB {peak_rss_mib():.1f}", file=sys.stderr)
+"""
+
+
+def _timed(cmd: list[str]) -> float:
+    """Wall seconds of one command in a new process."""
+    start = time.perf_counter()
+    proc = subprocess.run(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, cwd=ROOT, text=True)  # fmt: skip
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd[:4])} failed: {proc.stderr[-500:]}")
+    return seconds
+
+
+def _cli(*args: str) -> list[str]:
+    script = Path(sys.executable).parent / "pretrained"  # the console script users run
+    return [str(script), *args] if script.exists() else [sys.executable, "-m", "pretrained", *args]
 
 
 def run(args) -> list[dict]:
-    import torch
+    from statistics import median
 
-    import pretrained
+    from benchmarks.run import PEAK_RSS_SOURCE, cli_peak_rss, peak_rss_of
     from pretrained.models.loading import prepare
     from pretrained.models.registry import resolve
 
-    prepare(resolve("smollm2-135m-instruct"))  # convert once if the cache is cold
-    backend = pretrained.load("smollm2-135m-instruct", engine="transformers")
-    load_s = backend.load_seconds  # torch/transformers import time excluded (reported separately)
-    model, tok = backend.model, backend.tokenizer
-    text = backend.render_chat([{"role": "user", "content": PROMPT}])
-    ids = tok(text, return_tensors="pt", add_special_tokens=False)
+    folder = str(prepare(resolve(MODEL)).path)  # dequantized weights for the baselines
+    import pretrained
 
-    def ours():
-        r = pretrained.generate(
-            PROMPT,
-            backend=backend,
-            temperature=0,
-            max_new_tokens=NEW_TOKENS,
-            repetition_penalty=1.0,
-        )
-        assert r.completion_tokens > 0
+    pretrained.load(MODEL)  # the auto engine's conversion (once)
+    pretrained.load(MODEL, engine="llama.cpp")  # and the raw llama.cpp worker's tokenizer
+    pretrained.models.unload_all()
 
-    def plain():
-        with torch.inference_mode():
-            model.generate(
-                **ids, max_new_tokens=NEW_TOKENS, do_sample=False, min_new_tokens=NEW_TOKENS
-            )
+    workers = {kind: Worker(kind) for kind in ("ours", "plain", "raw", "rawct2")}
+    try:
+        speeds: dict[tuple[str, str], list[float]] = {}
+        for what in ("b1", "b8"):
+            for w in workers.values():
+                w.ask(what)  # warm-up
+            # batch 8 takes 4-10× longer per call and moves less from run to run
+            for _ in range(args.repeat if what == "b1" else max(1, min(args.repeat, 2))):
+                for kind, w in workers.items():
+                    speeds.setdefault((kind, what), []).append(w.ask(what))
+        engine = workers["ours"].info["engine"]
+    finally:
+        for w in workers.values():
+            w.close()
 
     rows = []
-    ours(), plain()  # warm-up
-    probe = pretrained.generate(
-        PROMPT, backend=backend, temperature=0, max_new_tokens=NEW_TOKENS, repetition_penalty=1.0
+    for what, label in (("b1", "batch 1"), ("b8", "batch 8")):
+        ours = median(speeds[("ours", what)])
+        for kind, baseline_name, name in (
+            (
+                "plain",
+                "transformers model.generate (fp32, same weights)",
+                f"(auto engine: {engine})",
+            ),
+            ("raw", "raw llama.cpp (xllamacpp, one request, the GGUF file)", "vs raw llama.cpp"),
+            ("rawct2", "raw CTranslate2 generate_batch (same folder)", "overhead vs raw engine"),
+        ):
+            rows.append(
+                {
+                    "name": f"tok/s {label}, {name}",
+                    "ours": ours,
+                    "baseline": median(speeds[(kind, what)]),
+                    "baseline_name": baseline_name,
+                    "unit": "tok/s",
+                }
+            )
+
+    # cold start: invocation → first token (1 new token), warm caches, imports included
+    gen = ("generate", "Say hi", "--temperature", "0", "-q", "--no-stream")
+    plain = [sys.executable, "-c", PEAK_RSS_SOURCE + PLAIN_SCRIPT, folder]
+    ours_cold, plain_cold, ours_rss, plain_rss, chat_rss = [], [], [], [], []
+    _timed(_cli(*gen, "--max-new-tokens", "1"))  # page cache warm for both
+    _timed([*plain, "1"])
+    for _ in range(args.repeat):
+        ours_cold.append(_timed(_cli(*gen, "--max-new-tokens", "1")))
+        plain_cold.append(_timed([*plain, "1"]))
+    # peak RSS moves by a few MiB between runs: once each
+    ours_rss.append(cli_peak_rss(*gen, "--max-new-tokens", "32"))
+    plain_rss.append(peak_rss_of([*plain, "32"]))
+    chat_rss.append(
+        cli_peak_rss("chat", "--max-new-tokens", "32", "--temperature", "0", stdin="Say hi\n")
     )
-    tokens = probe.completion_tokens
-    t_ours, _ = median_of(ours, args.repeat)
-    t_plain, _ = median_of(plain, args.repeat)
     rows.append(
         {
-            "name": "tok/s batch 1 (transformers engine)",
-            "ours": tokens / t_ours,
-            "baseline": NEW_TOKENS / t_plain,
-            "baseline_name": "transformers model.generate",
-            "unit": "tok/s",
-        }
-    )
-    rows.append(
-        {
-            "name": "model load, warm conversion cache (imports excluded)",
-            "ours": load_s,
+            "name": "cold start to first token (new process, warm cache)",
+            "ours": median(ours_cold),
+            "baseline": median(plain_cold),
+            "baseline_name": "plain transformers script",
             "unit": "s",
             "higher_is_better": False,
-            "note": f"imports took {backend.import_seconds:.2f}s",
         }
     )
+    for name, values in (("generate", ours_rss), ("chat", chat_rss)):
+        rows.append(
+            {
+                "name": f"peak RSS: pretrained {name} (32 tokens)",
+                "ours": median(values),
+                "baseline": median(plain_rss),
+                "baseline_name": "plain transformers script",
+                "unit": "MiB",
+                "higher_is_better": False,
+            }
+        )
     return rows
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "--worker":
+        sys.path.insert(0, str(ROOT))
+        _worker(sys.argv[2])
+    else:
+        sys.exit("run through benchmarks/run.py (make bench)")

@@ -6,7 +6,9 @@
   1,024 tokens of the same text.
 - A 1 MB document summarized extractively in a fresh process: wall time and peak RSS, next to
   the same process summarizing a 1 KB text (model load + imports, the fixed cost).
-- (--abstractive) a ~100 KB text through SmolLM2 map-reduce: chunks, depth, wall time (one run).
+- Throughput in chars/s: extractive vs a bare sentence-transformers centroid summarizer;
+  abstractive on the auto (fast) engine vs the transformers engine.
+- (BENCH_ABSTRACTIVE=1) a ~100 KB text through SmolLM2 map-reduce: chunks, depth, wall time (one run).
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.run import PEAK_RSS_SOURCE
+
 HERE = Path(__file__).resolve().parent
 # ../shared/data beside the repository (CI), or wherever BENCH_DATA points (a worktree)
 DATA = Path(os.environ.get("BENCH_DATA") or HERE.parent.parent / "shared" / "data")
@@ -30,17 +34,21 @@ KEYWORDS = ["glockenspiel", "narwhal", "saffron", "axolotl", "zeppelin", "obsidi
             "theremin", "fjord", "origami", "sextant", "kombucha", "bonsai", "monsoon", "papyrus",
             "lichen", "trebuchet", "sundial", "quinoa", "abacus"]  # fmt: skip
 
-_CHILD = """
-import json, resource, sys, time
+_CHILD = (
+    PEAK_RSS_SOURCE
+    + """
+import json, sys, time
 start = time.perf_counter()
 from pretrained.sources import load_text
 from pretrained.tasks.summarize import SummarizeOptions, summarize
 doc = load_text(sys.argv[1])
-result = summarize(doc, SummarizeOptions(mode=sys.argv[2], words=int(sys.argv[3])))
+load = {"engine": sys.argv[4]} if len(sys.argv) > 4 else {}
+result = summarize(doc, SummarizeOptions(mode=sys.argv[2], words=int(sys.argv[3])), **load)
 print(json.dumps({"seconds": time.perf_counter() - start,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "rss_mb": peak_rss_mib(),
                   "result": result.to_dict()}))
 """
+)
 
 
 def almanac() -> str:
@@ -65,10 +73,10 @@ def big_document(size: int) -> str:
     return "\n\n".join(out)[:size]
 
 
-def run_child(path: Path, mode: str, words: int) -> dict:
+def run_child(path: Path, mode: str, words: int, *engine: str) -> dict:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(path), mode, str(words)],
+        [sys.executable, "-c", _CHILD, str(path), mode, str(words), *engine],
         capture_output=True,
         text=True,
         env=env,
@@ -142,6 +150,75 @@ def scale_rows(repeat: int) -> list[dict]:
     ]
 
 
+def speed_rows(repeat: int) -> list[dict]:
+    """Summarization throughput in characters per second of input, warm models.
+
+    Extractive: ours on a 60 KB document vs the textbook embedding summarizer written with
+    bare sentence-transformers (embed every sentence, keep those closest to the centroid), same
+    model, same process, alternating. Abstractive: the same 4 KB text summarized with the
+    auto engine vs --engine transformers, each in its own process (model calls only)."""
+    import numpy as np
+    from sentence_transformers import SentenceTransformer
+
+    from pretrained.models import load_embedder
+    from pretrained.tasks.chunking import split_sentences
+    from pretrained.tasks.summarize import SummarizeOptions, summarize
+
+    text = big_document(60_000)
+    embedder = load_embedder()
+    bare = SentenceTransformer(str(embedder.resolved.path), device="cpu")
+
+    def naive() -> str:
+        sentences = [s.text for s in split_sentences(text)]
+        vectors = bare.encode(sentences, batch_size=32, normalize_embeddings=True)
+        centroid = vectors.mean(0)
+        best = sorted(np.argsort(-(vectors @ centroid))[:10])
+        return " ".join(sentences[i] for i in best)
+
+    options = SummarizeOptions(mode="extractive", sentences=10)
+    summarize(text[:5_000], options, embedder=embedder)  # warm both
+    naive_t, ours_t = [], []
+    for _ in range(max(1, repeat)):
+        start = time.perf_counter()
+        summarize(text, options, embedder=embedder)
+        ours_t.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        naive()
+        naive_t.append(time.perf_counter() - start)
+    rows = [
+        {
+            "name": "extractive chars/s (60 KB, 10 sentences)",
+            "ours": len(text) / statistics.median(ours_t),
+            "baseline": len(text) / statistics.median(naive_t),
+            "baseline_name": "bare sentence-transformers: every sentence, nearest the centroid",
+            "unit": "chars/s",
+        }
+    ]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "4k.txt"
+        path.write_text(big_document(4_000))
+        runs = {"auto": [], "transformers": []}
+        for _ in range(max(1, repeat // 3)):
+            for engine in runs:
+                runs[engine].append(run_child(path, "abstractive", 60, engine))
+    speed = {
+        engine: statistics.median(4_000 / r["result"]["timings"]["generate_s"] for r in results)
+        for engine, results in runs.items()
+    }
+    first = runs["auto"][0]["result"]
+    rows.append(
+        {
+            "name": f"abstractive chars/s (4 KB, 60 words, auto engine: {first['engine']})",
+            "ours": speed["auto"],
+            "baseline": speed["transformers"],
+            "baseline_name": "the same summarizer on --engine transformers",
+            "unit": "chars/s",
+            "note": f"{first['chunks']} chunks, {first['timings']['model_calls']} model calls",
+        }
+    )
+    return rows
+
+
 def abstractive_row() -> dict:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "100k.txt"
@@ -165,7 +242,8 @@ def run(args) -> list[dict]:
         raise FileNotFoundError(f"{CNN} is missing (benchmarks read ../shared/data)")
     rows = rouge_rows()
     rows.append(coverage_row())
-    rows.extend(scale_rows(max(1, min(args.repeat, 3))))
+    rows.extend(scale_rows(1))  # one fresh process each: seconds apart, not percent
+    rows.extend(speed_rows(max(1, min(args.repeat, 2))))
     if os.environ.get("BENCH_ABSTRACTIVE") == "1":
         rows.append(abstractive_row())
     return rows

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.run import median_of
+from benchmarks.run import PEAK_RSS_SOURCE, median_of
 
 PASSAGE = [
     "The next train to the city leaves from platform four in ten minutes.",
@@ -41,20 +41,26 @@ PASSAGE = [
     "Tickets cost fifteen pounds for adults and free entry for students.",
 ]
 
-BARE = """
-import resource, sys, time
+BARE = (
+    PEAK_RSS_SOURCE
+    + """
+import sys, time
 from faster_whisper import WhisperModel
 model = WhisperModel(sys.argv[1], compute_type="int8")
 segments, info = model.transcribe(sys.argv[2], beam_size=5, vad_filter=True)
 text = " ".join(s.text.strip() for s in segments)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(peak_rss_mib())
 """
-OURS = """
-import resource, sys
+)
+OURS = (
+    PEAK_RSS_SOURCE
+    + """
+import sys
 from pretrained.tasks.transcribe import transcribe
 result = transcribe(sys.argv[2], model=sys.argv[1])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(peak_rss_mib())
 """
+)
 
 
 def synthesize(folder: Path, repeat: int) -> tuple[Path, str]:
@@ -74,7 +80,7 @@ def peak_rss_mb(script: str, model_dir: Path, audio: Path) -> float:
         capture_output=True,
         text=True,
     )
-    return int(out.stdout.strip().splitlines()[-1]) / 1024  # ru_maxrss is in KiB on Linux
+    return float(out.stdout.strip().splitlines()[-1])
 
 
 def run(args) -> list[dict]:
@@ -103,7 +109,7 @@ def run(args) -> list[dict]:
         ours(), bare()  # warm-up (VAD model, caches)
         wall: dict[str, list[float]] = {"ours": [], "bare": []}
         cpu: dict[str, list[float]] = {"ours": [], "bare": []}
-        for _ in range(args.repeat):  # alternate so both see the same machine state
+        for _ in range(max(1, min(args.repeat, 2))):  # alternate: the same machine state
             for name, fn in (("ours", ours), ("bare", bare)):
                 began_cpu = time.process_time()  # all threads of this process
                 wall[name].append(median_of(fn, 1)[0])
@@ -149,7 +155,7 @@ def run(args) -> list[dict]:
                     f"{100 * word_error_rate(reference, texts['bare'], normalize):.1f}%",
                 }
             )
-        long_audio, _ = synthesize(Path(tmp), repeat=10)
+        long_audio, _ = synthesize(Path(tmp), repeat=5)
         long_s = probe(long_audio).duration or 0.0
         for audio_path, length in ((audio, seconds), (long_audio, long_s)):
             rows.append(

@@ -24,6 +24,56 @@ sys.path.insert(0, str(HERE.parent))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
+# Peak RSS of a benchmark child, measured inside it. `ru_maxrss` does not work for children of
+# this process: Linux carries the forked copy's resident size over exec, so once this process
+# has loaded a model every child reports at least that much. VmHWM is the peak of the child's
+# own address space after exec. Prepend this to a child's code and call peak_rss_mib().
+PEAK_RSS_SOURCE = """
+def peak_rss_mib():
+    try:
+        with open("/proc/self/status") as fh:
+            return next(int(l.split()[1]) for l in fh if l.startswith("VmHWM:")) / 1024
+    except (OSError, StopIteration):  # not Linux: ru_maxrss (KiB on Linux, bytes on macOS)
+        import resource, sys
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
+"""
+# `python -c CLI_RSS ARGS…` runs `pretrained ARGS…` and prints "PEAK_RSS_MIB <n>" on stderr last.
+CLI_RSS = (
+    PEAK_RSS_SOURCE
+    + """
+import atexit, sys
+atexit.register(lambda: print(f"PEAK_RSS_MIB {peak_rss_mib():.1f}", file=sys.stderr))
+from pretrained.cli.main import run
+sys.argv = ["pretrained", *sys.argv[1:]]
+run()
+"""
+)
+
+
+def peak_rss_of(cmd: list[str], stdin: str | None = None) -> float:
+    """Run a command whose last stderr line is "PEAK_RSS_MIB <n>" (see CLI_RSS) → n."""
+    import subprocess
+
+    proc = subprocess.run(
+        cmd,
+        input=stdin or "",
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+        cwd=HERE.parent,
+    )
+    last = proc.stderr.strip().splitlines()[-1] if proc.stderr.strip() else ""
+    if proc.returncode != 0 or not last.startswith("PEAK_RSS_MIB "):
+        raise RuntimeError(f"{' '.join(cmd[:4])} failed: {proc.stderr[-500:]}")
+    return float(last.split()[1])
+
+
+def cli_peak_rss(*args: str, stdin: str | None = None) -> float:
+    """Peak RSS (MiB) of `pretrained ARGS…` run as a new process (offline)."""
+    return peak_rss_of([sys.executable, "-c", CLI_RSS, *args], stdin)
+
+
 def median_of(fn, repeat: int) -> tuple[float, list[float]]:
     """Run fn() `repeat` times; return (median seconds, all seconds)."""
     times = []

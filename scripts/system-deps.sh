@@ -4,6 +4,7 @@
 # a machine without root gets a warning and the commands that need a package say so themselves.
 set -u
 PACKAGES=()   # each capability appends what it needs, e.g. PACKAGES+=(espeak-ng ffmpeg)
+PACKAGES+=(libgomp1)  # OpenMP runtime of the llama.cpp engine (xllamacpp's CPU wheel links it)
 PACKAGES+=(espeak-ng)   # speak: the offline, non-neural text-to-speech engine
 PACKAGES+=(ffmpeg)   # transcribe: mp3/mp4 test media and benchmarks (espeak-ng makes the speech)
 PACKAGES+=(chromium)   # serve: headless browser tests of the web UI (driven by Playwright)

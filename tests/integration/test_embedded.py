@@ -29,13 +29,19 @@ def test_greedy_generation_is_deterministic(cli):
 
 
 def test_chat_template_is_applied():
+    # "Answer briefly": without it the first token is a near-tie ("The" vs "L'") that the
+    # fast engine's 8-bit activations may break the other way (test_fast_embedded.py)
     result = pretrained.generate(
-        "What is the capital of France?", MODEL, temperature=0, max_new_tokens=12
+        "What is the capital of France? Answer briefly.", MODEL, temperature=0, max_new_tokens=12
     )
     assert result.chat_template
     assert "Paris" in result.text
     raw = pretrained.generate(
-        "What is the capital of France?", MODEL, temperature=0, max_new_tokens=12, raw=True
+        "What is the capital of France? Answer briefly.",
+        MODEL,
+        temperature=0,
+        max_new_tokens=12,
+        raw=True,
     )
     assert not raw.chat_template and raw.prompt_tokens < result.prompt_tokens
     backend = pretrained.load(MODEL)

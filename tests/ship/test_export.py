@@ -57,7 +57,7 @@ def test_onnx_generator_runs_through_pretrained(cli, onnx_llama, tiny_llama_dir)
     out, _ = onnx_llama
     args = ["Hello", "--temperature", "0", "--max-new-tokens", "6", "--json", "--raw"]
     exported = cli("generate", *args, "--model", str(out))
-    original = cli("generate", *args, "--model", str(tiny_llama_dir))
+    original = cli("generate", *args, "--model", str(tiny_llama_dir), "--engine", "transformers")
     assert exported.exit_code == 0, exported.stderr
     assert exported.json()["engine"] == "onnx"
     assert exported.json()["text"] == original.json()["text"]
@@ -108,7 +108,7 @@ def test_ct2_export_runs_through_pretrained_and_ctranslate2(cli, tiny_llama_dir,
     assert generator.generate_batch([tokens], max_length=3, sampling_topk=1)[0].sequences_ids[0]
     args = ["Hello", "--temperature", "0", "--max-new-tokens", "6", "--json", "--raw"]
     exported = cli("generate", *args, "--model", str(out))
-    original = cli("generate", *args, "--model", str(tiny_llama_dir))
+    original = cli("generate", *args, "--model", str(tiny_llama_dir), "--engine", "transformers")
     assert exported.exit_code == 0, exported.stderr
     assert exported.json()["engine"] == "ctranslate2"
     assert exported.json()["text"] == original.json()["text"]

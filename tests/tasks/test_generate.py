@@ -149,7 +149,7 @@ def test_stream_equals_generate_and_stop_cuts(tiny_gpt2_dir):
 
 
 def test_eos_ends_generation_with_stop_reason(tiny_llama_dir):
-    backend = pretrained.load(str(tiny_llama_dir))
+    backend = pretrained.load(str(tiny_llama_dir), engine="transformers")
     eos = backend.tokenizer.eos_token_id
     completion = backend._completion(
         [10, 11, eos, 0, 0], pretrained.GenerateOptions(temperature=0).sampling()

@@ -55,7 +55,10 @@ Quantize = Annotated[
 Engine = Annotated[
     str,
     typer.Option(
-        "--engine", help="Inference engine: auto or transformers.", rich_help_panel=MODEL_PANEL
+        "--engine",
+        help="auto (fastest that fits: llama.cpp for GGUF, ctranslate2 for other models on "
+        "CPU; transformers on GPU), transformers, llama.cpp, ctranslate2, onnx (exports).",
+        rich_help_panel=MODEL_PANEL,
     ),
 ]
 TrustRemoteCode = Annotated[

@@ -118,7 +118,8 @@ InferenceEngine = Annotated[
     str,
     typer.Option(
         "--inference-engine",
-        help="Text-generation engine: auto or transformers.",
+        help="Text-generation engine (what --engine is on generate): auto, transformers, "
+        "llama.cpp, ctranslate2, onnx.",
         rich_help_panel=o.MODEL_PANEL,
     ),
 ]

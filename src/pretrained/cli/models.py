@@ -111,5 +111,61 @@ def info(
         console.print(f"note: {note}", markup=False)
 
 
+cache_app = typer.Typer(
+    help="The conversion cache: models converted once for a faster engine.", no_args_is_help=True
+)
+app.add_typer(cache_app, name="cache")
+
+
+@cache_app.command("list")
+def cache_list(json_out: o.Json = False) -> None:
+    """Each converted model: what it was made from (model, revision, quantization) and its size."""
+    from rich.table import Table
+
+    from ..models.loading import cache_entries
+
+    entries = cache_entries()
+    if json_out:
+        print_json(entries)
+        return
+    console = out_console()
+    if not entries:
+        console.print("the conversion cache is empty", markup=False)
+        return
+    table = Table(title="conversion cache", title_justify="left")
+    for column in ("name", "kind", "from", "quantization", "size", "created"):
+        table.add_column(column)
+    for e in entries:
+        table.add_row(
+            e["name"],
+            e.get("kind", "-"),
+            e.get("model") or e.get("source", "-"),
+            e.get("quantization", "-"),
+            human_bytes(e["size_bytes"]),
+            e.get("created", "-"),
+        )
+    console.print(table)
+    console.print(f"total {human_bytes(sum(e['size_bytes'] for e in entries))}", markup=False)
+
+
+@cache_app.command("clear")
+def cache_clear(
+    names: Annotated[
+        list[str] | None,
+        typer.Argument(help="Entries to delete (from 'models cache list'); none = all of them."),
+    ] = None,
+    json_out: o.Json = False,
+) -> None:
+    """Delete converted models; they are rebuilt on next use."""
+    from ..models.loading import clear_cache
+
+    removed = clear_cache(names or None)
+    if json_out:
+        print_json({"removed": removed, "freed_bytes": sum(e["size_bytes"] for e in removed)})
+        return
+    freed = human_bytes(sum(e["size_bytes"] for e in removed))
+    out_console().print(f"removed {len(removed)} cache entries, freed {freed}", markup=False)
+
+
 def register(root: typer.Typer) -> None:
     root.add_typer(app, name="models")

@@ -50,6 +50,7 @@ def run(
     revision: o.Revision = None,
     device: o.Device = None,
     dtype: o.Dtype = None,
+    engine: o.Engine = "auto",
     trust_remote_code: o.TrustRemoteCode = False,
     trust_pickle: o.TrustPickle = False,
     list_tasks: Annotated[
@@ -93,12 +94,15 @@ def run(
             revision=revision,
             device=device,
             dtype=dtype,
+            engine=engine,
             trust_remote_code=trust_remote_code,
             trust_pickle=trust_pickle,
         )
     default = "" if model else " [default for this task; --model to change]"
     info(
-        f"task: {name} · model: {backend.model_id}{default} · {backend.device} {backend.dtype}"
+        f"task: {name} · model: {backend.model_id}{default} · "
+        + (f"engine {backend.engine} · " if hasattr(backend, "engine") else "")
+        + f"{backend.device} {backend.dtype}"
         + (f" · loaded in {backend.load_seconds:.1f}s" if backend.load_seconds else ""),
         quiet=silent,
     )

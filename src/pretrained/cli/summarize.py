@@ -163,8 +163,9 @@ def summarize(
         sys.stdout.write(result.summary.strip() + "\n")
     sys.stdout.flush()
     info(
-        f"{result.mode} summary ({result.reason}) · model {result.model} · "
-        f"{result.input_words:,} → {result.output_words} words · {result.timings['total_s']}s",
+        f"{result.mode} summary ({result.reason}) · model {result.model}"
+        + (f" ({result.engine})" if result.engine else "")
+        + f" · {result.input_words:,} → {result.output_words} words · {result.timings['total_s']}s",
         quiet=status,
     )
     for warning in result.warnings:

@@ -4,11 +4,13 @@ loop of API calls pays the load once."""
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from typing import Any
 
-from .backends import choose_text_engine, create_text_backend
+from ..errors import UnsupportedModelError
+from .backends import create_text_backend, text_engine_candidates
 from .backends.base import TextBackend
 from .registry import EMBEDDING, TEXT_GENERATION, ResolvedModel, resolve
 
@@ -31,7 +33,14 @@ def load(
 ) -> TextBackend:
     """Load (or reuse) a text-generation backend for `model` (alias, Hub id or path)."""
     resolved = resolve(model, task=task, revision=revision)
-    chosen = choose_text_engine(resolved, engine, device)
+    candidates = text_engine_candidates(
+        resolved,
+        engine,
+        device,
+        dtype=dtype,
+        quantize=quantize,
+        trust_remote_code=trust_remote_code,
+    )
     options = {
         "device": device,
         "dtype": dtype,
@@ -39,9 +48,22 @@ def load(
         "trust_remote_code": trust_remote_code,
         "trust_pickle": trust_pickle,
     }
-    key = (resolved.source, resolved.id, resolved.revision, chosen, tuple(sorted(options.items())))
-    key += _run_folder_state(resolved)
-    return _cached(key, lambda: create_text_backend(resolved, chosen, **options))
+    for i, chosen in enumerate(candidates):
+        key = (
+            resolved.source,
+            resolved.id,
+            resolved.revision,
+            chosen,
+            tuple(sorted(options.items())),
+        )
+        key += _run_folder_state(resolved)
+        try:
+            return _cached(key, functools.partial(create_text_backend, resolved, chosen, **options))
+        except UnsupportedModelError:
+            if i == len(candidates) - 1:
+                raise
+            # 'auto': this engine cannot run the model, try the next one
+    raise AssertionError("unreachable: the candidate list is never empty")
 
 
 def _run_folder_state(resolved) -> tuple:

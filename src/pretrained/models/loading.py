@@ -51,14 +51,21 @@ def mps_available() -> bool:
     return bool(backend and backend.is_available())
 
 
-def choose_device(requested: str | None = None) -> str:
-    """auto → cuda → mps → cpu. An explicit device that is absent is an error, not a fallback."""
+def check_device(requested: str | None) -> str:
+    """The device name, lower-cased and validated (no torch import: engines that never touch
+    torch validate --device too)."""
     requested = (requested or "auto").lower()
-    base = requested.split(":")[0]
-    if base not in DEVICES:
+    if requested.split(":")[0] not in DEVICES:
         raise InvalidOptionError(
             f"unknown device '{requested}'", hint="use one of: auto, cpu, cuda, cuda:N, mps"
         )
+    return requested
+
+
+def choose_device(requested: str | None = None) -> str:
+    """auto → cuda → mps → cpu. An explicit device that is absent is an error, not a fallback."""
+    requested = check_device(requested)
+    base = requested.split(":")[0]
     if base == "auto":
         if cuda_available():
             return "cuda"
@@ -239,29 +246,119 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
 
 
-def _gguf_cache_dir(gguf_path: Path, kind: str) -> tuple[Path, str]:
+@contextlib.contextmanager
+def _build_lock(final: Path):
+    """An exclusive lock next to a cache entry, so a second process waits for the first one's
+    conversion instead of doing the same work (the rename in publish_dir is what keeps the
+    entry whole; the lock only saves the duplicate work). No-op where fcntl is missing."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    lock_path = final.parent / f".{final.name}.lock"
+    with lock_path.open("a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def cached_build(name: str, build, meta: dict[str, Any], revision: str | None) -> Prepared:
+    """The cache entry `name` under the cache folder, built once by `build(tmp_folder)`.
+
+    The build writes into a fresh temp folder; a `.complete` file with `meta` is added and the
+    folder is renamed into place, so readers only ever see complete entries, a crash leaves
+    only a `.tmp-*` folder behind, and two racing processes end up sharing one entry."""
+    final = settings.cache_dir() / name
+    if (final / ".complete").exists():
+        return Prepared(final, revision, cache_hit=True)
+    with _build_lock(final):
+        if (final / ".complete").exists():  # another process built it while we waited
+            return Prepared(final, revision, cache_hit=True)
+        start = time.time()
+        tmp = Path(tempfile.mkdtemp(dir=settings.cache_dir(), prefix=".tmp-"))
+        try:
+            build(tmp)
+            record = {**meta, "created": time.strftime("%Y-%m-%dT%H:%M:%S")}
+            (tmp / ".complete").write_text(json.dumps(record, indent=1))
+            publish_dir(tmp, final)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    return Prepared(final, revision, converted=True, seconds=time.time() - start)
+
+
+def cache_entries() -> list[dict[str, Any]]:
+    """Every complete entry of the conversion cache, with what it was made from and its size."""
+    root = settings.cache_dir()
+    out = []
+    for entry in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        marker = entry / ".complete"
+        if not marker.exists():
+            continue
+        try:
+            meta = json.loads(marker.read_text())
+        except ValueError:
+            meta = {}
+        size = sum(f.stat().st_size for f in entry.rglob("*") if f.is_file())
+        out.append({"name": entry.name, "path": str(entry), "size_bytes": size, **meta})
+    return out
+
+
+def clear_cache(names: list[str] | None = None) -> list[dict[str, Any]]:
+    """Delete the named cache entries (all of them when `names` is None); → what was deleted.
+
+    Leftover temp folders of crashed conversions go too, but only when older than an hour,
+    so a conversion running in another process right now is left alone."""
+    entries = cache_entries()
+    if names is not None:
+        known = {e["name"] for e in entries}
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise InvalidOptionError(
+                f"no cache entry named {', '.join(repr(n) for n in unknown)}",
+                hint="run 'pretrained models cache list' to see the entries",
+            )
+        entries = [e for e in entries if e["name"] in names]
+    from . import unload_all
+
+    unload_all()  # models loaded in this process from a deleted entry would break later
+    root = settings.cache_dir()
+    for entry in entries:
+        # rename first so a reader never sees a half-deleted entry as complete
+        doomed = root / f".tmp-del-{entry['name']}-{os.getpid()}"
+        with contextlib.suppress(OSError):
+            os.rename(entry["path"], doomed)
+            shutil.rmtree(doomed, ignore_errors=True)
+    if names is None:
+        for stale in root.glob(".tmp-*"):
+            with contextlib.suppress(OSError):
+                if time.time() - stale.stat().st_mtime > 3600:
+                    shutil.rmtree(stale, ignore_errors=True)
+    return entries
+
+
+def _gguf_entry(gguf_path: Path, kind: str) -> tuple[str, str, dict[str, Any]]:
     digest = file_sha256(gguf_path)
-    return settings.cache_dir() / f"gguf-{kind}-{digest[:16]}", digest
+    meta = {"kind": f"gguf-{kind}", "source": str(gguf_path), "sha256": digest}
+    if kind == "model":
+        meta["quantization"] = "float32 (dequantized)"
+    return f"gguf-{kind}-{digest[:16]}", f"sha256:{digest}", meta
 
 
 def gguf_tokenizer_dir(gguf_path: Path) -> Prepared:
     """Tokenizer files extracted once from a GGUF file (≈7 s the first time, then instant)."""
-    final, digest = _gguf_cache_dir(gguf_path, "tokenizer")
-    if (final / ".complete").exists():
-        return Prepared(final, f"sha256:{digest}", cache_hit=True)
-    from transformers import AutoTokenizer
+    name, revision, meta = _gguf_entry(gguf_path, "tokenizer")
 
-    start = time.time()
-    tmp = Path(tempfile.mkdtemp(dir=settings.cache_dir(), prefix=".tmp-"))
-    try:
+    def build(tmp: Path) -> None:
+        from transformers import AutoTokenizer
+
         with quiet_transformers():
             tok = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
             tok.save_pretrained(tmp)
-        (tmp / ".complete").write_text(json.dumps({"source": str(gguf_path), "sha256": digest}))
-        publish_dir(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return Prepared(final, f"sha256:{digest}", converted=True, seconds=time.time() - start)
+
+    return cached_build(name, build, meta, revision)
 
 
 def gguf_model_dir(gguf_path: Path, progress: bool = True) -> Prepared:
@@ -270,20 +367,17 @@ def gguf_model_dir(gguf_path: Path, progress: bool = True) -> Prepared:
     transformers refuses to save a GGUF-loaded model, so rebuild it from its config and copy
     the state dict into a fresh instance that can be saved.
     """
-    final, digest = _gguf_cache_dir(gguf_path, "model")
-    if (final / ".complete").exists():
-        return Prepared(final, f"sha256:{digest}", cache_hit=True)
-    import transformers.modeling_gguf_pytorch_utils  # noqa: F401 - so quiet_transformers can reach its tqdm
-    from transformers import AutoModelForCausalLM
+    name, revision, meta = _gguf_entry(gguf_path, "model")
 
-    start = time.time()
-    if progress:
-        print(
-            f"converting {gguf_path.name} to safetensors once (cached for next time)…",
-            file=sys.stderr,
-        )
-    tmp = Path(tempfile.mkdtemp(dir=settings.cache_dir(), prefix=".tmp-"))
-    try:
+    def build(tmp: Path) -> None:
+        import transformers.modeling_gguf_pytorch_utils  # noqa: F401 - so quiet_transformers can reach its tqdm
+        from transformers import AutoModelForCausalLM
+
+        if progress:
+            print(
+                f"converting {gguf_path.name} to safetensors once (cached for next time)…",
+                file=sys.stderr,
+            )
         with quiet_transformers(show_progress=progress):
             gguf_model = AutoModelForCausalLM.from_pretrained(
                 gguf_path.parent, gguf_file=gguf_path.name
@@ -301,11 +395,8 @@ def gguf_model_dir(gguf_path: Path, progress: bool = True) -> Prepared:
         for item in tok_dir.iterdir():
             if item.name != ".complete":
                 shutil.copy2(item, tmp / item.name)
-        (tmp / ".complete").write_text(json.dumps({"source": str(gguf_path), "sha256": digest}))
-        publish_dir(tmp, final)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return Prepared(final, f"sha256:{digest}", converted=True, seconds=time.time() - start)
+
+    return cached_build(name, build, meta, revision)
 
 
 # ---------------------------------------------------------------- safe local folders
@@ -318,20 +409,23 @@ def check_local_weights(folder: Path, trust_pickle: bool) -> None:
         )
 
 
+def gguf_path(resolved: ResolvedModel) -> Path:
+    """The .gguf file of a GGUF model (downloaded from the Hub when it is a Hub model)."""
+    if resolved.source == "hub":
+        snap = hub.download(resolved.hub_id, resolved.revision, fmt="gguf", gguf_file=resolved.file)
+        gguf_files = sorted(f for f in snap.files if f.endswith(".gguf"))
+        return snap.path / (resolved.file or gguf_files[0])
+    assert resolved.path is not None and resolved.file is not None
+    return resolved.path / resolved.file
+
+
 def prepare(
     resolved: ResolvedModel, *, trust_pickle: bool = False, tokenizer_only: bool = False
 ) -> Prepared:
     """A local folder with config + safetensors (+ tokenizer) for a transformers load."""
     if resolved.format == "gguf":
-        if resolved.source == "hub":
-            snap = hub.download(
-                resolved.hub_id, resolved.revision, fmt="gguf", gguf_file=resolved.file
-            )
-            gguf_files = sorted(f for f in snap.files if f.endswith(".gguf"))
-            gguf_path = snap.path / (resolved.file or gguf_files[0])
-        else:
-            gguf_path = resolved.path / resolved.file
-        return gguf_tokenizer_dir(gguf_path) if tokenizer_only else gguf_model_dir(gguf_path)
+        path = gguf_path(resolved)
+        return gguf_tokenizer_dir(path) if tokenizer_only else gguf_model_dir(path)
     if resolved.source == "hub":
         start = time.time()
         snap = hub.download(

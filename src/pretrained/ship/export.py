@@ -37,6 +37,7 @@ from typing import Any
 
 from .. import runs
 from ..errors import ExportError, InvalidOptionError, UnsupportedModelError
+from ..models.backends.fast_tokenizer import TOKENIZER_FILES
 
 FORMATS = ("onnx", "ct2")
 KINDS = ("auto", "embed", "classify", "generate")
@@ -48,18 +49,6 @@ SAMPLE_TEXTS = (
     "Où est la bibliothèque ?",
 )
 SAMPLE_PROMPTS = ("The capital of France is", "Once upon a time, there was a")
-TOKENIZER_FILES = (
-    "tokenizer.json",
-    "tokenizer_config.json",
-    "special_tokens_map.json",
-    "vocab.txt",
-    "vocab.json",
-    "merges.txt",
-    "tokenizer.model",
-    "added_tokens.json",
-    "chat_template.jinja",
-    "generation_config.json",
-)
 EXPORT_FILE = "export.json"
 
 
@@ -332,13 +321,12 @@ def _export_onnx(src: _Source, out: Path, options: ExportOptions, trust_remote_c
 
 
 def _export_ct2(src: _Source, out: Path, options: ExportOptions) -> None:
-    try:
-        import ctranslate2  # noqa: F401
-        from ctranslate2.converters import TransformersConverter
-    except ImportError as exc:  # pragma: no cover - part of the export extra
+    from ..models.backends import ctranslate2
+
+    if not ctranslate2.available():  # pragma: no cover - part of the export extra
         from ..errors import missing_dependency
 
-        raise missing_dependency("ctranslate2", "export") from exc
+        raise missing_dependency("ctranslate2", "export")
     if src.kind == "classify":
         raise UnsupportedModelError(
             "CTranslate2 has no sequence-classification head",
@@ -349,13 +337,8 @@ def _export_ct2(src: _Source, out: Path, options: ExportOptions) -> None:
             f"CTranslate2 exports of embedders support mean pooling, not {src.pooling}",
             hint="use --format onnx",
         )
-    copy = [f for f in TOKENIZER_FILES if (src.folder / f).exists()]
-    from ..models.loading import quiet_transformers
-
-    converter = TransformersConverter(str(src.folder), copy_files=copy)
     staging = out / "ct2"
-    with quiet_transformers(), contextlib.redirect_stdout(sys.stderr):
-        converter.convert(str(staging), quantization=options.quantize, force=True)
+    ctranslate2.convert_folder(src.folder, staging, options.quantize, label=src.model_id)
     for item in staging.iterdir():
         shutil.move(str(item), out / item.name)
     staging.rmdir()

@@ -87,7 +87,7 @@ DESCRIBE_INPUT = {
 }
 # Defaults we override (an embedded model works offline); the rest are transformers' own,
 # pinned to the revision transformers pins.
-OUR_DEFAULTS = {"feature-extraction": "minilm-l6"}
+OUR_DEFAULTS = {"feature-extraction": "minilm-l6", "text-generation": "smollm2-135m-instruct"}
 
 
 @dataclass(frozen=True)
@@ -379,16 +379,78 @@ def run(
     )
 
 
-def load_backend(task: str, model: str | None = None, *, revision: str | None = None, **options):
-    """The pipeline for `task`: --model, else our default, else transformers' pinned default."""
-    from ..models import load_pipeline
+def load_backend(
+    task: str,
+    model: str | None = None,
+    *,
+    revision: str | None = None,
+    engine: str | None = None,
+    **options,
+):
+    """The pipeline for `task`: --model, else our default, else transformers' pinned default.
 
+    text-generation runs on the text engines (`--engine`, the fast CPU engine by default) like
+    `pretrained generate`, behind the pipeline's call and output shape."""
+    from ..models import load, load_pipeline
+
+    if task == "text-generation":
+        return GenerationPipeline(load(model, revision=revision, engine=engine, **options))
+    if engine and engine.lower() not in ("auto", "transformers"):
+        raise InvalidOptionError(
+            f"--engine {engine} runs text generation; {task} runs on transformers",
+            hint="drop --engine (it applies to text-generation)",
+        )
     if model is None:
         model, pinned = _default(task, _supported().get(task, {}))
         if model is None:
             raise InvalidOptionError(f"{task} has no default model", hint="pass --model")
         revision = revision or pinned
     return load_pipeline(task, model, revision=revision, **options)
+
+
+class GenerationPipeline:
+    """transformers' text-generation pipeline call and output (`[{"generated_text": …}]`,
+    prompt included unless return_full_text=False) over one of our text engines. The prompt is
+    used as it is (no chat template), like the pipeline does with a string; the knobs are
+    `generate`'s, plus the pipeline's do_sample and return_full_text."""
+
+    KNOBS = (
+        "max_new_tokens",
+        "temperature",
+        "top_k",
+        "top_p",
+        "repetition_penalty",
+        "num_return_sequences",
+        "seed",
+        "stop",
+        "do_sample",
+        "return_full_text",
+    )
+
+    def __init__(self, backend: Any) -> None:
+        self.backend = backend
+        self.model_id = backend.model_id
+        self.revision = backend.revision
+        self.engine = backend.engine
+        self.device = backend.device
+        self.dtype = backend.dtype
+        self.load_seconds = backend.load_seconds
+
+    def __call__(self, text: str, **params: Any) -> list[dict[str, str]]:
+        from .generate import GenerateOptions, generate
+
+        unknown = sorted(set(params) - set(self.KNOBS))
+        if unknown:  # run() turns a TypeError into a one-line usage error
+            raise TypeError(
+                f"unexpected keyword argument(s) {', '.join(unknown)}; "
+                f"text-generation takes {', '.join(self.KNOBS)}"
+            )
+        full = params.pop("return_full_text", True)
+        if params.pop("do_sample", None) is False:
+            params["temperature"] = 0
+        options = GenerateOptions.from_kwargs(raw=True, **params)
+        result = generate(text, options=options, backend=self.backend)
+        return [{"generated_text": (text if full else "") + t} for t in result.texts]
 
 
 def _fill_mask_placeholder(value: str, mask: str) -> str:

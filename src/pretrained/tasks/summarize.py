@@ -123,12 +123,14 @@ class SummaryResult:
     sentences: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
+    engine: str | None = None  # abstractive: the text engine that ran the model
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "summary": self.summary,
             "mode": self.mode,
             "model": self.model,
+            "engine": self.engine,
             "method": self.method,
             "reason": self.reason,
             "title": self.title,
@@ -916,6 +918,7 @@ def summarize(
                 "new_tokens": worker.new_tokens,
             },
         )
+        result.engine = backend.engine
         if not summary.strip():
             result.warnings.append("the model returned an empty summary")
         runs.annotate(

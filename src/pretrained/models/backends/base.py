@@ -8,7 +8,7 @@ load, render a chat, count tokens, generate a batch, stream one prompt.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -154,3 +154,37 @@ class StopWatcher:
         out = self.buffer[self.emitted :]
         self.emitted = len(self.buffer)
         return out
+
+
+def worker_stream(
+    work: Callable[[Callable[[Any], None]], Any], cancel: threading.Event, out: dict[str, Any]
+) -> Iterator[Any]:
+    """Run `work(put)` in a thread and yield what it puts, as it puts it: how an engine whose
+    decoding loop blocks (llama.cpp, CTranslate2) streams. When the consumer stops (the worker
+    is done, the stream is closed, or it raised), `cancel` is set and the worker joined, so the
+    engine is idle again; the worker's exception is raised here, its return value is
+    `out["result"]`."""
+    import queue
+
+    items: queue.Queue[Any] = queue.Queue()
+    done = object()
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            out["result"] = work(items.put)
+        except BaseException as exc:  # surfaced in the consuming thread
+            failure.append(exc)
+        finally:
+            items.put(done)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        while (item := items.get()) is not done:
+            yield item
+    finally:
+        cancel.set()
+        thread.join()
+    if failure:
+        raise failure[0]

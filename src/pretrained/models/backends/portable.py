@@ -2,8 +2,10 @@
 CTranslate2 folders run by ctranslate2. An export folder holds the weights, the tokenizer and
 `export.json` (what was exported, from which model, and its parity figures).
 
-`load_portable(folder)` gives a small runtime object; `PortableTextBackend` wraps a generator
-export in the TextBackend protocol (so `pretrained generate --model EXPORT` works) and
+`load_portable(folder)` gives a small runtime object (logits for the export parity checks);
+`PortableTextBackend` wraps an ONNX generator export in the TextBackend protocol (so
+`pretrained generate --model EXPORT` works; CTranslate2 generator exports run on the
+ctranslate2 engine, backends/ctranslate2.py, which also opens the folders here) and
 `PortableEmbedder` wraps an embedding export (`encode`, like the sentence-transformers engine).
 
 ONNX generator graphs take the whole sequence and return logits for every position (no KV
@@ -137,18 +139,15 @@ class Ct2Model(_Portable):
     runtime = "ctranslate2"
 
     def __init__(self, folder: Path, info: dict[str, Any]) -> None:
+        from . import ctranslate2
+
         super().__init__(folder, info)
-        try:
-            import ctranslate2
-        except ImportError as exc:  # pragma: no cover - part of the export extra
+        if not ctranslate2.available():  # pragma: no cover - part of the export extra
             from ...errors import missing_dependency
 
-            raise missing_dependency("ctranslate2", "export") from exc
+            raise missing_dependency("ctranslate2", "export")
         compute = "int8" if info.get("quantize") == "int8" else "default"
-        if self.kind == "generate":
-            self.model = ctranslate2.Generator(str(folder), device="cpu", compute_type=compute)
-        else:
-            self.model = ctranslate2.Encoder(str(folder), device="cpu", compute_type=compute)
+        self.model = ctranslate2.open_model(folder, kind=self.kind, compute_type=compute)
 
     def _tokens(self, ids: list[int]) -> list[str]:
         return self.tokenizer.convert_ids_to_tokens(ids)

@@ -222,7 +222,8 @@ class TransformersTextBackend:
                 if watcher.stopped:
                     cancel.set()
                     break
-            tail = watcher.flush()
+            cancelled = cancel.is_set()  # by the caller, or by a stop sequence
+            tail = "" if cancelled else watcher.flush()
             if tail:
                 yield StreamChunk(text=tail)
         finally:
@@ -232,7 +233,7 @@ class TransformersTextBackend:
             raise result["error"]
         new_ids = result["out"][0, inputs["input_ids"].shape[1] :].tolist()
         completion = self._completion(new_ids, params)
-        finish = "stop" if watcher.stopped else completion.finish_reason
+        finish = "stop" if cancelled else completion.finish_reason
         yield StreamChunk(
             done=True,
             finish_reason=finish,

@@ -1,0 +1,428 @@
+"""The llama.cpp engine: GGUF files run as they are (no conversion), through `xllamacpp`.
+
+Why this binding: llama-cpp-python ships only a source distribution on PyPI (14 CPU-minutes
+of compiling llama.cpp at install time, measured); xllamacpp ships prebuilt CPU wheels
+(installs in seconds) and exposes llama.cpp's own server loop in-process, which decodes the
+prompts (or the `num_return_sequences` samples) of one request as one batch. See
+docs/performance.md for the measurements behind the choice.
+
+Parity with the transformers engine, by construction:
+- prompts are tokenized by the model's Hugging Face tokenizer (`FastTokenizer`) and sent as
+  token ids, so both engines see the same prompt tokens;
+- chat templates are rendered by the same Jinja rules (`FastTokenizer.render_chat`);
+- sampling is the transformers order (repetition penalty over prompt + output, temperature,
+  top-k, top-p; no min-p), greedy when temperature is 0;
+- stop sequences, finish reasons and token counts go through the helpers in base.py.
+Outputs still differ where the weights differ: llama.cpp computes with the GGUF's quantized
+weights (e.g. Q4_1) and 8-bit activations, transformers with the dequantized float32 copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ... import settings
+from ...errors import ModelLoadError, UnsupportedModelError, missing_dependency
+from ..registry import ResolvedModel
+from .base import (
+    BackendOutput,
+    Completion,
+    SamplingParams,
+    StopWatcher,
+    StreamChunk,
+    worker_stream,
+)
+from .fast_tokenizer import FastTokenizer, TokenizerMethods
+
+# Requests decoded together (llama.cpp server "slots"); larger batches queue.
+PARALLEL = 8
+# Context per sequence, capped so the shared KV cache stays small on laptops (and quick to
+# allocate: it is part of every cold start).
+MAX_CONTEXT = 4096
+# The transformers warper order: penalty, temperature, top-k, top-p (llama.cpp's default
+# order applies top-p before temperature and adds min-p 0.05).
+_SAMPLERS = ["penalties", "temperature", "top_k", "top_p"]
+
+
+# llama.cpp's CPU threads meet at a barrier after every operation. With OpenMP's default
+# (spin-waiting), one busy core elsewhere on the machine makes every barrier wait for a
+# descheduled thread: measured 10-20× slower on a loaded 2-core machine (passive waiting was
+# not slower in any run we made). Set before libgomp starts; a user's choice wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("xllamacpp") is not None
+
+
+def cpu_threads() -> int:
+    """Threads for llama.cpp: the CPUs this process may use (more only adds contention)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # pragma: no cover - macOS / Windows
+        return max(1, os.cpu_count() or 1)
+
+
+# GGUF value types (gguf spec): fixed sizes for scalars; 8 = string, 9 = array
+_GGUF_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
+_GGUF_FORMATS = {
+    0: "B",
+    1: "b",
+    2: "H",
+    3: "h",
+    4: "I",
+    5: "i",
+    6: "f",
+    7: "?",
+    10: "Q",
+    11: "q",
+    12: "d",
+}
+
+
+def gguf_scalars(path: Path) -> dict[str, Any]:
+    """The scalar metadata of a GGUF file (strings and numbers; arrays such as the vocabulary
+    are skipped, not parsed). gguf's GGUFReader builds an object per vocabulary entry, which
+    takes seconds — the whole cold-start budget — for a value read on every start."""
+    import struct
+
+    def read(fmt: str):
+        return struct.unpack("<" + fmt, fh.read(struct.calcsize(fmt)))[0]
+
+    def string() -> str:
+        return fh.read(read("Q")).decode("utf-8", "replace")
+
+    def skip(kind: int) -> None:
+        if kind == 8:
+            fh.seek(read("Q"), 1)
+        elif kind == 9:
+            item, count = read("I"), read("Q")
+            if item in _GGUF_SIZES:
+                fh.seek(_GGUF_SIZES[item] * count, 1)
+            else:
+                for _ in range(count):
+                    skip(item)
+        else:
+            fh.seek(_GGUF_SIZES[kind], 1)
+
+    out: dict[str, Any] = {}
+    with path.open("rb") as fh:
+        if fh.read(4) != b"GGUF":
+            raise ModelLoadError(f"'{path.name}' is not a GGUF file (bad magic number)")
+        read("I")  # version
+        read("Q")  # tensor count
+        for _ in range(read("Q")):
+            key, kind = string(), read("I")
+            if kind == 8:
+                out[key] = string()
+            elif kind in _GGUF_FORMATS:
+                out[key] = read(_GGUF_FORMATS[kind])
+            else:
+                skip(kind)
+    return out
+
+
+def gguf_context_length(path: Path) -> int | None:
+    """The trained context length, from the GGUF header."""
+    meta = gguf_scalars(path)
+    value = meta.get(f"{meta.get('general.architecture')}.context_length")
+    return int(value) if value else None
+
+
+@dataclass
+class _Run:
+    """One sequence being generated: what the callback accumulates."""
+
+    text: str = ""
+    tokens: int = 0
+    ids: list[int] = field(default_factory=list)  # the generated token ids (EOS included)
+    chunks: int = 0  # streamed chunks received (one per token)
+    finish: str | None = None
+    first: float | None = None
+    error: str | None = None
+
+
+class LlamaCppTextBackend(TokenizerMethods):
+    engine = "llama.cpp"
+
+    def __init__(
+        self,
+        gguf_path: Path,
+        tokenizer: FastTokenizer,
+        *,
+        model_id: str,
+        revision: str | None,
+        threads: int | None = None,
+        parallel: int = PARALLEL,
+    ) -> None:
+        began = time.perf_counter()
+        import xllamacpp
+
+        start = time.perf_counter()
+        self.import_seconds = start - began
+        self.tokenizer = tokenizer
+        self.model_id = model_id
+        self.revision = revision
+        self.device = "cpu"
+        self.dtype = _quant_name(gguf_path)
+        self.gguf_path = gguf_path
+        self.parallel = parallel
+        self.cache_hit = False
+        trained = gguf_context_length(gguf_path) or 2048
+        self.context_length = min(trained, MAX_CONTEXT)
+        threads = threads or cpu_threads()
+
+        params = xllamacpp.CommonParams()
+        params.model.path = str(gguf_path)
+        params.n_ctx = self.context_length
+        params.n_parallel = parallel
+        params.kv_unified = True  # every slot may use the whole context, the cache is shared
+        params.n_batch = 512
+        params.cpuparams.n_threads = threads
+        params.cpuparams_batch.n_threads = threads
+        params.n_gpu_layers = 0
+        params.warmup = False
+        params.cache_ram_mib = 0
+        params.api_keys = [secrets.token_hex(16)]  # the in-process server's port answers no one
+        params.verbosity = 4 if settings.debug() else -1
+        try:
+            self.server = xllamacpp.Server(params)
+        except Exception as exc:  # xllamacpp raises RuntimeError with llama.cpp's reason
+            raise ModelLoadError(
+                f"llama.cpp could not load {gguf_path.name}: {exc}",
+                hint="try --engine transformers",
+            ) from exc
+        self.load_seconds = time.perf_counter() - start
+
+    # ------------------------------------------------------------ one request
+    def _body(self, prompts: list[list[int]], params: SamplingParams, ids: bool) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "prompt": prompts if len(prompts) > 1 else prompts[0],
+            "n": params.num_return_sequences,
+            "max_tokens": params.max_new_tokens,
+            "stream": True,
+            # a reused prompt prefix is evaluated in a different batch shape, which moves
+            # logits enough to flip near-ties: off, so the same call gives the same tokens
+            "cache_prompt": False,
+            "samplers": _SAMPLERS,
+            "min_p": 0.0,
+            "repeat_penalty": params.repetition_penalty,
+            "repeat_last_n": self.context_length,
+        }
+        if ids:  # each token's id comes with its probability: costs a vocabulary sort per token
+            body["logprobs"] = 1
+        if params.greedy:
+            body.update(temperature=0.0, top_k=1)
+        else:
+            body.update(
+                temperature=params.temperature,
+                top_k=params.top_k,
+                top_p=params.top_p,
+                seed=params.seed % 2**32 if params.seed is not None else 0xFFFFFFFF,
+            )
+        return body
+
+    def _request(
+        self,
+        prompts: list[list[int]],
+        params: SamplingParams,
+        started: float,
+        on_text: Callable[[str], Any] | None = None,
+        cancel: threading.Event | None = None,
+        ids: bool = False,
+    ) -> list[_Run]:
+        """One llama.cpp request for several prompts (or one prompt × n sequences): all its
+        sequences start in the same decoding step, so the batch — and the result — is the
+        same every time. Returns one _Run per choice index (prompt i, or sequence j); with
+        `ids`, each run also has its token ids (the parity tests use them)."""
+        count = len(prompts) * params.num_return_sequences
+        runs = [_Run() for _ in range(count)]
+        watchers = [StopWatcher(params.stop) for _ in range(count)]
+        failure: list[str] = []
+
+        def callback(chunk: dict[str, Any] | None) -> bool:
+            if chunk is None:
+                return False
+            if "choices" not in chunk:
+                error = chunk.get("error", chunk)
+                failure.append(
+                    error.get("message", str(error)) if isinstance(error, dict) else str(error)
+                )
+                return True
+            usage = chunk.get("usage") or {}
+            if count == 1 and "completion_tokens" in usage:
+                runs[0].tokens = usage["completion_tokens"]  # EOS included
+            for choice in chunk["choices"]:
+                run, watcher = runs[choice.get("index", 0)], watchers[choice.get("index", 0)]
+                if run.finish is not None:
+                    continue  # stopped by a stop sequence; its batch-mates go on
+                run.ids.extend(
+                    item["id"] for item in (choice.get("logprobs") or {}).get("content") or []
+                )
+                delta = choice.get("text") or ""
+                if delta:
+                    if run.first is None:
+                        run.first = time.perf_counter() - started
+                    shown = watcher.feed(delta)
+                    run.text += shown
+                    if on_text is not None and shown:
+                        on_text(shown)
+                    if watcher.stopped:
+                        run.finish = "stop"
+                        continue
+                if choice.get("finish_reason") is None:
+                    run.chunks += 1  # one streamed chunk per token
+                reason = choice.get("finish_reason")
+                if reason:
+                    tail = watcher.flush()
+                    run.text += tail
+                    if on_text is not None and tail:
+                        on_text(tail)
+                    run.finish = "length" if reason == "length" else "stop"
+            return all(r.finish for r in runs) or bool(cancel is not None and cancel.is_set())
+
+        body = self._body(prompts, params, ids)
+        if on_text is None and cancel is None and not params.stop:
+            # nothing to watch token by token: one reply at the end (no per-token callbacks)
+            body["stream"] = False
+            reply = self.server.handle_completions(body)
+            callback(reply)
+            prompt_ms = (reply.get("timings") or {}).get("prompt_ms")
+            if prompt_ms is not None:  # the first token comes right after the prompt
+                for run in runs:
+                    run.first = prompt_ms / 1000
+        else:
+            self.server.handle_completions(body, callback)
+        if failure:
+            raise ModelLoadError(
+                f"llama.cpp failed: {failure[0]}", hint="try --engine transformers"
+            )
+        for run in runs:
+            run.finish = run.finish or "stop"  # cancelled by the caller
+            # completion tokens, EOS included as the transformers engine counts it: exact
+            # from the ids or llama.cpp's usage (one sequence); streamed chunks (one per
+            # token) when cut short; else the text re-tokenized (a batched, non-streamed reply
+            # has one usage for all sequences)
+            if ids:
+                run.tokens = len(run.ids)
+            elif not run.tokens or count > 1:
+                if run.chunks:
+                    run.tokens = run.chunks
+                else:
+                    eos = run.finish == "stop" and not params.stop
+                    run.tokens = len(self.tokenizer.encode(run.text, False)) + int(eos)
+        return runs
+
+    def _chunks(self, encoded: list[list[int]], new_tokens: int) -> Iterator[list[list[int]]]:
+        """Prompts grouped into requests of at most `parallel` sequences whose prompts plus new
+        tokens fit the shared KV cache together."""
+        chunk: list[list[int]] = []
+        used = 0
+        for ids in encoded:
+            need = len(ids) + new_tokens
+            if chunk and (len(chunk) == self.parallel or used + need > self.context_length):
+                yield chunk
+                chunk, used = [], 0
+            chunk.append(ids)
+            used += need
+        if chunk:
+            yield chunk
+
+    # ------------------------------------------------------------ the protocol
+    def generate(
+        self, prompts: list[str], params: SamplingParams, *, add_special_tokens: bool = True
+    ) -> list[BackendOutput]:
+        started = time.perf_counter()
+        encoded = [self.tokenizer.encode(p, add_special_tokens) for p in prompts]
+        n = params.num_return_sequences
+        runs: list[_Run] = []
+        if n == 1:
+            for chunk in self._chunks(encoded, params.max_new_tokens):
+                runs += self._request(chunk, params, started)
+        else:  # n sequences of one prompt per request (llama.cpp seeds them seed, seed+1 …)
+            for ids in encoded:
+                runs += self._request([ids], params, started)
+        seconds = time.perf_counter() - started
+        firsts = [r.first for r in runs if r.first is not None]
+        return [
+            BackendOutput(
+                prompt_tokens=len(encoded[i]),
+                completions=[
+                    Completion(r.text, r.finish or "stop", r.tokens)
+                    for r in runs[i * n : (i + 1) * n]
+                ],
+                first_token_s=min(firsts) if firsts else None,
+                seconds=seconds,
+            )
+            for i in range(len(prompts))
+        ]
+
+    def stream(
+        self,
+        prompt: str,
+        params: SamplingParams,
+        *,
+        add_special_tokens: bool = True,
+        cancel: threading.Event | None = None,
+    ) -> Iterator[StreamChunk]:
+        cancel = cancel or threading.Event()
+        started = time.perf_counter()
+        ids = self.tokenizer.encode(prompt, add_special_tokens)
+        result: dict[str, Any] = {}
+
+        def work(put) -> _Run:
+            return self._request([ids], params, started, put, cancel)[0]
+
+        with contextlib.closing(worker_stream(work, cancel, result)) as pieces:
+            for piece in pieces:
+                yield StreamChunk(text=piece)
+        run: _Run = result["result"]
+        yield StreamChunk(
+            done=True,
+            finish_reason=run.finish,
+            prompt_tokens=len(ids),
+            completion_tokens=run.tokens,
+            first_token_s=run.first,
+        )
+
+
+def _quant_name(path: Path) -> str:
+    """'Q4_1' from 'SmolLM2-135M-Instruct.Q4_1.gguf' (what the file name says), else 'gguf'."""
+    import re
+
+    match = re.search(
+        r"(?:^|[.\-_])((?:I?Q\d+_[A-Z0-9_]+)|Q\d+|F16|F32|BF16)(?=\.gguf$)", path.name, re.I
+    )
+    return f"gguf {match.group(1).upper()}" if match else "gguf"
+
+
+def load_text_backend(resolved: ResolvedModel, **options: Any) -> LlamaCppTextBackend:
+    from ..loading import gguf_path, gguf_tokenizer_dir
+
+    if not available():
+        raise missing_dependency("xllamacpp", "fast")
+    if resolved.format != "gguf":
+        raise UnsupportedModelError(
+            f"the llama.cpp engine runs GGUF files; {resolved.label} is a {resolved.format} model",
+            hint="use --engine auto (it picks an engine that fits) or --engine transformers",
+        )
+    path = gguf_path(resolved)
+    prepared = gguf_tokenizer_dir(path)
+    backend = LlamaCppTextBackend(
+        path,
+        FastTokenizer(prepared.path),
+        model_id=resolved.alias or resolved.id,
+        revision=prepared.revision,
+    )
+    backend.cache_hit = prepared.cache_hit
+    return backend
