@@ -159,7 +159,7 @@ def main() -> int:
             continue
         for row in got:
             row.setdefault("suite", name)
-            if row.get("baseline") and row.get("ratio") is None and row.get("ours") is not None:
+            if row.get("baseline") and "ratio" not in row and row.get("ours") is not None:
                 higher = row.get("higher_is_better", True)
                 row["ratio"] = (
                     row["ours"] / row["baseline"] if higher else row["baseline"] / row["ours"]

@@ -33,5 +33,15 @@ $PT classify "The match went to extra time" --labels sports,politics,technology
 step pretrained ask "What is the largest source of saffron?" --context $ALMANAC
 $PT ask "What is the largest source of saffron?" --context $ALMANAC
 
+if command -v espeak-ng >/dev/null; then
+  OUT=$(mktemp -d)
+  SPEECH="The quarterly review starts at noon. Revenue grew by twelve percent."
+  step pretrained speak "$SPEECH" -o $OUT/review.wav
+  $PT speak "$SPEECH" -o $OUT/review.wav
+  step pretrained transcribe $OUT/review.wav -o $OUT --format txt,srt
+  $PT transcribe $OUT/review.wav -o $OUT --format txt,srt
+  rm -rf "$OUT"
+fi
+
 step pretrained logs --limit 5
 $PT logs --limit 5

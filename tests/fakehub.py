@@ -1,9 +1,9 @@
 """A small local stand-in for the Hugging Face Hub HTTP API, written from the API's documented
 shapes, so the real huggingface_hub client code paths run offline in tests.
 
-Supported: model info (`/api/models/{id}[/revision/{rev}]`), tree listing, file resolve
-(HEAD + GET with X-Repo-Commit/ETag headers), whoami, and the error codes the client maps to
-exceptions (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo). Writes, for small files:
+Supported: model and dataset info (`/api/{models,datasets}/{id}[/revision/{rev}]`), tree
+listing, file resolve (HEAD + GET with X-Repo-Commit/ETag headers), whoami, and the error codes
+the client maps to exceptions (RepoNotFound, RevisionNotFound, EntryNotFound, GatedRepo). Writes, for small files:
 repo creation (`/api/repos/create`), README metadata validation, preupload (every file
 "regular") and the NDJSON commit endpoint; they need a token with the "write" role.
 """
@@ -39,6 +39,7 @@ class FakeRepo:
 @dataclass
 class FakeHub:
     repos: dict[str, FakeRepo] = field(default_factory=dict)
+    datasets: dict[str, FakeRepo] = field(default_factory=dict)
     tokens: dict[str, str] = field(default_factory=dict)  # token → role (read | write)
     requests: list[tuple[str, str]] = field(default_factory=list)
     url: str = ""
@@ -51,6 +52,11 @@ class FakeHub:
         }
         repo = FakeRepo(files, **kwargs)
         self.repos[repo_id] = repo
+        return repo
+
+    def add_dataset(self, repo_id: str, files: dict[str, bytes], **kwargs) -> FakeRepo:
+        repo = FakeRepo(files, **kwargs)
+        self.datasets[repo_id] = repo
         return repo
 
 
@@ -86,8 +92,10 @@ def _handler(hub: FakeHub):
                 {"X-Error-Code": code, "X-Error-Message": message},
             )
 
-        def _repo(self, repo_id: str, revision: str | None) -> FakeRepo | None:
-            repo = hub.repos.get(repo_id)
+        def _repo(
+            self, repo_id: str, revision: str | None, kind: str = "models"
+        ) -> FakeRepo | None:
+            repo = (hub.datasets if kind == "datasets" else hub.repos).get(repo_id)
             if repo is None:
                 self._error(404, "RepoNotFound", f"Repository {repo_id} not found")
                 return None
@@ -108,15 +116,16 @@ def _handler(hub: FakeHub):
                     return self._error(401, "Unauthorized", "Invalid credentials")
                 body = {"type": "user", "name": "tester", "auth": {"accessToken": {"role": role}}}
                 return self._send(200, json.dumps(body).encode())
-            m = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/([^/]+))?", path)
+            m = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)(?:/revision/([^/]+))?", path)
             if m:
-                repo = self._repo(m.group(1), m.group(2))
+                kind, repo_id, revision = m.groups()
+                repo = self._repo(repo_id, revision, kind)
                 if repo is None:
                     return None
                 siblings = [{"rfilename": n, "size": len(b)} for n, b in sorted(repo.files.items())]
                 body = {
-                    "id": m.group(1),
-                    "modelId": m.group(1),
+                    "id": repo_id,
+                    "modelId": repo_id,
                     "sha": repo.sha,
                     "private": False,
                     "gated": "manual" if repo.gated else False,
@@ -124,9 +133,9 @@ def _handler(hub: FakeHub):
                     "tags": [],
                 }
                 return self._send(200, json.dumps(body).encode())
-            m = re.fullmatch(r"/api/models/([^/]+/[^/]+)/tree/([^/]+)(?:/.*)?", path)
+            m = re.fullmatch(r"/api/(models|datasets)/([^/]+/[^/]+)/tree/([^/]+)(?:/.*)?", path)
             if m:
-                repo = self._repo(m.group(1), m.group(2))
+                repo = self._repo(m.group(2), m.group(3), m.group(1))
                 if repo is None:
                     return None
                 entries = [
@@ -134,18 +143,19 @@ def _handler(hub: FakeHub):
                     for n, b in sorted(repo.files.items())
                 ]
                 return self._send(200, json.dumps(entries).encode())
-            m = re.fullmatch(r"/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
+            m = re.fullmatch(r"/(?P<ds>datasets/)?([^/]+/[^/]+)/resolve/([^/]+)/(.+)", path)
             if m:
-                repo = self._repo(m.group(1), m.group(2))
+                kind = "datasets" if m.group("ds") else "models"
+                repo = self._repo(m.group(2), m.group(3), kind)
                 if repo is None:
                     return None
                 if repo.gated and hub.tokens.get(self._token() or "") is None:
                     return self._error(
-                        403, "GatedRepo", f"Access to model {m.group(1)} is restricted"
+                        403, "GatedRepo", f"Access to model {m.group(2)} is restricted"
                     )
-                data = repo.files.get(m.group(3))
+                data = repo.files.get(m.group(4))
                 if data is None:
-                    return self._error(404, "EntryNotFound", f"{m.group(3)} does not exist")
+                    return self._error(404, "EntryNotFound", f"{m.group(4)} does not exist")
                 etag = f'"{hashlib.sha256(data).hexdigest()}"'
                 headers = {"X-Repo-Commit": repo.sha, "ETag": etag, "Accept-Ranges": "bytes"}
                 ranged = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))

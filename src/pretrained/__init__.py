@@ -53,6 +53,9 @@ _EXPORTS: dict[str, str] = {
     "ask": "pretrained.tasks.ask",
     "AskOptions": "pretrained.tasks.ask",
     "Document": "pretrained.sources",
+    "FinetuneOptions": "pretrained.train.finetune",
+    "FinetuneResult": "pretrained.train.finetune",
+    "push": "pretrained.ship.push",
 }
 __all__ = [
     "AskOptions",
@@ -62,6 +65,8 @@ __all__ = [
     "Document",
     "EmbedOptions",
     "EmbedResult",
+    "FinetuneOptions",
+    "FinetuneResult",
     "SummarizeOptions",
     "SummaryResult",
     "classify",
@@ -83,11 +88,13 @@ __all__ = [
     "decode",
     "doctor",
     "errors",
+    "finetune",
     "generate",
     "imagine",
     "inspect",
     "list_models",
     "load",
+    "push",
     "resolve",
     "run",
     "speak",
@@ -131,6 +138,21 @@ def tokenize(text: str, model: str | None = None, **kwargs: Any):
     return _tokenize(text, model, **kwargs)
 
 
+def finetune(data: str, model: str | None = None, *, options=None, reporter=None, **kwargs: Any):
+    """Fine-tune `model` on `data` (a file or a Hub dataset id); knobs are keyword arguments
+    (template, method, max_steps, lr, …) or a ready `FinetuneOptions` as `options=`."""
+    from .train import FinetuneOptions
+    from .train import finetune as _finetune
+
+    if options is None:
+        options = FinetuneOptions.from_kwargs(**kwargs)
+    elif kwargs:
+        from dataclasses import replace
+
+        options = replace(options, **kwargs).validate()
+    return _finetune(data, model, options, reporter=reporter)
+
+
 _LOAD_KEYS = {
     "revision",
     "device",
@@ -166,6 +188,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .jobs.transcribe import transcribe_inputs
     from .models import load, load_transcriber
     from .models.registry import resolve
+    from .ship.push import push
     from .sources import Document, load_text
     from .tasks.ask import AskOptions, ask
     from .tasks.chat import ChatSession
@@ -181,3 +204,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from .tasks.summarize import SummarizeOptions, SummaryResult, summarize
     from .tasks.tokenize import TokenizeResult, decode
     from .tasks.transcribe import TranscribeOptions, TranscribeResult, transcribe
+    from .train.finetune import FinetuneOptions, FinetuneResult

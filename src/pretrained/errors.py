@@ -8,15 +8,17 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     │   ├── InvalidOptionError          a knob has a bad value (negative temperature …)
     │   ├── UnknownTaskError
     │   ├── ModelNotServedError         a server request names a model the server does not serve
-    │   └── ResumeMismatchError         a batch output belongs to a job with other settings
+    │   ├── ResumeMismatchError         a batch output or a fine-tuning run has other settings
+    │   └── RunExistsError              a fine-tuning run folder exists (no --resume/--overwrite)
     ├── InputError                      the input cannot be used
     │   ├── EmptyInputError             empty prompt / empty text
     │   ├── InputNotFoundError          missing file, 404 URL, unknown wiki page
     │   ├── UnreadableInputError        binary / undecodable / corrupt input
     │   │   └── NoAudioTrackError       a media file with no audio stream (silent video)
+    │   ├── TemplateFieldError          a template names a field the data does not have
     │   ├── UnsafeURLError              a URL that points into the host's own network (SSRF)
     │   └── InputTooLargeError          an upload or request body over the size limit
-    ├── JobError
+    ├── JobError                        a transcription or batch job cannot run (locked, corrupt …)
     │   └── JobNotFoundError            no job with that id (or prefix)
     ├── ModelError
     │   ├── UnknownModelError           not an alias, not a path, not a Hub id
@@ -33,7 +35,6 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     ├── AuthError                       missing / read-only token for an upload
     ├── NetworkError                    the network was needed and failed
     ├── DependencyError                 an optional extra is not installed
-    ├── JobError                        a batch job cannot run (locked, corrupt, incomplete)
     └── ExportError                     an export failed or did not pass its parity check
 """
 
@@ -79,6 +80,12 @@ class ResumeMismatchError(UsageError):
     default_hint = "rerun with the original settings to resume, or pass --restart to start over"
 
 
+class RunExistsError(UsageError):
+    default_hint = (
+        "pass --resume to continue it, --overwrite to replace it, or --name for a new run"
+    )
+
+
 class InputError(PretrainedError):
     default_hint = "check the input and try again"
 
@@ -93,6 +100,10 @@ class InputNotFoundError(InputError):
 
 class UnreadableInputError(InputError):
     default_hint = "pass a text file (UTF-8 or another text encoding)"
+
+
+class TemplateFieldError(InputError):
+    default_hint = "use the data's field names in --template, e.g. --template '{text}'"
 
 
 class UnsafeURLError(InputError):
@@ -186,10 +197,6 @@ class NetworkError(PretrainedError):
 
 class DependencyError(PretrainedError):
     default_hint = "install the extra: pip install 'pretrained[all]'"
-
-
-class JobError(PretrainedError):
-    default_hint = "rerun the same command to resume, or pass --restart to start over"
 
 
 class ExportError(PretrainedError):

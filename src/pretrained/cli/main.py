@@ -40,6 +40,8 @@ COMMANDS = (
     "init",
     "batch",
     "export",
+    "finetune",
+    "push",
 )
 
 app = typer.Typer(

@@ -56,6 +56,7 @@ def load(
             chosen,
             tuple(sorted(options.items())),
         )
+        key += _run_folder_state(resolved)
         try:
             return _cached(key, functools.partial(create_text_backend, resolved, chosen, **options))
         except UnsupportedModelError:
@@ -63,6 +64,19 @@ def load(
                 raise
             # 'auto': this engine cannot run the model, try the next one
     raise AssertionError("unreachable: the candidate list is never empty")
+
+
+def _run_folder_state(resolved) -> tuple:
+    """A fine-tuning run folder changes in place (merge adds merged/, --overwrite retrains it):
+    key the cache by what the folder holds now, so a stale model is never reused."""
+    if resolved.format != "finetune-run" or resolved.path is None:
+        return ()
+    parts = ("config.yaml", "adapter", "merged", "model")
+    return tuple(
+        (name, (resolved.path / name).stat().st_mtime_ns)
+        for name in parts
+        if (resolved.path / name).exists()
+    )
 
 
 def _cached(key: tuple, factory) -> Any:

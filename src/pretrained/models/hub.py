@@ -129,6 +129,7 @@ def snapshot(
     allow_patterns: list[str] | None = None,
     *,
     local_only: bool | None = None,
+    repo_type: str = "model",
 ) -> Path:
     """snapshot_download with our endpoint, token, offline switch and error translation."""
     from huggingface_hub import snapshot_download
@@ -137,6 +138,7 @@ def snapshot(
         return Path(
             snapshot_download(
                 repo_id,
+                repo_type=repo_type,
                 revision=revision,
                 allow_patterns=allow_patterns,
                 endpoint=settings.hf_endpoint(),

@@ -170,6 +170,27 @@ def quiet_transformers(show_progress: bool = False):
             gguf_utils.tqdm = gguf_tqdm
 
 
+@contextlib.contextmanager
+def quiet_peft():
+    """peft imports bitsandbytes, which logs about optional CPU kernels, and peft/transformers
+    emit deprecation notices that are not the user's to act on: off while we show our own status."""
+    import logging
+    import warnings
+
+    names = ("bitsandbytes", "peft", "accelerate", "torch.distributed")
+    levels = {name: logging.getLogger(name).level for name in names}
+    for name in names:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield
+    finally:
+        for name, level in levels.items():
+            logging.getLogger(name).setLevel(level)
+
+
 # ---------------------------------------------------------------- file hashing (memoized)
 def file_sha256(path: Path) -> str:
     """sha256 of a file, memoized by (path, size, mtime) so warm starts skip the hashing."""
@@ -479,8 +500,9 @@ def load_causal_lm(
             f"{resolved.label} is a {resolved.format} model, not a text-generation model",
             hint="pick a causal language model, e.g. --model smollm2-135m-instruct",
         )
-    if resolved.format == "peft-adapter":
-        return _load_adapter(
+    layered = {"finetune-run": _load_run, "peft-adapter": _load_adapter}.get(resolved.format)
+    if layered is not None:  # a base model plus something on top: loaded through this function
+        return layered(
             resolved,
             device=device,
             dtype=dtype,
@@ -541,27 +563,91 @@ def load_causal_lm(
     )
 
 
-def _load_adapter(resolved: ResolvedModel, **options: Any) -> LoadedLM:
-    """A PEFT adapter folder: load its base model, then the adapter on top."""
+def read_run_config(folder: Path) -> dict[str, Any] | None:
+    """The config.yaml of a `pretrained finetune` run folder, or None for any other folder."""
+    path = folder / "config.yaml"
+    if not path.is_file():
+        return None
+    import yaml
+
+    try:
+        config = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ModelLoadError(f"'{path}' is not valid YAML: {_first_line(exc)}") from exc
+    return config if isinstance(config, dict) and "base_model" in config else None
+
+
+def run_base(config: dict[str, Any]) -> ResolvedModel:
+    """The base model a run was trained from, exactly as recorded (embedded alias, local path,
+    or Hub id pinned to the commit that was used)."""
     from .registry import resolve
 
-    config = json.loads((resolved.path / "adapter_config.json").read_text())
-    base_name = config.get("base_model_name_or_path")
-    if not base_name:
-        raise ModelLoadError(f"adapter '{resolved.path}' does not name its base model")
-    try:
-        from peft import PeftModel
-    except ImportError as exc:
-        from ..errors import missing_dependency
+    base = config["base_model"]
+    if base.get("source") == "embedded":
+        return resolve(base["name"])
+    if base.get("source") == "local":
+        return resolve(base["path"])
+    return resolve(base["hub_id"], revision=base.get("resolved_revision") or base.get("revision"))
 
-        raise missing_dependency("peft", "train") from exc
+
+def _load_run(resolved: ResolvedModel, **options: Any) -> LoadedLM:
+    """A fine-tuning run folder: its merged model if there is one, else its fully fine-tuned
+    model, else base + adapter. A run trained on plain-text templates continues text, so its
+    prompts are not wrapped in the chat template."""
+    from .registry import resolve
+
+    assert resolved.path is not None
+    config = read_run_config(resolved.path)
+    if config is None:
+        raise ModelLoadError(f"'{resolved.path}' has no readable config.yaml of a fine-tuning run")
     start = time.time()
-    base = load_causal_lm(resolve(base_name), **options)
-    base.model = PeftModel.from_pretrained(base.model, resolved.path)
-    base.model.eval()
-    base.resolved = resolved
-    base.load_seconds = time.time() - start
-    return base
+    for sub in ("merged", "model"):
+        if (resolved.path / sub / "config.json").exists():
+            loaded = load_causal_lm(resolve(str(resolved.path / sub)), **options)
+            break
+    else:
+        adapter = resolve(str(resolved.path / "adapter"))
+        loaded = _load_adapter(adapter, base=run_base(config), **options)
+    if (config.get("data") or {}).get("format") != "chat":
+        loaded.tokenizer.chat_template = None
+    loaded.resolved = resolved
+    loaded.load_seconds = time.time() - start
+    return loaded
+
+
+def _load_adapter(
+    resolved: ResolvedModel, base: ResolvedModel | None = None, **options: Any
+) -> LoadedLM:
+    """A PEFT adapter folder: load its base model, then the adapter on top. The base comes
+    from the run folder around it when there is one, else from adapter_config.json."""
+    from .registry import resolve
+
+    assert resolved.path is not None
+    if base is None:
+        run = read_run_config(resolved.path.parent)
+        if run is not None:
+            base = run_base(run)
+    if base is None:
+        config = json.loads((resolved.path / "adapter_config.json").read_text())
+        base_name = config.get("base_model_name_or_path")
+        if not base_name:
+            raise ModelLoadError(f"adapter '{resolved.path}' does not name its base model")
+        base = resolve(base_name, revision=config.get("revision"))
+    with quiet_peft():
+        try:
+            from peft import PeftModel
+        except ImportError as exc:
+            from ..errors import missing_dependency
+
+            raise missing_dependency("peft", "train") from exc
+    start = time.time()
+    loaded = load_causal_lm(base, **options)
+    with quiet_peft():
+        loaded.model = PeftModel.from_pretrained(loaded.model, resolved.path)
+    loaded.model.eval()
+    loaded.resolved = resolved
+    loaded.load_seconds = time.time() - start
+    return loaded
 
 
 # ---------------------------------------------------------------- other modalities

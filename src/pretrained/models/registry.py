@@ -100,7 +100,7 @@ class ResolvedModel:
 
     name: str  # what the user asked for
     source: str  # embedded | hub | local | system
-    format: str  # gguf | transformers | sentence-transformers | ctranslate2 | peft-adapter | diffusers | espeak | onnx
+    format: str  # gguf | transformers | sentence-transformers | ctranslate2 | peft-adapter | diffusers | espeak | onnx | finetune-run
     hub_id: str | None = None
     revision: str | None = None  # requested revision (branch, tag or sha) for Hub models
     path: Path | None = None  # local folder holding the weights
@@ -175,6 +175,13 @@ def detect_format(path: Path) -> tuple[str, str | None]:
             hint="pass a model folder (config.json + weights) or a .gguf file",
         )
     names = {p.name for p in path.iterdir()}
+    if "config.yaml" in names and {"adapter", "merged", "model"} & names:
+        return "finetune-run", None  # a `pretrained finetune` run folder (runs/<name>)
+    if "config.yaml" in names and "metrics.json" in names:
+        raise UnknownModelError(
+            f"'{path}' is a fine-tuning run that has not finished (no adapter/ or model/ yet)",
+            hint="finish it: run the same 'pretrained finetune' command with --resume",
+        )
     if "export.json" in names:  # written by `pretrained export`
         import json
 

@@ -32,7 +32,7 @@ LIBRARIES = (
     "fastapi",
     "ray",
     "onnxruntime",
-    "optimum",
+    "onnx",
 )
 
 
