@@ -7,7 +7,7 @@ target modules, same learning rate, batch size, schedule, seed and max length.
 
 Each side runs as its own process, one after the other, so wall time and peak RSS are the whole
 job's (start → exit: imports, loading, evaluation before, training, evaluation after, saving).
-Peak RSS is the child's ru_maxrss from wait4. Eval loss is each tool's own held-out loss;
+Peak RSS is the child's ru_maxrss from wait4 (in a small launcher process). Eval loss is each tool's own held-out loss;
 stop rate is the share of 10 greedy samples ("Quote by <author>:", ≤ 64 new tokens, repetition
 penalty 1.1 on both sides) that end with EOS.
 
@@ -28,7 +28,6 @@ import json
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -65,18 +64,20 @@ def find_data() -> Path | None:
 
 def timed(cmd: list[str], env: dict[str, str]) -> tuple[float, int, str, str]:
     """(wall seconds, peak RSS bytes, stdout, stderr) of one child process."""
+    from benchmarks.run import wait4_peak_rss
+
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         start = time.perf_counter()
-        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
+        # through a small launcher: ru_maxrss of a direct child of this (large) process would
+        # start from this process's size
+        status, peak = wait4_peak_rss(cmd, stdout=out, stderr=err, env=env, cwd=ROOT)
         wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read().decode(), err.read().decode()
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[:4]} failed ({proc.returncode}): {stderr[-1500:]}")
-    return wall, usage.ru_maxrss * 1024, stdout, stderr
+    if status != 0:
+        raise RuntimeError(f"{cmd[:4]} failed ({status}): {stderr[-1500:]}")
+    return wall, peak, stdout, stderr
 
 
 def _flag(name: str) -> str:

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 CONCURRENCY = 16
-REQUESTS = 320
+REQUESTS = int(os.environ.get("BENCH_SERVE_REQUESTS", "160"))  # per run, per workload
 QUOTES = Path(__file__).resolve().parents[2] / "shared" / "data" / "english_quotes.jsonl"
 
 

@@ -213,7 +213,13 @@ def speed_rows(repeat: int) -> list[dict]:
             "baseline": speed["transformers"],
             "baseline_name": "the same summarizer on --engine transformers",
             "unit": "chars/s",
-            "note": f"{first['chunks']} chunks, {first['timings']['model_calls']} model calls",
+            "note": "; ".join(
+                f"{engine}: {r['result']['chunks']} chunk(s), "
+                f"{r['result']['timings']['model_calls']} call(s), "
+                f"{r['result']['timings']['new_tokens']} new tokens"
+                for engine, results in runs.items()
+                for r in results[:1]
+            ),
         }
     )
     return rows

@@ -155,7 +155,7 @@ def run(args) -> list[dict]:
                     f"{100 * word_error_rate(reference, texts['bare'], normalize):.1f}%",
                 }
             )
-        long_audio, _ = synthesize(Path(tmp), repeat=5)
+        long_audio, _ = synthesize(Path(tmp), repeat=4)
         long_s = probe(long_audio).duration or 0.0
         for audio_path, length in ((audio, seconds), (long_audio, long_s)):
             rows.append(

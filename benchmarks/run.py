@@ -51,6 +51,30 @@ run()
 )
 
 
+# `python -c WAIT4 OUT CMD…`: runs CMD (stdin/stdout/stderr passed through) and writes its exit
+# status and ru_maxrss (KiB) to the file OUT. This small process is what forks CMD, so CMD's
+# ru_maxrss starts from a few MiB instead of from the size of the benchmark process.
+WAIT4 = """
+import json, os, subprocess, sys
+proc = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(proc.pid, 0)
+with open(sys.argv[1], "w") as fh:
+    json.dump({"status": os.waitstatus_to_exitcode(status), "maxrss_kib": usage.ru_maxrss}, fh)
+"""
+
+
+def wait4_peak_rss(cmd: list[str], **popen) -> tuple[int, int]:
+    """Run `cmd` (Popen keyword arguments as usual) → (exit status, peak RSS in bytes)."""
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        report = Path(tmp) / "wait4.json"
+        subprocess.run([sys.executable, "-c", WAIT4, str(report), *cmd], check=False, **popen)
+        data = json.loads(report.read_text())
+    return data["status"], data["maxrss_kib"] * 1024
+
+
 def peak_rss_of(cmd: list[str], stdin: str | None = None) -> float:
     """Run a command whose last stderr line is "PEAK_RSS_MIB <n>" (see CLI_RSS) → n."""
     import subprocess

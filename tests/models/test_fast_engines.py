@@ -294,6 +294,7 @@ def test_ctranslate2_float32_greedy_equals_transformers(tiny_dir):
     engine = _float32_backend(tiny_dir)
     reference = pretrained.load(str(tiny_dir), engine="transformers")
     params = SamplingParams(max_new_tokens=12, temperature=0, repetition_penalty=1.0)
+    assert engine.context_length == reference.context_length  # what summarize chunks by
     got = engine.generate(PROMPTS, params)
     want = reference.generate(PROMPTS, params)
     for g, w in zip(got, want, strict=True):

@@ -56,8 +56,8 @@ Engine = Annotated[
     str,
     typer.Option(
         "--engine",
-        help="auto (fastest that fits: llama.cpp for GGUF, ctranslate2 for other models on "
-        "CPU; transformers on GPU), transformers, llama.cpp, ctranslate2, onnx (exports).",
+        help="auto (fastest that fits: ctranslate2 int8 on CPU, llama.cpp for GGUF without it; "
+        "transformers on GPU), transformers, llama.cpp, ctranslate2, onnx (exports).",
         rich_help_panel=MODEL_PANEL,
     ),
 ]

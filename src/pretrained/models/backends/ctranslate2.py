@@ -22,6 +22,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import re
+import shutil
 import sys
 import threading
 import time
@@ -44,6 +45,9 @@ from .fast_tokenizer import TOKENIZER_FILES, FastTokenizer, IncrementalDecoder, 
 from .llamacpp import cpu_threads
 
 QUANTIZATION = "int8"
+# CTranslate2 writes a config.json of its own; the original model's one is kept beside it under
+# this name (the context length and architecture live there).
+SOURCE_CONFIG = "source_config.json"
 _backends: weakref.WeakSet[CTranslate2TextBackend] = weakref.WeakSet()
 
 
@@ -101,6 +105,7 @@ def convert_folder(source: Path, out: Path, quantization: str | None, *, label: 
     try:
         with quiet_transformers(), contextlib.redirect_stdout(sys.stderr):
             converter.convert(str(out), quantization=quantization, force=True)
+        shutil.copyfile(source / "config.json", out / SOURCE_CONFIG)
     except (ValueError, KeyError, AttributeError, NotImplementedError) as exc:
         # "No conversion is registered for the model configuration …", or a converter that
         # half-knows the architecture and trips over its config
@@ -135,7 +140,7 @@ class CTranslate2TextBackend(TokenizerMethods):
         self.dtype = quantization
         self.cache_hit = False
         self.folder = folder
-        config = _read_config(folder)
+        config = _read_config(folder / SOURCE_CONFIG) or _read_config(folder / "config.json")
         self.context_length = config.get("max_position_embeddings") or config.get("n_positions")
         self._ctranslate2 = ctranslate2
         self._open = {"compute_type": compute_type or quantization, "threads": threads}
@@ -279,11 +284,11 @@ class CTranslate2TextBackend(TokenizerMethods):
 
 
 # ---------------------------------------------------------------- conversion (cached)
-def _read_config(folder: Path) -> dict[str, Any]:
+def _read_config(path: Path) -> dict[str, Any]:
     import json
 
     try:
-        return json.loads((folder / "config.json").read_text())
+        return json.loads(path.read_text())
     except (OSError, ValueError):
         return {}
 
