@@ -22,7 +22,7 @@ from pathlib import Path
 from benchmarks.bench_serve import sentences
 from benchmarks.run import PEAK_RSS_SOURCE, cli_peak_rss
 
-TEXTS = int(os.environ.get("BENCH_EMBED_TEXTS", "400"))
+TEXTS = int(os.environ.get("BENCH_EMBED_TEXTS", "200"))
 BATCH = 32
 
 _BARE = (

@@ -243,8 +243,9 @@ def run(args) -> list[dict]:
     try:
         speeds: dict[tuple[str, str], list[float]] = {}
         for what in ("b1", "b8"):
-            for w in workers.values():
-                w.ask(what)  # warm-up
+            if what == "b1":
+                for w in workers.values():
+                    w.ask(what)  # warm-up (batch 8 runs on warm engines)
             # batch 1 calls take a second or two and this shared machine's load changes on that
             # scale: more rounds; batch 8 calls take 4-10× longer and move less
             rounds = max(args.repeat, 7) if what == "b1" else max(1, min(args.repeat, 2))

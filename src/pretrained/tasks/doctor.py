@@ -28,6 +28,7 @@ LIBRARIES = (
     "bitsandbytes",
     "faster-whisper",
     "ctranslate2",
+    "xllamacpp",
     "gradio",
     "fastapi",
     "ray",
