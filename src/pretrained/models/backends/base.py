@@ -23,6 +23,26 @@ FALLBACK_CHAT_TEMPLATE = (
 FALLBACK_CHAT_STOPS = ("\nUser:",)
 
 
+class HFTokenizerChat:
+    """Chat rendering and token counting for engines that hold a transformers tokenizer
+    (`self.tokenizer`): the model's chat template, or a plain fallback when it has none."""
+
+    tokenizer: Any
+
+    @property
+    def has_chat_template(self) -> bool:
+        return bool(getattr(self.tokenizer, "chat_template", None))
+
+    def render_chat(self, messages: list[dict[str, str]]) -> str:
+        template = None if self.has_chat_template else FALLBACK_CHAT_TEMPLATE
+        return self.tokenizer.apply_chat_template(
+            messages, tokenize=False, add_generation_prompt=True, chat_template=template
+        )
+
+    def count_tokens(self, text: str, add_special_tokens: bool = True) -> int:
+        return len(self.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     max_new_tokens: int = 128

@@ -24,9 +24,9 @@ from typing import Any
 
 from ...errors import ModelLoadError, UnsupportedModelError
 from .base import (
-    FALLBACK_CHAT_TEMPLATE,
     BackendOutput,
     Completion,
+    HFTokenizerChat,
     SamplingParams,
     StopWatcher,
     StreamChunk,
@@ -227,7 +227,7 @@ def _sample(logits, seq: list[int], params: SamplingParams, rng) -> int:
     return int(rng.choice(probs.shape[0], p=probs))
 
 
-class PortableTextBackend:
+class PortableTextBackend(HFTokenizerChat):
     """TextBackend over an exported generator (ONNX or CTranslate2)."""
 
     def __init__(self, portable: _Portable, resolved, load_seconds: float) -> None:
@@ -255,19 +255,6 @@ class PortableTextBackend:
             return []
         value = json.loads(path.read_text()).get("eos_token_id")
         return value if isinstance(value, list) else [value]
-
-    @property
-    def has_chat_template(self) -> bool:
-        return bool(getattr(self.tokenizer, "chat_template", None))
-
-    def render_chat(self, messages: list[dict[str, str]]) -> str:
-        template = None if self.has_chat_template else FALLBACK_CHAT_TEMPLATE
-        return self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True, chat_template=template
-        )
-
-    def count_tokens(self, text: str, add_special_tokens: bool = True) -> int:
-        return len(self.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
 
     def _steps(self, ids: list[int], params: SamplingParams, rng, cancel) -> Iterator[int]:
         seq = list(ids)

@@ -9,9 +9,9 @@ from typing import Any
 
 from ..loading import LoadedLM
 from .base import (
-    FALLBACK_CHAT_TEMPLATE,
     BackendOutput,
     Completion,
+    HFTokenizerChat,
     SamplingParams,
     StopWatcher,
     StreamChunk,
@@ -36,7 +36,7 @@ class _FirstTokenTimer:
         pass
 
 
-class TransformersTextBackend:
+class TransformersTextBackend(HFTokenizerChat):
     engine = "transformers"
 
     def __init__(self, loaded: LoadedLM) -> None:
@@ -63,19 +63,6 @@ class TransformersTextBackend:
         self._eos_ids = self._collect_eos_ids()
 
     # ------------------------------------------------------------ chat / tokens
-    @property
-    def has_chat_template(self) -> bool:
-        return bool(getattr(self.tokenizer, "chat_template", None))
-
-    def render_chat(self, messages: list[dict[str, str]]) -> str:
-        template = None if self.has_chat_template else FALLBACK_CHAT_TEMPLATE
-        return self.tokenizer.apply_chat_template(
-            messages, tokenize=False, add_generation_prompt=True, chat_template=template
-        )
-
-    def count_tokens(self, text: str, add_special_tokens: bool = True) -> int:
-        return len(self.tokenizer(text, add_special_tokens=add_special_tokens)["input_ids"])
-
     def _collect_eos_ids(self) -> list[int]:
         ids: list[int] = []
         gen_eos = getattr(self.model.generation_config, "eos_token_id", None)
