@@ -40,6 +40,8 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 
 class PretrainedError(Exception):
     """Base class: a message, a one-line hint and the CLI exit code."""
@@ -201,6 +203,18 @@ class DependencyError(PretrainedError):
 
 class ExportError(PretrainedError):
     default_hint = "see export.json in the output folder for the parity figures"
+
+
+def reject_unknown_options(given: Iterable[str], known: Iterable[str], what: str) -> None:
+    """Raise InvalidOptionError naming the keys of `given` that are not in `known` (a typo in
+    a keyword option must fail loudly, not be ignored)."""
+    known = set(known)
+    unknown = set(given) - known
+    if unknown:
+        raise InvalidOptionError(
+            f"unknown {what} option(s): {', '.join(sorted(unknown))}",
+            hint=f"known options: {', '.join(sorted(known))}",
+        )
 
 
 def missing_dependency(package: str, extra: str) -> DependencyError:

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import runs
-from ..errors import InvalidOptionError, JobError
+from ..errors import InvalidOptionError, JobError, reject_unknown_options
 from .batch_tasks import BatchTask, ModelSpec, Runner, get_task, schema
 from .manifest import BatchStore, fault
 
@@ -248,9 +248,7 @@ def run_batch(
     began = time.perf_counter()
     options = (options or BatchOptions()).validate()
     batch_task = get_task(task)
-    unknown = set(load_options) - set(LOAD_KEYS)
-    if unknown:
-        raise InvalidOptionError(f"unknown load option(s): {', '.join(sorted(unknown))}")
+    reject_unknown_options(load_options, LOAD_KEYS, "load")
     if isinstance(task_options, dict) or task_options is None:
         opts = batch_task.make_options(dict(task_options or {}))
     else:

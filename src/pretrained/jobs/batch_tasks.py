@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import InvalidOptionError, UnknownTaskError
+from ..errors import UnknownTaskError, reject_unknown_options
 
 
 @dataclass(frozen=True)
@@ -115,9 +115,7 @@ class EmbedBatchOptions:
 
     @classmethod
     def from_kwargs(cls, **values: Any) -> EmbedBatchOptions:
-        unknown = set(values) - {"normalize", "batch_size"}
-        if unknown:
-            raise InvalidOptionError(f"unknown embed option(s): {', '.join(sorted(unknown))}")
+        reject_unknown_options(values, {"normalize", "batch_size"}, "embed")
         return cls(normalize=bool(values.get("normalize", True)))
 
 
@@ -172,9 +170,7 @@ def _classify_options(values: dict[str, Any]) -> ClassifyBatchOptions:
 
     values = {k: v for k, v in values.items() if v is not None and k != "batch_size"}
     known = {f.name for f in dataclasses.fields(ClassifyBatchOptions)}
-    unknown = set(values) - known
-    if unknown:
-        raise InvalidOptionError(f"unknown classify option(s): {', '.join(sorted(unknown))}")
+    reject_unknown_options(values, known, "classify")
     labels = parse_labels(values.pop("labels", None))
     options = ClassifyBatchOptions(labels=tuple(labels) if labels else None, **values)
     options.task_options(1)  # validate now, not in every worker
@@ -218,10 +214,9 @@ def _summarize_options(values: dict[str, Any]):
     from ..tasks.summarize import SummarizeOptions
 
     values = {k: v for k, v in values.items() if v is not None and k != "batch_size"}
-    known = {f.name for f in dataclasses.fields(SummarizeOptions)}
-    unknown = set(values) - known
-    if unknown:
-        raise InvalidOptionError(f"unknown summarize option(s): {', '.join(sorted(unknown))}")
+    reject_unknown_options(
+        values, (f.name for f in dataclasses.fields(SummarizeOptions)), "summarize"
+    )
     return SummarizeOptions(**values).validate()
 
 
@@ -263,10 +258,9 @@ def _transcribe_options(values: dict[str, Any]):
     from ..tasks.transcribe import TranscribeOptions
 
     values = {k: v for k, v in values.items() if v is not None and k != "batch_size"}
-    known = {f.name for f in dataclasses.fields(TranscribeOptions)}
-    unknown = set(values) - known
-    if unknown:
-        raise InvalidOptionError(f"unknown transcribe option(s): {', '.join(sorted(unknown))}")
+    reject_unknown_options(
+        values, (f.name for f in dataclasses.fields(TranscribeOptions)), "transcribe"
+    )
     return TranscribeOptions(**values).validate()
 
 

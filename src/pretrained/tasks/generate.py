@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .. import runs
-from ..errors import EmptyInputError, InvalidOptionError
+from ..errors import EmptyInputError, InvalidOptionError, reject_unknown_options
 from ..models.backends.base import Completion, SamplingParams, TextBackend
 
 
@@ -77,13 +77,7 @@ class GenerateOptions:
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> GenerateOptions:
-        known = {f.name for f in fields(cls)}
-        unknown = set(kwargs) - known
-        if unknown:
-            raise InvalidOptionError(
-                f"unknown generation option(s): {', '.join(sorted(unknown))}",
-                hint=f"known options: {', '.join(sorted(known))}",
-            )
+        reject_unknown_options(kwargs, (f.name for f in fields(cls)), "generation")
         if "stop" in kwargs and isinstance(kwargs["stop"], str):
             kwargs["stop"] = (kwargs["stop"],)
         if "stop" in kwargs and kwargs["stop"] is not None:

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import runs
-from ..errors import InvalidOptionError, UnreadableInputError
+from ..errors import InvalidOptionError, UnreadableInputError, reject_unknown_options
 from ..models.backends.transcription import (
     SAMPLE_RATE,
     Segment,
@@ -84,13 +84,7 @@ class TranscribeOptions:
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> TranscribeOptions:
-        known = {f.name for f in fields(cls)}
-        unknown = set(kwargs) - known
-        if unknown:
-            raise InvalidOptionError(
-                f"unknown transcription option(s): {', '.join(sorted(unknown))}",
-                hint=f"known options: {', '.join(sorted(known))}",
-            )
+        reject_unknown_options(kwargs, (f.name for f in fields(cls)), "transcription")
         return cls(**{k: v for k, v in kwargs.items() if v is not None}).validate()
 
     def key(self) -> dict[str, Any]:

@@ -42,6 +42,7 @@ from ..errors import (
     QuantizationUnavailableError,
     ResumeMismatchError,
     RunExistsError,
+    reject_unknown_options,
 )
 from . import data as data_mod
 from .evaluate import Evaluation
@@ -229,13 +230,7 @@ class FinetuneOptions:
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> FinetuneOptions:
-        known = {f.name for f in fields(cls)}
-        unknown = set(kwargs) - known
-        if unknown:
-            raise InvalidOptionError(
-                f"unknown fine-tuning option(s): {', '.join(sorted(unknown))}",
-                hint=f"known options: {', '.join(sorted(known))}",
-            )
+        reject_unknown_options(kwargs, (f.name for f in fields(cls)), "fine-tuning")
         for key in ("target_modules", "sample_prompts"):
             value = kwargs.get(key)
             if isinstance(value, str):
