@@ -320,6 +320,10 @@ class _QuietServer(ThreadingHTTPServer):
     """A client that hangs up early (a fetcher giving up on a 404 body) is not a test
     failure; socketserver would print its traceback to stderr, which the CLI tests read."""
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.errors: list[str] = []
+
     def handle_error(self, request, client_address) -> None:
         import sys
 
@@ -330,7 +334,6 @@ class TextServer:
     def __init__(self, site: TextSite | None = None) -> None:
         self.site = site or TextSite()
         self.server = _QuietServer(("127.0.0.1", 0), _handler(self.site))
-        self.server.errors = []
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
