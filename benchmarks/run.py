@@ -109,18 +109,51 @@ def median_of(fn, repeat: int) -> tuple[float, list[float]]:
 
 
 def machine() -> dict:
+    """The machine the figures come from: CPU model and ISA flags (the engines' speed and even
+    their correctness depend on them), and the engine calibration table measured on it."""
     import psutil
 
+    from pretrained.models import calibrate
+
+    cpu = calibrate.cpu_info()
     return {
         "platform": platform.platform(),
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "cpu": cpu,
+        "calibration": [
+            row for v in calibrate.cached_verdicts() if v.cpu == cpu for row in v.table()
+        ],
     }
 
 
-def write_markdown(rows: list[dict], path: Path) -> None:
-    lines = [
+def write_markdown(rows: list[dict], path: Path, where: dict | None = None) -> None:
+    lines = []
+    if where:
+        cpu = where["cpu"]
+        lines += [
+            f"Machine: {cpu['model']} ({cpu['arch']}, {cpu['threads']} threads), "
+            f"{where['ram_gb']} GiB; ISA: {', '.join(cpu['isa']) or '-'}"
+            + (f"; env: {cpu['env']}" if cpu.get("env") else ""),
+            "",
+        ]
+        if where.get("calibration"):
+            lines += [
+                "Engine calibration on this CPU (`pretrained models calibrate`):",
+                "",
+                "| model | engine | decode tok/s | prefill tok/s | agreement | path margin "
+                "| canary | chosen |",
+                "|---|---|---|---|---|---|---|---|",
+            ]
+            for c in where["calibration"]:
+                lines.append(
+                    f"| {c['model']} | {c['engine']} | {c['decode_tok_s'] or '-'} | "
+                    f"{c['prefill_tok_s'] or '-'} | {c['agreement']} | {c.get('path_margin')} | "
+                    f"{c['canary']} | {'yes' if c['chosen'] else ''} |"
+                )
+            lines.append("")
+    lines += [
         "| suite | figure | pretrained | baseline | baseline is | ratio |",
         "|---|---|---|---|---|---|",
     ]
@@ -197,10 +230,9 @@ def main() -> int:
         print(f"   ({time.time() - start:.0f}s)", flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "results.json").write_text(
-        json.dumps({"machine": machine(), "rows": rows}, indent=2) + "\n"
-    )
-    write_markdown(rows, out / "results.md")
+    where = machine()
+    (out / "results.json").write_text(json.dumps({"machine": where, "rows": rows}, indent=2) + "\n")
+    write_markdown(rows, out / "results.md", where)
     write_chart(rows, out / "results.png")
     print(f"wrote {out / 'results.json'} and {out / 'results.md'}")
     return 1 if failures else 0

@@ -56,8 +56,9 @@ Engine = Annotated[
     str,
     typer.Option(
         "--engine",
-        help="auto (fastest that fits: ctranslate2 int8 on CPU, llama.cpp for GGUF without it; "
-        "transformers on GPU), transformers, llama.cpp, ctranslate2, onnx (exports).",
+        help="auto (on a CPU: the fastest engine that passed this machine's quality canary, "
+        "measured on first use — see 'pretrained models calibrate'; transformers on GPU), "
+        "transformers, llama.cpp, ctranslate2, onnx (exports).",
         rich_help_panel=MODEL_PANEL,
     ),
 ]

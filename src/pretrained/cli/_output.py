@@ -110,3 +110,37 @@ def progress(total: int, description: str, *, quiet: bool = False) -> Iterator[A
     ) as bar:
         task = bar.add_task(description, total=total)
         yield lambda n=1: bar.advance(task, n)
+
+
+def calibration_table(rows: list[dict], title: str):
+    """The engine calibration rows (models/calibrate.py Verdict.table) as a rich table."""
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    columns = (
+        "model",
+        "engine",
+        "decode tok/s",
+        "prefill tok/s",
+        "agreement",
+        "path margin",
+        "canary",
+    )
+    for column in (*columns, ""):
+        table.add_column(column)
+
+    def share(value) -> str:
+        return f"{value:.0%}" if value is not None else "-"
+
+    for row in rows:
+        table.add_row(
+            row["model"],
+            row["engine"],
+            f"{row['decode_tok_s']:.1f}" if row["decode_tok_s"] else "-",
+            f"{row['prefill_tok_s']:.0f}" if row["prefill_tok_s"] else "-",
+            share(row["agreement"]),
+            f"{row['path_margin']:.2f}" if row.get("path_margin") is not None else "-",
+            row["canary"],
+            "[green]chosen[/]" if row["chosen"] else "",
+        )
+    return table

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import _options as o
-from ._output import human_bytes, out_console, print_json
+from ._output import calibration_table, human_bytes, out_console, print_json
 
 
 def doctor(json_out: o.Json = False) -> None:
@@ -36,6 +36,10 @@ def doctor(json_out: o.Json = False) -> None:
         extra = f", {human_bytes(dev['vram_bytes'])} VRAM" if "vram_bytes" in dev else ""
         extra += f", {dev['cores']} cores" if "cores" in dev else ""
         table.add_row(f"device {dev['type']}", f"{dev['name']}{extra}")
+    isa = ", ".join(f for f in report.cpu.get("isa", []) if f.startswith(("avx", "amx", "asimd")))
+    table.add_row(
+        "cpu", f"{report.cpu.get('model')} ({report.cpu.get('threads')} threads; {isa or '-'})"
+    )
     table.add_row("default device", report.default_device)
     table.add_row(
         "RAM",
@@ -70,6 +74,14 @@ def doctor(json_out: o.Json = False) -> None:
         )
         table.add_row(f"embedded {item['alias']}", state)
     console.print(table)
+    if report.calibration:
+        console.print(calibration_table(report.calibration, "engines measured on this CPU"))
+    else:
+        console.print(
+            "engines: not calibrated on this CPU yet (first use of a model does it; "
+            "or: pretrained models calibrate MODEL)",
+            markup=False,
+        )
     for problem in report.problems:
         console.print(f"problem: {problem}", markup=False)
 

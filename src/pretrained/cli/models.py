@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from . import _options as o
-from ._output import human_bytes, human_count, out_console, print_json
+from ._output import calibration_table, human_bytes, human_count, out_console, print_json
 
 app = typer.Typer(
     help="List the models this tool knows and inspect any model without loading it.",
@@ -146,6 +146,52 @@ def cache_list(json_out: o.Json = False) -> None:
         )
     console.print(table)
     console.print(f"total {human_bytes(sum(e['size_bytes'] for e in entries))}", markup=False)
+    rows = _calibration_rows()
+    if rows:
+        console.print(calibration_table(rows, "engines measured on this CPU"))
+
+
+def _calibration_rows() -> list[dict]:
+    from ..models import calibrate
+
+    cpu = calibrate.cpu_info()
+    return [row for v in calibrate.cached_verdicts() if v.cpu == cpu for row in v.table()]
+
+
+@app.command("calibrate")
+def calibrate_(
+    model: Annotated[str | None, typer.Argument(help="Alias, Hub id or local path.")] = None,
+    revision: o.Revision = None,
+    json_out: o.Json = False,
+) -> None:
+    """Measure the CPU engines for MODEL on this machine again: a quality canary (agreement
+    with the float32 reference, no greedy loops) and a timing; `auto` then uses the fastest
+    engine that passed. Runs by itself on a model's first use."""
+    from ..models import calibrate
+    from ..models.registry import resolve
+
+    resolved = resolve(model, revision=revision)
+    if resolved.format not in ("gguf", "transformers"):
+        from ..errors import InvalidOptionError
+
+        raise InvalidOptionError(
+            f"{resolved.label} is a {resolved.format} model; calibration compares CPU engines "
+            "for causal language models",
+            hint="pass a text-generation model (alias, Hub id, local folder or .gguf file)",
+        )
+    quiet = (lambda _text: None) if json_out else None
+    verdict = calibrate.verdict(resolved, force=True, status=quiet)
+    if verdict is None:
+        from ..errors import UnsupportedModelError
+
+        raise UnsupportedModelError(
+            "no fast CPU engine is installed to compare with transformers",
+            hint="pip install 'pretrained[fast]' (ctranslate2, xllamacpp)",
+        )
+    if json_out:
+        print_json(verdict.to_dict())
+        return
+    out_console().print(calibration_table(verdict.table(), f"engines for {verdict.model}"))
 
 
 @cache_app.command("clear")

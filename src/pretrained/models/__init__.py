@@ -48,22 +48,66 @@ def load(
         "trust_remote_code": trust_remote_code,
         "trust_pickle": trust_pickle,
     }
+    candidates, engine_options = _calibrated(resolved, candidates, auto=engine in (None, "auto"))
     for i, chosen in enumerate(candidates):
+        extra = engine_options.get(chosen, {})
         key = (
             resolved.source,
             resolved.id,
             resolved.revision,
             chosen,
-            tuple(sorted(options.items())),
+            tuple(sorted({**options, **extra}.items())),
         )
         key += _run_folder_state(resolved)
         try:
-            return _cached(key, functools.partial(create_text_backend, resolved, chosen, **options))
+            return _cached(
+                key, functools.partial(create_text_backend, resolved, chosen, **options, **extra)
+            )
         except UnsupportedModelError:
             if i == len(candidates) - 1:
                 raise
             # 'auto': this engine cannot run the model, try the next one
     raise AssertionError("unreachable: the candidate list is never empty")
+
+
+_CALIBRATED = ("ctranslate2", "llama.cpp")  # engines whose results depend on the CPU
+
+
+def _calibrated(resolved, candidates: list[str], *, auto: bool) -> tuple[list[str], dict]:
+    """Order (for `auto`) and configure the CPU engines by this machine's calibration verdict
+    (models/calibrate.py: measured on first use, then cached): engines that failed the quality
+    canary are dropped, the fastest that passed comes first, transformers stays last.
+    An engine named explicitly runs anyway, with a warning when it failed the canary here."""
+    if not any(e in _CALIBRATED for e in candidates):
+        return candidates, {}
+    from . import calibrate
+
+    try:
+        verdict = calibrate.verdict(resolved)
+    except UnsupportedModelError:
+        verdict = None  # nothing to measure on (no weights a fast engine can read)
+    if verdict is None:
+        return candidates, {}
+    options = {}
+    variant = verdict.variant("ctranslate2")
+    if variant:
+        options["ctranslate2"] = {"compute_type": variant}
+    if auto:
+        passed = [e for e in verdict.engines() if e in candidates]
+        rest = [e for e in candidates if e not in _CALIBRATED and e not in passed]
+        return [*passed, *rest] or candidates, options
+    for name in candidates:
+        failed = verdict.failed(name)
+        if failed:
+            import sys
+
+            print(
+                f"warning: {name} failed the quality canary on this CPU "
+                f"({failed[0].reason}); its output may be wrong — drop --engine to use "
+                f"{verdict.chosen.label if verdict.chosen else 'transformers'}",
+                file=sys.stderr,
+            )
+    return candidates, options
 
 
 def _run_folder_state(resolved) -> tuple:

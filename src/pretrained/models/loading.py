@@ -332,6 +332,8 @@ def clear_cache(names: list[str] | None = None) -> list[dict[str, Any]]:
             os.rename(entry["path"], doomed)
             shutil.rmtree(doomed, ignore_errors=True)
     if names is None:
+        # the engine calibration verdicts (models/calibrate.py) go too: a full reset
+        shutil.rmtree(root / "calibration", ignore_errors=True)
         for stale in root.glob(".tmp-*"):
             with contextlib.suppress(OSError):
                 if time.time() - stale.stat().st_mtime > 3600:

@@ -52,6 +52,9 @@ class DoctorReport:
     caches: dict[str, dict[str, Any]]
     embedded_models: list[dict[str, Any]]
     problems: list[str] = field(default_factory=list)
+    cpu: dict[str, Any] = field(default_factory=dict)
+    # the engine calibration table of every model measured on this CPU (models/calibrate.py)
+    calibration: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,7 +168,13 @@ def doctor() -> DoctorReport:
     token = _token_status(online)
     if "error" in token:
         problems.append(token["error"] + ": run 'hf auth login' again")
+    from ..models import calibrate
+
+    cpu = calibrate.cpu_info()
+    calibration = [row for v in calibrate.cached_verdicts() if v.cpu == cpu for row in v.table()]
     return DoctorReport(
+        cpu=cpu,
+        calibration=calibration,
         python=sys.version.split()[0],
         platform=platform.platform(),
         pretrained=_version("pretrained") or "dev",

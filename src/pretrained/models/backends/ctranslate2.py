@@ -49,6 +49,7 @@ QUANTIZATION = "int8"
 # this name (the context length and architecture live there).
 SOURCE_CONFIG = "source_config.json"
 _backends: weakref.WeakSet[CTranslate2TextBackend] = weakref.WeakSet()
+_retired: list[Any] = []  # generators unloaded on a foreign thread, destroyed at exit
 
 
 @atexit.register
@@ -58,12 +59,26 @@ def _release_models() -> None:
     the process ('terminate called without an active exception') about half the time."""
     for backend in list(_backends):
         backend.generator = None
+    _retired.clear()
 
 
 def available() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("ctranslate2") is not None
+
+
+# Compute types worth trying on a CPU, fastest first where they work. int8_float32 is the same
+# kernels as int8 on a CPU; float16 has no CPU kernels.
+_CPU_COMPUTE_TYPES = ("int8", "int16", "int8_bfloat16", "bfloat16", "float32")
+
+
+def cpu_compute_types() -> list[str]:
+    """The compute types this CPU (and this CTranslate2 build) supports, from that list."""
+    import ctranslate2
+
+    supported = ctranslate2.get_supported_compute_types("cpu")
+    return [ct for ct in _CPU_COMPUTE_TYPES if ct in supported]
 
 
 def open_model(
@@ -137,7 +152,8 @@ class CTranslate2TextBackend(TokenizerMethods):
         self.model_id = model_id
         self.revision = revision
         self.device = "cpu"
-        self.dtype = quantization
+        # what the matrix products run in: the stored weights are converted at load time
+        self.dtype = compute_type if compute_type not in (None, "default") else quantization
         self.cache_hit = False
         self.folder = folder
         config = _read_config(folder / SOURCE_CONFIG) or _read_config(folder / "config.json")
@@ -148,6 +164,21 @@ class CTranslate2TextBackend(TokenizerMethods):
         self._lock = threading.Lock()
         _backends.add(self)
         self.load_seconds = time.perf_counter() - start
+
+    def close(self) -> None:
+        """Free the generator now. Measured: a backend dropped with its generator still set
+        (its attributes freed in dict order) aborts the next Generator created in this
+        process ('Resource deadlock avoided'); freeing the generator first does not.
+        A generator must not be destroyed on one of CTranslate2's own threads (the garbage
+        collector can run there, inside a decoding callback, and its thread pool would join
+        itself): there, its weights are unloaded and the object is kept until exit."""
+        generator, self.generator = getattr(self, "generator", None), None
+        if generator is not None and isinstance(threading.current_thread(), threading._DummyThread):
+            generator.unload_model()
+            _retired.append(generator)
+
+    def __del__(self) -> None:
+        self.close()
 
     def _generator(self, params: SamplingParams):
         """The generator for one call. CTranslate2's sampling RNG lives in its worker threads
@@ -352,7 +383,12 @@ def convert(resolved: ResolvedModel, quantization: str = QUANTIZATION, **options
     return cached_build(name, build, meta, revision)
 
 
-def load_text_backend(resolved: ResolvedModel, **options: Any) -> CTranslate2TextBackend:
+def load_text_backend(
+    resolved: ResolvedModel, *, compute_type: str | None = None, **options: Any
+) -> CTranslate2TextBackend:
+    """`compute_type`: what the calibration chose on this CPU (models/calibrate.py); the weights
+    are stored in int8 once and converted at load time (float32 reproduces the int8 weights
+    without 8-bit activations: the fallback where the int8 kernels are wrong on a CPU)."""
     if not available():
         raise missing_dependency("ctranslate2", "fast")
     if resolved.format == "ctranslate2" and resolved.source == "local":
@@ -364,7 +400,10 @@ def load_text_backend(resolved: ResolvedModel, **options: Any) -> CTranslate2Tex
         )
     prepared = convert(resolved, **{k: v for k, v in options.items() if k == "trust_pickle"})
     backend = CTranslate2TextBackend(
-        prepared.path, model_id=resolved.alias or resolved.id, revision=prepared.revision
+        prepared.path,
+        model_id=resolved.alias or resolved.id,
+        revision=prepared.revision,
+        compute_type=compute_type,
     )
     backend.cache_hit = prepared.cache_hit
     backend.load_seconds += prepared.seconds

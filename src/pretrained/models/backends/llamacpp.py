@@ -174,7 +174,7 @@ class LlamaCppTextBackend(TokenizerMethods):
         self.model_id = model_id
         self.revision = revision
         self.device = "cpu"
-        self.dtype = _quant_name(gguf_path)
+        self.dtype = quant_name(gguf_path)
         self.gguf_path = gguf_path
         self.parallel = parallel
         self.cache_hit = False
@@ -396,7 +396,7 @@ class LlamaCppTextBackend(TokenizerMethods):
         )
 
 
-def _quant_name(path: Path) -> str:
+def quant_name(path: Path) -> str:
     """'Q4_1' from 'SmolLM2-135M-Instruct.Q4_1.gguf' (what the file name says), else 'gguf'."""
     import re
 

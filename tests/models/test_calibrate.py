@@ -1,0 +1,159 @@
+"""The engine calibration: a quality canary and a timing decide what `auto` runs on this CPU.
+
+The embedded model's real verdicts (and a CTranslate2 int8 path that really degenerates, with
+oneDNN held to AVX2) are in tests/integration/test_fast_embedded.py; here tiny models and
+faked canary failures check the mechanism: failing engines are never chosen, an explicitly
+named one warns, verdicts are cached per model × CPU × versions, the CLI shows the table."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+import pretrained
+from pretrained.models import calibrate
+from pretrained.models.registry import resolve
+from tests.helpers import assert_one_line_error
+
+pytest.importorskip("ctranslate2")
+
+
+@pytest.fixture
+def own_cache(tmp_path, monkeypatch):
+    """A cache of this test's own (the session's one holds the shared verdicts)."""
+    monkeypatch.setenv("PRETRAINED_CACHE", str(tmp_path / "cache"))
+    pretrained.models.unload_all()
+    yield tmp_path / "cache"
+    pretrained.models.unload_all()
+
+
+def test_degenerate_catches_loops_not_ordinary_text():
+    assert calibrate.degenerate('"The Daily Daily Daily Daily Daily Daily')
+    assert calibrate.degenerate("1. Daily Daily Daily Daily")
+    assert calibrate.degenerate("I like it. " * 8)
+    assert not calibrate.degenerate('"The Cozy Cup: A Delightful Deluxe"')
+    assert not calibrate.degenerate(
+        "A paperclip can hold papers together, reset a router, clean a phone port, or "
+        "act as a bookmark."
+    )
+
+
+def test_agreement_counts_near_ties_only():
+    top = {5: 10.0, 7: 9.5, 9: 3.0}
+    assert calibrate._agrees(top, 5) and calibrate._agrees(top, 7)
+    assert not calibrate._agrees(top, 9)  # far below the reference's pick
+    assert not calibrate._agrees(top, 1)  # not among the reference's top choices
+
+
+def test_a_failing_canary_is_never_chosen_and_a_named_engine_warns(
+    tiny_llama_dir, own_cache, monkeypatch, capsys
+):
+    resolved = resolve(str(tiny_llama_dir))
+    real = calibrate.next_token_picks
+
+    def broken_int8(backend, texts, positions):
+        picks = real(backend, texts, positions)
+        if backend.engine == "ctranslate2":  # every CTranslate2 variant predicts garbage
+            return [[(p + 1) % 7 for p in row] for row in picks]
+        return picks
+
+    monkeypatch.setattr(calibrate, "next_token_picks", broken_int8)
+    backend = pretrained.load(str(tiny_llama_dir))
+    assert backend.engine == "transformers"  # the only engine left
+    verdict = calibrate.verdict(resolved, run=False)
+    assert verdict is not None
+    failed = verdict.failed("ctranslate2")
+    assert failed and all("agreement" in t.reason for t in failed)
+    assert verdict.chosen.engine == "transformers"
+    assert "calibrating engines" in capsys.readouterr().err
+    # named explicitly: it runs, with a warning that says what failed and what auto picks
+    pretrained.models.unload_all()
+    named = pretrained.load(str(tiny_llama_dir), engine="ctranslate2")
+    assert named.engine == "ctranslate2"
+    err = capsys.readouterr().err
+    assert "ctranslate2 failed the quality canary" in err and "transformers" in err
+
+
+def test_the_fastest_engine_that_passed_wins_and_sets_the_compute_type(
+    tiny_llama_dir, own_cache, monkeypatch
+):
+    """int8 fails here (a faked greedy loop), float32 passes: auto runs CTranslate2 float32."""
+    real = calibrate._greedy_ids
+
+    def looping_int8(backend, prompts, max_new_tokens=calibrate.GREEDY_TOKENS):
+        pairs, seconds = real(backend, prompts, max_new_tokens)
+        if backend.engine == "ctranslate2" and backend.dtype == "int8":
+            word = backend.tokenizer.encode(" Daily", False)
+            pairs = [(ids, (word * 12)[:max_new_tokens]) for ids, _ in pairs]
+        return pairs, seconds
+
+    monkeypatch.setattr(calibrate, "_greedy_ids", looping_int8)
+    monkeypatch.setattr(calibrate, "degenerate", lambda text: "Daily Daily" in text)
+    backend = pretrained.load(str(tiny_llama_dir))
+    verdict = calibrate.verdict(resolve(str(tiny_llama_dir)), run=False)
+    trials = {t.label: t for t in verdict.trials}
+    assert not trials["ctranslate2 int8"].passed and trials["ctranslate2 int8"].degenerate
+    assert trials["ctranslate2 float32"].passed
+    assert verdict.variant("ctranslate2") == "float32"
+    if verdict.chosen.engine == "ctranslate2":
+        assert backend.engine == "ctranslate2" and backend.dtype == "float32"
+    else:  # transformers measured faster on this machine: then it runs
+        assert backend.engine == verdict.chosen.engine
+
+
+def test_verdicts_are_cached_per_model_cpu_and_versions(tiny_llama_dir, own_cache, monkeypatch):
+    resolved = resolve(str(tiny_llama_dir))
+    first = calibrate.verdict(resolved)
+    assert first is not None and first.trials
+    assert {t.engine for t in first.trials} >= {"ctranslate2", "transformers"}
+
+    def no_measuring(*args, **kwargs):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(calibrate, "measure", no_measuring)
+    again = calibrate.verdict(resolved)
+    assert again.to_dict() == first.to_dict()
+    # another CPU kind (here: the oneDNN kernels held to AVX2) is another verdict
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert calibrate.verdict(resolved, run=False) is None
+    with pytest.raises(AssertionError, match="measured again"):
+        calibrate.verdict(resolved)
+    files = list((own_cache / "calibration").glob("*.json"))
+    assert len(files) == 1 and json.loads(files[0].read_text())["cpu"] == first.cpu
+
+
+def test_the_cpu_key_names_the_model_and_isa():
+    cpu = calibrate.cpu_info()
+    assert cpu["model"] and cpu["arch"] and cpu["threads"] >= 1
+    assert isinstance(cpu["isa"], list)
+    versions = calibrate.engine_versions()
+    assert versions["canary"] == str(calibrate.CANARY_VERSION) and "ctranslate2" in versions
+
+
+def test_calibrate_cli_doctor_and_cache_list_show_the_table(cli, tiny_llama_dir, own_cache):
+    r = cli("models", "calibrate", str(tiny_llama_dir), "--json")
+    assert r.exit_code == 0, r.stderr
+    data = r.json()
+    assert data["chosen"] and data["cpu"]["model"]
+    labels = [t["engine"] + (" " + t["variant"] if t["variant"] else "") for t in data["trials"]]
+    assert data["chosen"] in labels and "transformers float32" in labels
+    for t in data["trials"]:
+        assert t["passed"] or t["reason"]
+    r = cli("doctor", "--json")
+    assert r.exit_code == 0, r.stderr
+    rows = r.json()["calibration"]
+    assert rows and sum(row["chosen"] for row in rows) == 1
+    assert {"engine", "decode_tok_s", "canary", "agreement"} <= set(rows[0])
+    r = cli("models", "cache", "list")
+    assert r.exit_code == 0 and "engines measured on this CPU" in r.stdout and "chosen" in r.stdout
+    r = cli("models", "calibrate", str(tiny_llama_dir))  # measures again, prints the table
+    assert r.exit_code == 0 and "chosen" in r.stdout, r.stderr
+    assert "calibrating engines" in r.stderr
+    cli("models", "cache", "clear")
+    assert not (own_cache / "calibration").exists()
+
+
+def test_calibrate_cli_bad_inputs(cli, tmp_path):
+    assert_one_line_error(cli("models", "calibrate", str(tmp_path / "missing")), 1)
+    assert_one_line_error(cli("models", "calibrate", "minilm-l6"), 2, "calibration")
