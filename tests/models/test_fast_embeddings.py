@@ -136,6 +136,7 @@ def test_a_failed_parity_check_is_refused_and_remembered(st_dirs, tmp_path, monk
         load_fast_embedder(resolved, "ctranslate2")
     assert not list((tmp_path / "cache").glob("embed-ct2-*"))  # no entry was published
     monkeypatch.setattr(fast_embeddings, "MIN_COSINE", 0.9999)
+    real_build = fast_embeddings._build
     monkeypatch.setattr(fast_embeddings, "_build", lambda *a: pytest.fail("tried again"))
     with pytest.raises(UnsupportedModelError, match="differs"):
         load_fast_embedder(resolved, "ctranslate2")  # remembered: no second attempt
@@ -143,6 +144,15 @@ def test_a_failed_parity_check_is_refused_and_remembered(st_dirs, tmp_path, monk
     backend = embeddings.create_embedder(resolved)
     assert backend.engine == "sentence-transformers"
     assert "warning:" in capsys.readouterr().err
+    # `models cache clear` forgets the verdict: the next load converts again
+    from pretrained.models.loading import clear_cache
+
+    memo = tmp_path / "cache" / fast_embeddings.UNSUPPORTED_FILE
+    assert memo.exists()
+    clear_cache()
+    assert not memo.exists()
+    monkeypatch.setattr(fast_embeddings, "_build", real_build)
+    assert load_fast_embedder(resolved, "ctranslate2").cache_hit is False
 
 
 def test_engine_choice(st_dirs):
