@@ -323,3 +323,77 @@ def bert_dir(path: Path, head: str) -> Path:
     torch.manual_seed(0)
     getattr(transformers, class_name)(config).save_pretrained(path)
     return path
+
+
+_POOLING_KEYS = {
+    "cls": "pooling_mode_cls_token",
+    "max": "pooling_mode_max_tokens",
+    "mean": "pooling_mode_mean_tokens",
+    "mean_sqrt_len_tokens": "pooling_mode_mean_sqrt_len_tokens",
+    "weightedmean": "pooling_mode_weightedmean_tokens",
+    "lasttoken": "pooling_mode_lasttoken",
+}
+
+
+def sentence_transformer_dir(
+    path: Path,
+    base: Path,
+    *,
+    pooling: tuple[str, ...] = ("mean",),
+    normalize: bool = True,
+    max_seq_length: int = 24,
+    dense: bool = False,
+) -> Path:
+    """A sentence-transformers folder around a tiny BERT (`bert_dir(..., "base")`), written the
+    way sentence-transformers saves one: modules.json, 1_Pooling/config.json (one boolean per
+    mode, which every version reads), sentence_bert_config.json, optionally a Normalize and a
+    Dense module (which the torch-free engines refuse)."""
+    import json
+    import shutil
+
+    if (path / "modules.json").exists():
+        return path
+    path.mkdir(parents=True, exist_ok=True)
+    for item in base.iterdir():
+        if item.is_file():
+            shutil.copy2(item, path / item.name)
+    config = json.loads((base / "config.json").read_text())
+    hidden = config["hidden_size"]
+    # models saved by transformers < 5 carry this key, which CTranslate2's BERT loader reads
+    config.setdefault("position_embedding_type", "absolute")
+    (path / "config.json").write_text(json.dumps(config, indent=2))
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+        {
+            "idx": 1,
+            "name": "1",
+            "path": "1_Pooling",
+            "type": "sentence_transformers.models.Pooling",
+        },
+    ]
+    (path / "1_Pooling").mkdir()
+    config = {"word_embedding_dimension": hidden}
+    config.update({key: mode in pooling for mode, key in _POOLING_KEYS.items()})
+    (path / "1_Pooling" / "config.json").write_text(json.dumps(config, indent=2))
+    if dense:
+        from sentence_transformers.models import Dense
+
+        (path / "2_Dense").mkdir()
+        Dense(in_features=hidden * len(pooling), out_features=16).save(str(path / "2_Dense"))
+        modules.append(
+            {"idx": 2, "name": "2", "path": "2_Dense", "type": "sentence_transformers.models.Dense"}
+        )
+    if normalize:
+        modules.append(
+            {
+                "idx": len(modules),
+                "name": str(len(modules)),
+                "path": f"{len(modules)}_Normalize",
+                "type": "sentence_transformers.models.Normalize",
+            }
+        )
+    (path / "modules.json").write_text(json.dumps(modules, indent=2))
+    (path / "sentence_bert_config.json").write_text(
+        json.dumps({"max_seq_length": max_seq_length, "do_lower_case": False})
+    )
+    return path

@@ -116,6 +116,10 @@ def test_sequence_classifier_uses_its_own_labels(sentiment_dir):
         classify("text", labels="a,b", model=str(sentiment_dir))
     with pytest.raises(UsageError, match="not an NLI model"):
         classify("text", model=str(sentiment_dir), options=ClassifyOptions(method="nli"))
+    # --engine names an embedding engine: a classification head has none to pick
+    with pytest.raises(UsageError, match="picks the embedding engine"):
+        classify("text", model=str(sentiment_dir), engine="onnx")
+    assert classify("text", model=str(sentiment_dir), engine="auto").engine == "transformers"
 
 
 def test_nli_model_gives_zero_shot_labels(nli_dir):

@@ -62,6 +62,16 @@ Engine = Annotated[
         rich_help_panel=MODEL_PANEL,
     ),
 ]
+EmbeddingEngine = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="Embedding engine: auto (on a CPU: ctranslate2, converted once, no torch; "
+        "sentence-transformers on GPU or where conversion is impossible), ctranslate2, onnx, "
+        "sentence-transformers.",
+        rich_help_panel=MODEL_PANEL,
+    ),
+]
 TrustRemoteCode = Annotated[
     bool,
     typer.Option(

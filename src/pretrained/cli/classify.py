@@ -143,19 +143,27 @@ def classify(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Texts per forward pass.")] = 32,
     revision: o.Revision = None,
     device: o.Device = None,
+    engine: o.EmbeddingEngine = "auto",
     trust_remote_code: o.TrustRemoteCode = False,
     trust_pickle: o.TrustPickle = False,
     json_out: o.Json = False,
     quiet: o.Quiet = False,
 ) -> None:
     """Label text: sentiment by default, or your own labels zero-shot. Says which model/method."""
-    from ..tasks.classify import ClassifyOptions
+    from ..models.backends.fast_embeddings import check_engine
+    from ..models.loading import check_device
+    from ..tasks.classify import ClassifyOptions, parse_labels
     from ..tasks.classify import classify as run
 
     options = ClassifyOptions(
         batch_size=batch_size, method=method, template=template, multi_label=multi_label
     ).validate()
-    load = {"revision": revision, "device": device}
+    parse_labels(labels)  # bad labels fail before any model loads
+    load = {
+        "revision": revision,
+        "device": check_device(device) if device else None,
+        "engine": None if check_engine(engine) == "auto" else check_engine(engine),
+    }
     load.update(
         {
             k: True

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import UsageError
+from ..errors import InvalidOptionError, UsageError
 from . import _options as o
 from ._output import info, print_json, progress
 
@@ -38,29 +38,48 @@ def embed(
     model: o.Model = None,
     revision: o.Revision = None,
     device: o.Device = None,
+    engine_name: o.EmbeddingEngine = "auto",
     json_out: o.Json = False,
     quiet: o.Quiet = False,
 ) -> None:
     """Embed sources (chunked to fit the model) into an index, or print the vectors."""
+    from ..models.backends.fast_embeddings import check_engine
+    from ..models.loading import check_device
     from ..sources import from_text, load_text
-    from ..tasks.embed import get_embedder
+    from ..tasks.embed import EmbedOptions, get_embedder
+    from ..tasks.index import index_path
 
     sources = sources or []
     if not sources and not text:
         raise UsageError(
             "nothing to embed", hint='pretrained embed notes.md --index notes (or --text "…")'
         )
-    load = {k: v for k, v in {"revision": revision, "device": device}.items() if v}
-    engine = get_embedder(None, model, **load)
-    info(
-        f"embedding model: {engine.model_id} ({engine.dims} dims, reads {engine.max_tokens} tokens)",
-        quiet=quiet or json_out,
-    )
+    # every input and option is checked before the model loads
+    if index is not None:
+        index_path(index)
+    EmbedOptions(batch_size=batch_size).validate()
+    if chunk_tokens is not None and chunk_tokens < 8:
+        raise InvalidOptionError(
+            f"--chunk-tokens must be at least 8 (got {chunk_tokens})",
+            hint="e.g. --chunk-tokens 200",
+        )
+    load = {
+        "revision": revision,
+        "device": check_device(device) if device else None,
+        "engine": check_engine(engine_name),
+    }
+    load = {k: v for k, v in load.items() if v}
     documents = [load_text(s) for s in sources] + [
         from_text(t, source=f"--text {i + 1}") for i, t in enumerate(text or [])
     ]
+    engine = get_embedder(None, model, **load)
+    info(
+        f"embedding model: {engine.model_id} ({engine.dims} dims, reads {engine.max_tokens} "
+        f"tokens, engine {engine.engine})",
+        quiet=quiet or json_out,
+    )
     if index:
-        from ..tasks.index import add_to_index, index_path
+        from ..tasks.index import add_to_index
 
         with progress(len(documents), "embedding", quiet=quiet) as advance:
             report = add_to_index(

@@ -191,19 +191,25 @@ def load_embedder(
     *,
     revision: str | None = None,
     device: str | None = None,
+    engine: str | None = "auto",
     trust_remote_code: bool = False,
     trust_pickle: bool = False,
 ):
-    """Load (or reuse) a sentence-embedding backend (default: the embedded MiniLM)."""
-    from .backends.embeddings import load_sentence_transformer
+    """Load (or reuse) a sentence-embedding backend (default: the embedded MiniLM).
+
+    engine: auto (on a CPU: torch-free CTranslate2/onnxruntime, converted once; else
+    sentence-transformers), ctranslate2, onnx or sentence-transformers."""
+    from .backends.embeddings import create_embedder
+    from .backends.fast_embeddings import check_engine
 
     return _load_encoder(
         "embedding",
         EMBEDDING,
-        load_sentence_transformer,
+        create_embedder,
         model,
         revision,
         device=device,
+        engine=check_engine(engine),
         trust_remote_code=trust_remote_code,
         trust_pickle=trust_pickle,
     )

@@ -332,8 +332,11 @@ def clear_cache(names: list[str] | None = None) -> list[dict[str, Any]]:
             os.rename(entry["path"], doomed)
             shutil.rmtree(doomed, ignore_errors=True)
     if names is None:
-        # the engine calibration verdicts (models/calibrate.py) go too: a full reset
+        # remembered verdicts and tables go with the entries (models/calibrate.py,
+        # backends/fast_embeddings.py, tasks/run.py): a clean cache decides again
         shutil.rmtree(root / "calibration", ignore_errors=True)
+        for record in (*root.glob("embed-unsupported.json"), *root.glob("pipeline-tasks-*.json")):
+            record.unlink(missing_ok=True)
         for stale in root.glob(".tmp-*"):
             with contextlib.suppress(OSError):
                 if time.time() - stale.stat().st_mtime > 3600:

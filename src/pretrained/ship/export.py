@@ -272,24 +272,18 @@ def _wrapper(src: _Source, trust_remote_code: bool):
 OUTPUT_NAMES = {"generate": "logits", "classify": "logits", "embed": "sentence_embedding"}
 
 
-def _export_onnx(src: _Source, out: Path, options: ExportOptions, trust_remote_code: bool):
-    import torch
-    from transformers import AutoTokenizer
+def torch_to_onnx(module, args: tuple, target: Path, output_name: str, *, opset: int = 18) -> None:
+    """PyTorch's exporter on a module taking (input_ids, attention_mask), with dynamic batch
+    and sequence axes; also the conversion of embedding models (backends/fast_embeddings.py)."""
+    import logging
 
-    module, inner = _wrapper(src, trust_remote_code)
-    tokenizer = AutoTokenizer.from_pretrained(src.folder)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    example = tokenizer(
-        ["an example input", "a second, somewhat longer example input"],
-        return_tensors="pt",
-        padding=True,
-    )
-    args = (example["input_ids"], example["attention_mask"])
+    import torch
+
+    # "torchvision is not installed. Skipping torchvision::nms" and the like, on every export
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
     dims = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
-    size = sum(p.numel() * p.element_size() for p in inner.parameters())
-    target = out / "model.onnx"
+    size = sum(p.numel() * p.element_size() for p in module.parameters())
     with (
         torch.inference_mode(),
         warnings.catch_warnings(),
@@ -301,13 +295,35 @@ def _export_onnx(src: _Source, out: Path, options: ExportOptions, trust_remote_c
             args,
             str(target),
             input_names=["input_ids", "attention_mask"],
-            output_names=[OUTPUT_NAMES[src.kind]],
+            output_names=[output_name],
             dynamic_shapes=dims,
-            opset_version=options.opset,
+            opset_version=opset,
             dynamo=True,
             external_data=size > 1_800_000_000,  # protobuf's 2 GB limit
             verbose=False,
         )
+
+
+def _export_onnx(src: _Source, out: Path, options: ExportOptions, trust_remote_code: bool):
+    from transformers import AutoTokenizer
+
+    module, _ = _wrapper(src, trust_remote_code)
+    tokenizer = AutoTokenizer.from_pretrained(src.folder)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    example = tokenizer(
+        ["an example input", "a second, somewhat longer example input"],
+        return_tensors="pt",
+        padding=True,
+    )
+    target = out / "model.onnx"
+    torch_to_onnx(
+        module,
+        (example["input_ids"], example["attention_mask"]),
+        target,
+        OUTPUT_NAMES[src.kind],
+        opset=options.opset,
+    )
     if options.quantize == "int8":
         from onnxruntime.quantization import QuantType, quantize_dynamic
 

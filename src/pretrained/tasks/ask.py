@@ -247,6 +247,10 @@ def ask(
             timings={"total_s": round(time.perf_counter() - began, 3)},
         )
 
+    if index:
+        from .index import check_index
+
+        check_index(index)  # a bad or missing index fails before the model loads
     device = load_options.get("device")
     embed_engine = get_embedder(embedder, embedding_model, device=device)
     start = time.perf_counter()

@@ -99,6 +99,7 @@ class ClassifyResult:
     revision: str | None
     method: str
     truncated: int = 0  # texts a classifier read only in part (its token limit)
+    engine: str | None = None  # what ran the model (ctranslate2, onnx, sentence-transformers …)
     multi_label: bool = False
     timings: dict[str, float | None] = field(default_factory=dict)
 
@@ -124,6 +125,7 @@ class ClassifyResult:
             "model": self.model,
             "revision": self.revision,
             "method": self.method,
+            "engine": self.engine,
             "labels": self.labels,
             "multi_label": self.multi_label,
             "results": [item.to_dict() for item in self.items],
@@ -345,6 +347,13 @@ def classify(
         else:
             from ..models import load_classifier
 
+            embedding_engine = load_options.pop("engine", None)
+            if embedding_engine not in (None, "auto"):
+                raise UsageError(
+                    f"--engine {embedding_engine} picks the embedding engine; "
+                    f"{model} is classified by its own head",
+                    hint="drop --engine, or use a sentence-transformers model (zero-shot)",
+                )
             engine = load_classifier(model, **load_options)
         load_s = engine.load_seconds
         start = time.perf_counter()
@@ -379,6 +388,7 @@ def classify(
         revision=engine.revision,
         method=name,
         truncated=truncated,
+        engine=getattr(engine, "engine", None),
         multi_label=options.multi_label and name == "zero-shot-nli",
         timings={
             "load_s": round(load_s, 3),

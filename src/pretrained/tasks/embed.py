@@ -40,6 +40,7 @@ class EmbedResult:
     max_tokens: int
     normalized: bool = True
     timings: dict[str, float] = field(default_factory=dict)
+    engine: str | None = None  # what ran the model (ctranslate2, onnx, sentence-transformers …)
 
     @property
     def truncated(self) -> list[int]:
@@ -54,6 +55,7 @@ class EmbedResult:
         out: dict[str, Any] = {
             "model": self.model,
             "revision": self.revision,
+            "engine": self.engine,
             "dims": self.dims,
             "count": len(self.token_counts),
             "normalized": self.normalized,
@@ -111,6 +113,7 @@ def embed(
         token_counts=counts,
         max_tokens=engine.max_tokens,
         normalized=options.normalize,
+        engine=getattr(engine, "engine", None),
         timings={
             "load_s": round(load_s, 3),
             "embed_s": round(seconds, 3),

@@ -55,6 +55,21 @@ def index_path(name: str) -> Path:
     return index_dir() / f"{name}.sqlite"
 
 
+def check_index(name: str) -> Path:
+    """The path of an existing index, or the one-line error (checked before any model loads)."""
+    path = index_path(name)
+    if not path.exists():
+        available = list_indexes()
+        raise InputNotFoundError(
+            f"no index named '{name}'",
+            hint=(
+                f"build it first: pretrained embed FILE... --index {name}"
+                + (f" (existing: {', '.join(available)})" if available else "")
+            ),
+        )
+    return path
+
+
 def list_indexes() -> list[str]:
     return sorted(p.stem for p in index_dir().glob("*.sqlite"))
 
@@ -103,16 +118,7 @@ def _line(text: str, offset: int) -> int:
 class VectorIndex:
     def __init__(self, name: str, *, create: bool = False) -> None:
         self.name = name
-        self.path = index_path(name)
-        if not create and not self.path.exists():
-            available = list_indexes()
-            raise InputNotFoundError(
-                f"no index named '{name}'",
-                hint=(
-                    f"build it first: pretrained embed FILE... --index {name}"
-                    + (f" (existing: {', '.join(available)})" if available else "")
-                ),
-            )
+        self.path = index_path(name) if create else check_index(name)
         self.conn = sqlite3.connect(self.path, timeout=30)
         self.conn.executescript(_SCHEMA)
 
@@ -261,6 +267,11 @@ def add_to_index(
 
     if not sources:
         raise EmptyInputError("no sources to embed", hint="pass files, URLs or wiki:Title")
+    index_path(name)  # a bad name fails before the model loads
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise InvalidOptionError(
+            f"--batch-size must be a whole number ≥ 1 (got {batch_size!r})", hint="e.g. 32"
+        )
     began = time.perf_counter()
     engine = get_embedder(embedder, model, **load_options)
     report = IndexReport(index=name, model=engine.model_id)

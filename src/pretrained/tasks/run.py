@@ -126,11 +126,44 @@ def _aliases() -> dict[str, str]:
     return dict(TASK_ALIASES)
 
 
+def _task_table() -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """(tasks, aliases) for --list: transformers' pipeline table, reduced to what the list shows
+    and kept in the cache per transformers version, so listing imports neither transformers nor
+    torch after the first time."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .. import settings
+
+    try:
+        path = settings.cache_dir() / f"pipeline-tasks-{version('transformers')}.json"
+    except PackageNotFoundError:  # pragma: no cover - a core dependency
+        path = None
+    if path is not None and path.exists():
+        try:
+            data = json.loads(path.read_text())
+            return data["tasks"], data["aliases"]
+        except (OSError, ValueError, KeyError):
+            pass
+    tasks = {}
+    for name, spec in _supported().items():
+        model, revision = _default(name, spec)
+        tasks[name] = {
+            "type": spec.get("type", ""),
+            "default": {"model": {"pt": [model, revision] if model else None}},
+        }
+    aliases = _aliases()
+    if path is not None:
+        from ..models.loading import atomic_write_text
+
+        atomic_write_text(path, json.dumps({"tasks": tasks, "aliases": aliases}, indent=1))
+    return tasks, aliases
+
+
 def list_tasks() -> list[TaskInfo]:
     """Every pipeline task with its default model and input kind, then the moved ones."""
-    aliases = _aliases()
+    table, aliases = _task_table()
     rows = []
-    for name, spec in sorted(_supported().items()):
+    for name, spec in sorted(table.items()):
         model, revision = _default(name, spec)
         rows.append(
             TaskInfo(
@@ -154,7 +187,7 @@ def _default(task: str, spec: dict[str, Any]) -> tuple[str | None, str | None]:
         return OUR_DEFAULTS[task], None
     model = spec.get("default", {}).get("model", {})
     pinned = model.get("pt") if isinstance(model, dict) else model
-    if isinstance(pinned, tuple) and pinned:
+    if isinstance(pinned, (tuple, list)) and pinned:
         return pinned[0], pinned[1] if len(pinned) > 1 else None
     return None, None
 

@@ -9,10 +9,11 @@ tell when a text is longer than the model reads (`max_tokens`) instead of trunca
 from __future__ import annotations
 
 import logging
+import sys
 import time
 from typing import Any, Protocol, runtime_checkable
 
-from ...errors import ModelLoadError, UnsupportedModelError
+from ...errors import InvalidOptionError, ModelLoadError, UnsupportedModelError
 from ..registry import ResolvedModel
 
 
@@ -82,6 +83,73 @@ class SentenceTransformerBackend:
             text, add_special_tokens=False, return_offsets_mapping=True, verbose=False
         )
         return [tuple(span) for span in enc["offset_mapping"]]
+
+
+def auto_embedding_engines(
+    resolved: ResolvedModel, device: str | None = None, *, trust_remote_code: bool = False
+) -> list[str]:
+    """The engines `auto` tries for an embedding model, best first; sentence-transformers last.
+
+    On a CPU a sentence-transformers folder runs torch-free (CTranslate2, then onnxruntime:
+    see fast_embeddings.py for the measurements); GPUs (an explicit cuda/mps device, or an
+    NVIDIA GPU with the device left to auto) and custom code stay on sentence-transformers."""
+    from . import nvidia_gpu_present
+    from .fast_embeddings import ENGINES, engine_available
+
+    device = (device or "auto").lower()
+    gpu = device.startswith(("cuda", "mps")) or (device == "auto" and nvidia_gpu_present())
+    if gpu or trust_remote_code:
+        return ["sentence-transformers"]
+    return [e for e in ENGINES if engine_available(e)] + ["sentence-transformers"]
+
+
+def create_embedder(
+    resolved: ResolvedModel,
+    *,
+    device: str | None = None,
+    engine: str | None = "auto",
+    trust_remote_code: bool = False,
+    trust_pickle: bool = False,
+):
+    """An embedding backend for `resolved` on `engine` (auto | ctranslate2 | onnx |
+    sentence-transformers). `auto` on a CPU converts a sentence-transformers model once and runs
+    it without torch; when no torch-free engine can run it, it says why on stderr and uses
+    sentence-transformers (never a silently different model)."""
+    from ..loading import check_device
+    from .fast_embeddings import check_engine, load_fast_embedder
+
+    name = check_engine(engine)
+    device = check_device(device)
+    if resolved.format in ("onnx", "ctranslate2") and resolved.source == "local":
+        return load_sentence_transformer(resolved, device=device)  # an export: its own runtime
+    if name == "sentence-transformers":
+        return load_sentence_transformer(
+            resolved, device=device, trust_remote_code=trust_remote_code, trust_pickle=trust_pickle
+        )
+    if name != "auto":
+        if device not in ("auto", "cpu"):
+            raise InvalidOptionError(
+                f"the {name} embedding engine runs on the CPU, not on {device}",
+                hint="leave --device out, or use --engine sentence-transformers on a GPU",
+            )
+        return load_fast_embedder(resolved, name, trust_pickle=trust_pickle)
+    candidates = auto_embedding_engines(resolved, device, trust_remote_code=trust_remote_code)
+    reasons: dict[str, list[str]] = {}  # why → the engines that said so
+    for candidate in candidates[:-1]:
+        try:
+            return load_fast_embedder(resolved, candidate, trust_pickle=trust_pickle)
+        except UnsupportedModelError as exc:
+            reasons.setdefault(exc.message, []).append(candidate)
+    if reasons:
+        why = "; ".join(f"{' and '.join(engines)}: {msg}" for msg, engines in reasons.items())
+        print(
+            f"warning: {resolved.alias or resolved.id} runs on sentence-transformers (torch, "
+            f"slower start), not on a torch-free engine ({why})",
+            file=sys.stderr,
+        )
+    return load_sentence_transformer(
+        resolved, device=device, trust_remote_code=trust_remote_code, trust_pickle=trust_pickle
+    )
 
 
 def load_sentence_transformer(
