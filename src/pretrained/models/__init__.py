@@ -78,8 +78,10 @@ def _calibrated(resolved, candidates: list[str], *, auto: bool) -> tuple[list[st
     (models/calibrate.py: measured on first use, then cached): engines that failed the quality
     canary are dropped, the fastest that passed comes first, transformers stays last.
     An engine named explicitly runs anyway, with a warning when it failed the canary here."""
-    if not any(e in _CALIBRATED for e in candidates):
-        return candidates, {}
+    if resolved.format not in ("gguf", "transformers") or not any(
+        e in _CALIBRATED for e in candidates
+    ):
+        return candidates, {}  # exports run on their own engine; nothing to choose between
     from . import calibrate
 
     try:
