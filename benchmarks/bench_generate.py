@@ -209,6 +209,113 @@ print(f"PEAK_RSS_MIB {peak_rss_mib():.1f}", file=sys.stderr)
 """
 
 
+# Whole-process generation of LONG_TOKENS greedy tokens: the plain transformers script (forced to
+# that many), CTranslate2 and llama.cpp called directly from a bare script (forced too), and
+# `pretrained generate` (which stops at EOS: its own token count is used). tok/s = tokens / wall.
+LONG_PROMPT = "Write a long story about a lighthouse keeper and a storm."
+LONG_TOKENS = 128
+PLAIN_LONG = """
+import sys, torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+folder, n = sys.argv[1], int(sys.argv[2])
+tok = AutoTokenizer.from_pretrained(folder)
+model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+text = tok.apply_chat_template([{"role": "user", "content": sys.argv[3]}], tokenize=False,
+                               add_generation_prompt=True)
+out = model.generate(**tok(text, return_tensors="pt"), max_new_tokens=n, min_new_tokens=n,
+                     do_sample=False, repetition_penalty=1.1)
+print(tok.decode(out[0, -n:], skip_special_tokens=True))
+"""
+RAW_CT2_LONG = """
+import os, sys, ctranslate2, tokenizers
+folder, n, prompt, compute = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+tok = tokenizers.Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
+gen = ctranslate2.Generator(folder, compute_type=compute, intra_threads=len(os.sched_getaffinity(0)))
+text = f"<|im_start|>user\\n{prompt}<|im_end|>\\n<|im_start|>assistant\\n"
+ids = tok.encode(text, add_special_tokens=False).ids
+r = gen.generate_batch([[tok.id_to_token(i) for i in ids]], max_length=n, min_length=n,
+                       sampling_topk=1, include_prompt_in_result=False, repetition_penalty=1.1)
+print(tok.decode(r[0].sequences_ids[0]))
+"""
+RAW_LLAMA_LONG = """
+import os, sys, tokenizers, xllamacpp
+gguf, tokfile, n, prompt = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+tok = tokenizers.Tokenizer.from_file(tokfile)
+params = xllamacpp.CommonParams()
+params.model.path = gguf
+params.n_ctx = 1024
+params.cpuparams.n_threads = params.cpuparams_batch.n_threads = len(os.sched_getaffinity(0))
+params.warmup = False
+params.verbosity = -1
+server = xllamacpp.Server(params)
+text = f"<|im_start|>user\\n{prompt}<|im_end|>\\n<|im_start|>assistant\\n"
+ids = tok.encode(text, add_special_tokens=False).ids
+out = server.handle_completions({"prompt": ids, "max_tokens": n, "ignore_eos": True,
+                                 "temperature": 0, "top_k": 1, "repeat_penalty": 1.1})
+print(out["choices"][0]["text"])
+"""
+
+
+def long_generation_rows(repeat: int, folder: str) -> list[dict]:
+    """Whole process, LONG_TOKENS greedy tokens: ours vs plain transformers vs the raw engines."""
+    import json as _json
+    from statistics import median
+
+    import pretrained
+    from pretrained.models.loading import gguf_path, gguf_tokenizer_dir
+    from pretrained.models.registry import resolve
+
+    ct2 = pretrained.load(MODEL, engine="ctranslate2")  # the compute type calibrated here
+    ct2_folder, compute = str(ct2.folder), ct2.dtype
+    path = gguf_path(resolve(MODEL))
+    tokfile = str(gguf_tokenizer_dir(path).path / "tokenizer.json")
+    pretrained.models.unload_all()
+
+    def contenders(n: int) -> dict[str, list[str]]:
+        return {
+            "plain": [sys.executable, "-c", PLAIN_LONG, folder, str(n), LONG_PROMPT],
+            "raw ct2": [sys.executable, "-c", RAW_CT2_LONG, ct2_folder, str(n), LONG_PROMPT,
+                        compute],
+            "raw llama.cpp": [sys.executable, "-c", RAW_LLAMA_LONG, str(path), tokfile, str(n),
+                              LONG_PROMPT],
+        }  # fmt: skip
+
+    ours_cmd = _cli("generate", LONG_PROMPT, "-t", "0", "--max-new-tokens", str(LONG_TOKENS),
+                    "--json", "--no-stream")  # fmt: skip
+    speeds: dict[str, list[float]] = {}
+    engine, counts = "?", []
+    for _ in range(max(1, repeat)):
+        start = time.perf_counter()
+        proc = subprocess.run(ours_cmd, capture_output=True, text=True, cwd=ROOT, check=True)
+        wall = time.perf_counter() - start
+        data = _json.loads(proc.stdout)
+        engine, n = data["engine"], data["usage"]["completion_tokens"]
+        counts.append(n)
+        speeds.setdefault("ours", []).append(n / wall)
+        # the baselines make exactly as many tokens as ours did (ours may stop at EOS)
+        for name, cmd in contenders(n).items():
+            speeds.setdefault(name, []).append(n / _timed(cmd))
+    ours = median(speeds["ours"])
+    rows = []
+    for name, label in (
+        ("plain", "plain transformers script (fp32, as many tokens)"),
+        ("raw ct2", f"bare CTranslate2 script ({compute}, the calibrated compute type)"),
+        ("raw llama.cpp", "bare llama.cpp script (xllamacpp, the GGUF file)"),
+    ):
+        rows.append(
+            {
+                "name": f"whole process, {LONG_TOKENS} greedy tokens (auto engine: {engine}) vs {name}",
+                "ours": ours,
+                "baseline": median(speeds[name]),
+                "baseline_name": label,
+                "unit": "tok/s",
+                "note": f"tokens / wall time of a new process, imports and load included; "
+                f"median of {len(speeds['ours'])}; tokens per run {counts}",
+            }
+        )
+    return rows
+
+
 def _timed(cmd: list[str]) -> float:
     """Wall seconds of one command in a new process."""
     start = time.perf_counter()
@@ -301,6 +408,7 @@ def run(args) -> list[dict]:
     chat_rss.append(
         cli_peak_rss("chat", "--max-new-tokens", "32", "--temperature", "0", stdin="Say hi\n")
     )
+    rows.extend(long_generation_rows(args.repeat, folder))
     rows.append(
         {
             "name": "cold start to first token (new process, warm cache)",
