@@ -197,6 +197,10 @@ def mount_ui(app, server: Server) -> None:
         footer_links=["api"],
         ssr_mode=False,
     )
+    # Gradio checks that a FileData path sent by a client lies in its upload folder only once
+    # `has_launched` is set, which launch() does and mount_gradio_app() does not: without it,
+    # any path on the server is accepted as an "upload". ui.uploaded() checks again.
+    blocks.has_launched = True
 
 
 def _version() -> str:

@@ -176,7 +176,7 @@ def build(pool) -> Any:
                 )
             options = SummarizeOptions(mode=mode, sentences=int(sentences)).validate()
             if upload:
-                source = load_text(str(upload))
+                source = load_text(str(uploaded(upload)))
             elif url and url.strip():
                 source = calls.fetch_document(url.strip(), pool.config.allow_private_urls)
             else:
@@ -185,7 +185,7 @@ def build(pool) -> Any:
         except PretrainedError as exc:
             raise _gr_error(exc) from exc
         finally:
-            _remove(upload)  # the upload's temp copy is not kept
+            _remove(upload)  # the upload's copy is not kept
         seconds = result.timings.get("total_s")
         return result.summary, answered_by(
             result.model,
@@ -214,7 +214,8 @@ def build(pool) -> Any:
                 raise EmptyInputError(
                     "no audio", hint="upload a file or record with the microphone"
                 )
-            result = calls.transcribe(pool, audio, TranscribeOptions(), name="upload")
+            path = uploaded(audio)
+            result = calls.transcribe(pool, path, TranscribeOptions(), name="upload")
         except PretrainedError as exc:
             raise _gr_error(exc) from exc
         finally:
@@ -341,8 +342,28 @@ def _text(content: Any) -> str:
     return str(content or "")
 
 
+def upload_folder() -> Path:
+    """Where Gradio keeps the files browsers upload (and the copies it makes of them)."""
+    from gradio.utils import get_upload_folder
+
+    return Path(get_upload_folder()).resolve()
+
+
+def uploaded(value: Any) -> Path:
+    """The path of a file a browser uploaded, refused unless it lies in Gradio's upload folder
+    (symlinks resolved). A client can send any path in a FileData; the server must never open
+    one it did not receive."""
+    path = Path(str(value)).resolve()
+    if not path.is_relative_to(upload_folder()) or not path.is_file():
+        raise InvalidOptionError(
+            "that file was not uploaded through this page", hint="upload the file again"
+        )
+    return path
+
+
 def _remove(path: Any) -> None:
-    """Delete an upload's temp copy once it has been read."""
-    if path:
-        with contextlib.suppress(OSError):
-            Path(str(path)).unlink()
+    """Delete an upload's copy once it has been read (only ever inside the upload folder)."""
+    if not path:
+        return
+    with contextlib.suppress(OSError, InvalidOptionError):
+        uploaded(path).unlink()
