@@ -4,8 +4,9 @@ health/ready/metrics, and the Gradio UI mounted at /.
     from pretrained.serve import ServeConfig, create_app
     app = create_app(ServeConfig(api_keys=("secret",)))      # any ASGI server can run it
 
-Middlewares, outermost first: metrics → CORS (only with --cors) → body limit → admission
-(concurrency + queue, deadline). Auth is a dependency on the /v1 routes.
+Middlewares, outermost first: metrics → CORS (only with --cors) → auth (API key on /v1, failure
+throttling, before anything else costs) → body (size limit, read deadline, received whole) →
+admission (concurrency + queue, deadline) → errors (one log line and a JSON 500 for a bug).
 """
 
 from __future__ import annotations
@@ -61,7 +62,7 @@ class Server:
 
 
 def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | None = None):
-    from fastapi import Depends, FastAPI
+    from fastapi import FastAPI
     from fastapi.responses import JSONResponse, Response
     from starlette.middleware import Middleware
     from starlette.middleware.cors import CORSMiddleware
@@ -69,7 +70,7 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
     from . import httperrors
     from .api import router
     from .api_tasks import router as task_router
-    from .auth import require_key
+    from .auth import AuthMiddleware
     from .limits import AdmissionMiddleware, BodyLimitMiddleware, ClientGone, MetricsMiddleware
 
     config = config or ServeConfig()
@@ -98,9 +99,16 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
         )
     middleware += [
         Middleware(
+            AuthMiddleware,
+            digests=config.key_digests,
+            max_failures=config.max_auth_failures,
+            metrics=server.metrics,
+        ),
+        Middleware(
             BodyLimitMiddleware,
             max_body=config.max_body_bytes,
             max_upload=config.max_upload_bytes,
+            read_timeout_s=min(config.read_timeout_s, config.timeout_s),
             metrics=server.metrics,
         ),
         Middleware(
@@ -151,8 +159,8 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
         data, content_type = server.metrics.render()
         return Response(data, media_type=content_type)
 
-    app.include_router(router, dependencies=[Depends(require_key(config.api_keys))])
-    app.include_router(task_router, dependencies=[Depends(require_key(config.api_keys))])
+    app.include_router(router)  # the API key is checked by AuthMiddleware, before admission
+    app.include_router(task_router)
 
     @app.api_route(
         "/v1/{rest:path}",
@@ -181,11 +189,11 @@ def mount_ui(app, server: Server) -> None:
         max_size=server.config.max_queue or None,
     )
     auth = None
-    if server.config.api_keys:
-        keys = server.config.api_keys
+    digests = server.config.key_digests
+    if digests:
 
         def auth(username: str, password: str) -> bool:  # any user name; the API key as password
-            return key_matches(password, keys)
+            return key_matches(password, digests)
 
     gr.mount_gradio_app(
         app,

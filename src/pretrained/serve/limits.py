@@ -1,5 +1,6 @@
-"""Self-protection: body size (413), bounded concurrency with a bounded queue (429 + Retry-After),
-per-request deadline (504), and stopping work when the client goes away.
+"""Self-protection: body size (413) and read deadline (408), bounded concurrency with a bounded
+queue (429 + Retry-After), per-request deadline (504), and stopping work when the client goes
+away.
 
 Both middlewares are plain ASGI (not BaseHTTPMiddleware), so streaming responses and
 `request.is_disconnected()` keep working through them.
@@ -23,13 +24,6 @@ from .metrics import Metrics
 FREE_PATHS = ("/v1/models",)
 
 
-class BodyTooLarge(HTTPException):
-    def __init__(self, limit: int) -> None:
-        super().__init__(
-            413, f"the request body is larger than the server's limit of {limit / 1e6:.1f} MB"
-        )
-
-
 class RequestTimeout(HTTPException):
     def __init__(self, seconds: float) -> None:
         super().__init__(504, f"the request took longer than the server's limit of {seconds:g}s")
@@ -47,13 +41,28 @@ def _header(scope: dict[str, Any], name: bytes) -> str | None:
 
 
 class BodyLimitMiddleware:
-    """413 for bodies over the limit: early from Content-Length, or while reading a body sent
-    without one (chunked). Multipart uploads get their own, larger limit."""
+    """Receives every request body whole before the app sees it: 413 over the size limit (early
+    from Content-Length, or while reading a chunked body), 408 when the body does not arrive
+    within the read deadline. So a slow sender never holds an inference slot (admission runs
+    after this), and never longer than `read_timeout_s`. Multipart uploads get their own, larger
+    limit; bodies over SPOOL_BYTES wait in a temp file, not in memory."""
 
-    def __init__(self, app, *, max_body: int, max_upload: int, metrics: Metrics | None = None):
+    SPOOL_BYTES = 1024 * 1024
+    REPLAY_CHUNK = 256 * 1024
+
+    def __init__(
+        self,
+        app,
+        *,
+        max_body: int,
+        max_upload: int,
+        read_timeout_s: float = 30.0,
+        metrics: Metrics | None = None,
+    ):
         self.app = app
         self.max_body = max_body
         self.max_upload = max_upload
+        self.read_timeout_s = read_timeout_s
         self.metrics = metrics
 
     async def __call__(self, scope, receive, send):
@@ -64,30 +73,61 @@ class BodyLimitMiddleware:
         declared = _header(scope, b"content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             return await self._reject(scope, receive, send, limit)
-        received = 0
-        started = False
+        has_body = (declared and declared != "0") or _header(scope, b"transfer-encoding")
+        if not has_body:
+            return await self.app(scope, receive, send)
+        import tempfile
 
-        async def limited_receive():
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    raise BodyTooLarge(limit)
-            return message
+        with tempfile.SpooledTemporaryFile(max_size=self.SPOOL_BYTES) as spool:
+            deadline = time.monotonic() + self.read_timeout_s
+            size = 0
+            while True:
+                remaining = deadline - time.monotonic()
+                try:
+                    message = await asyncio.wait_for(receive(), max(0.0, remaining))
+                except asyncio.TimeoutError:
+                    return await self._timeout(scope, send)
+                if message["type"] == "http.disconnect":
+                    return None  # the client left before sending its body
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    return await self._reject(scope, receive, send, limit)
+                spool.write(chunk)
+                if not message.get("more_body", False):
+                    break
+            spool.seek(0)
+            left = size
 
-        async def tracking_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
+            async def replay():
+                nonlocal left
+                if left is None:
+                    return await receive()  # after the body: disconnect notices
+                chunk = spool.read(self.REPLAY_CHUNK)
+                left -= len(chunk)
+                more = left > 0
+                if not more:
+                    left = None
+                return {"type": "http.request", "body": chunk, "more_body": more}
 
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLarge:
-            if started:
-                raise
-            await self._reject(scope, receive, send, limit)
+            await self.app(scope, replay, send)
+
+    async def _timeout(self, scope, send):
+        if self.metrics:
+            self.metrics.rejected.labels("body_timeout").inc()
+        response = json_error(
+            408,
+            f"the request body did not arrive within the server's limit of "
+            f"{self.read_timeout_s:g}s",
+            code="request_timeout",
+            hint="send the whole body at once",
+            headers={"Connection": "close"},
+        )
+
+        async def no_body():
+            return {"type": "http.disconnect"}
+
+        await response(scope, no_body, send)
 
     async def _reject(self, scope, receive, send, limit: int):
         if self.metrics:

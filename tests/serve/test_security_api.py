@@ -1,0 +1,159 @@
+"""Security tests of the API (issue 14): who is answered before what costs, slow clients,
+key throttling, secrets, and errors. Live servers on 127.0.0.1 only; every loop is bounded."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+import pytest
+
+from tests.serve.conftest import LiveServer, make_app
+
+CHAT = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4}
+
+
+def raw_request(port: int, head: str, body: bytes = b"") -> socket.socket:
+    """A client that sends headers and part of a body, then stalls."""
+    conn = socket.create_connection(("127.0.0.1", port), timeout=10)
+    conn.sendall(head.encode() + b"\r\n" + body)
+    return conn
+
+
+def status_of(conn: socket.socket, seconds: float) -> int | None:
+    """The status code the server answers within `seconds`, or None."""
+    conn.settimeout(seconds)
+    try:
+        data = conn.recv(4096)
+    except TimeoutError:
+        return None
+    except ConnectionResetError:
+        return -1
+    finally:
+        conn.close()
+    if not data:
+        return -1
+    return int(data.split(b" ", 2)[1])
+
+
+def post_head(path: str, length: int, content_type="application/json", key=None) -> str:
+    auth = f"Authorization: Bearer {key}\r\n" if key else ""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {length}\r\n{auth}"
+    )
+
+
+def test_keyless_clients_are_refused_before_admission_and_before_their_body():
+    app = make_app(api_keys=("sk-sec",), max_concurrency=1, max_queue=0)
+    with LiveServer(app) as server:
+        stalled = [
+            raw_request(server.port, post_head("/v1/chat/completions", 100_000), b'{"mess')
+            for _ in range(4)
+        ]
+        upload = raw_request(  # a 5 MB multipart upload, of which 1 KB is sent
+            server.port,
+            post_head("/v1/audio/transcriptions", 5_000_000, "multipart/form-data; boundary=x"),
+            b"--x\r\n" + b"a" * 1000,
+        )
+        ok = httpx.post(
+            server.url + "/v1/chat/completions",
+            json=CHAT,
+            headers={"Authorization": "Bearer sk-sec"},
+            timeout=10,
+        )
+        assert ok.status_code == 200, ok.text
+        assert [status_of(c, 5) for c in stalled] == [401] * 4
+        assert status_of(upload, 5) == 401
+
+
+def test_slow_bodies_get_408_and_never_hold_a_slot():
+    app = make_app(max_concurrency=1, max_queue=0, read_timeout_s=1.5)
+    with LiveServer(app) as server:
+        slow = [
+            raw_request(server.port, post_head("/v1/chat/completions", 1000), b'{"messages"')
+            for _ in range(3)
+        ]
+        for _ in range(3):  # the single slot stays free for complete requests
+            ok = httpx.post(server.url + "/v1/chat/completions", json=CHAT, timeout=10)
+            assert ok.status_code == 200, ok.text
+        began = time.monotonic()
+        assert [status_of(c, 10) for c in slow] == [408] * 3
+        assert time.monotonic() - began < 10  # the read deadline, not --timeout
+
+
+def test_a_trickling_body_meets_the_read_deadline():
+    app = make_app(read_timeout_s=1.0)
+    with LiveServer(app) as server:
+        conn = raw_request(server.port, post_head("/v1/chat/completions", 400))
+        answered = None
+        for _ in range(40):  # a byte every 0.1 s: each read is quick, the whole is too slow
+            try:
+                conn.sendall(b" ")
+            except OSError:
+                break
+            conn.settimeout(0.1)
+            try:
+                answered = conn.recv(4096)
+                break
+            except TimeoutError:
+                continue
+        conn.close()
+        assert answered and b" 408 " in answered.split(b"\r\n")[0]
+
+
+def test_repeated_wrong_keys_are_throttled_per_client():
+    from fastapi.testclient import TestClient
+
+    with TestClient(make_app(api_keys=("sk-right",), max_auth_failures=3)) as client:
+        for _ in range(3):
+            r = client.post(
+                "/v1/chat/completions", json=CHAT, headers={"Authorization": "Bearer x"}
+            )
+            assert r.status_code == 401
+        r = client.post(
+            "/v1/chat/completions", json=CHAT, headers={"Authorization": "Bearer sk-right"}
+        )
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+        assert r.json()["error"]["code"] == "rate_limit_exceeded"
+        assert client.get("/health").status_code == 200  # public routes are not throttled
+
+
+def test_failure_throttle_window_and_memory_are_bounded(monkeypatch):
+    from pretrained.serve import auth
+
+    now = [1000.0]
+    monkeypatch.setattr(auth.time, "monotonic", lambda: now[0])
+    throttle = auth.FailureThrottle(2, window_s=60)
+    throttle.fail("a")
+    throttle.fail("a")
+    assert throttle.retry_after("a") == 60 and throttle.retry_after("b") == 0
+    now[0] += 61
+    assert throttle.retry_after("a") == 0
+    monkeypatch.setattr(auth, "MAX_CLIENTS", 5)
+    for i in range(20):
+        throttle.fail(f"c{i}")
+    assert len(throttle._failures) == 5
+
+
+def test_workers_receive_key_digests_not_keys():
+    from pretrained.serve import ServeConfig
+    from pretrained.serve.auth import key_matches
+
+    config = ServeConfig(api_keys=("sk-worker-secret",))
+    env = config.to_env()
+    assert "sk-worker-secret" not in env
+    again = ServeConfig.from_env({"PRETRAINED_SERVE_CONFIG": env})
+    assert again.api_keys == ()
+    assert key_matches("sk-worker-secret", again.key_digests)
+    assert not key_matches("sk-worker-secre", again.key_digests)
+
+
+@pytest.mark.parametrize("path", ["/v1/models", "/v1/nowhere", "/v1/tokenize"])
+def test_every_v1_route_needs_the_key(path):
+    from fastapi.testclient import TestClient
+
+    with TestClient(make_app(api_keys=("k",))) as client:
+        assert client.post(path, json={}).status_code == 401
+        assert client.get(path).status_code == 401
