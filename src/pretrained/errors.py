@@ -35,6 +35,7 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     ├── AuthError                       missing / read-only token for an upload
     ├── NetworkError                    the network was needed and failed
     ├── DependencyError                 an optional extra is not installed
+    ├── WorkCancelledError              the caller gave up (a server deadline, a client gone)
     └── ExportError                     an export failed or did not pass its parity check
 """
 
@@ -199,6 +200,10 @@ class NetworkError(PretrainedError):
 
 class DependencyError(PretrainedError):
     default_hint = "install the extra: pip install 'pretrained[all]'"
+
+
+class WorkCancelledError(PretrainedError):
+    default_hint = "the request took longer than the server's limit; ask for less, or retry"
 
 
 class ExportError(PretrainedError):

@@ -157,3 +157,61 @@ def test_every_v1_route_needs_the_key(path):
     with TestClient(make_app(api_keys=("k",))) as client:
         assert client.post(path, json={}).status_code == 401
         assert client.get(path).status_code == 401
+
+
+def _summary_text(words: int = 6000) -> str:
+    sentence = "The river carried the boats past the old mill towards the sea at dawn."
+    return " ".join([sentence] * (words // len(sentence.split())))
+
+
+CANCELLED = [
+    ("/v1/completions", {"prompt": "Once", "max_tokens": 2000}),  # n=1: the stream path
+    ("/v1/completions", {"prompt": "Once", "max_tokens": 2000, "n": 2}),
+    ("/v1/completions", {"prompt": ["Once", "Twice", "Thrice"], "max_tokens": 2000}),
+    ("/v1/chat/completions", {**CHAT, "max_tokens": 2000, "n": 2}),
+    ("/v1/summarize", {"text": _summary_text(), "mode": "abstractive"}),
+]
+
+
+@pytest.mark.parametrize(
+    "path,body", CANCELLED, ids=[f"{p}-{i}" for i, (p, _) in enumerate(CANCELLED)]
+)
+def test_the_cpu_goes_idle_after_a_504(path, body):
+    """A request past --timeout gets 504 and its work stops: the server process uses (almost)
+    no CPU in the second after that (process CPU time over a short window)."""
+    from tests.serve.conftest import BusyBackend
+
+    backend = BusyBackend(per_token_s=0.004)
+    with LiveServer(make_app(backend, timeout_s=0.6)) as server:
+        r = httpx.post(server.url + path, json=body, timeout=30)
+        assert r.status_code == 504, r.text
+        assert backend.tokens > 0  # it did start working
+        time.sleep(0.4)  # a token or two to notice the flag
+        before, cpu_before = backend.tokens, time.process_time()
+        time.sleep(1.0)
+        used = time.process_time() - cpu_before
+        assert backend.tokens == before, "the engine still makes tokens after the 504"
+        assert used < 0.3, f"{used:.2f} s of CPU in the second after the 504"
+
+
+@pytest.mark.parametrize(
+    "path,body,says",
+    [
+        ("/v1/completions", {"prompt": ["a"] * 33}, "at most 32"),
+        ("/v1/completions", {"prompt": ["a"] * 8, "n": 16}, "limit of 64 sequences"),
+        ("/v1/embeddings", {"input": ["a"] * 2049}, "at most 2048"),
+        ("/v1/classify", {"input": ["a"] * 2049}, "at most 2048"),
+        ("/v1/classify", {"input": "a", "labels": ",".join(f"l{i}" for i in range(65))}, "64"),
+        ("/v1/classify", {"input": "a", "labels": [f"l{i}" for i in range(65)]}, "at most 64"),
+        ("/v1/chat/completions", {**CHAT, "stop": ["a", "b", "c", "d", "e"]}, "at most 4"),
+    ],
+)
+def test_list_inputs_are_capped(path, body, says):
+    from fastapi.testclient import TestClient
+
+    from tests.serve.conftest import FakeEmbedder
+
+    with TestClient(make_app(embedder=FakeEmbedder())) as client:
+        r = client.post(path, json=body)
+        assert r.status_code == 400, r.text
+        assert says in r.json()["error"]["message"], r.json()

@@ -197,6 +197,12 @@ async def completions(body: s.CompletionRequest, request: Request):
         raise InvalidOptionError(
             "prompt is an empty list", hint='e.g. "prompt": "Once upon a time"'
         )
+    if len(prompts) * body.n > s.MAX_SEQUENCES:
+        raise InvalidOptionError(
+            f"{len(prompts)} prompts × n={body.n} is over this server's limit of "
+            f"{s.MAX_SEQUENCES} sequences per request",
+            hint="send fewer prompts or a smaller n, in several requests",
+        )
     engine = await backend(request, "generate", body.model)
 
     if body.stream:

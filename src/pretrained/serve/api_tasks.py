@@ -24,22 +24,45 @@ router = APIRouter(prefix="/v1")
 
 # The batched calls depend only on the pool and the items (never on one request), because one
 # batcher serves every request of its task.
+SLICE = 64  # texts per model call; the cancel flag is checked between calls
+
+
+def in_slices(fn, items: list) -> list:
+    """fn(part) over slices of `items`, concatenated; stops (WorkCancelledError) between slices
+    once the request's cancel scope is set."""
+    from ..models.backends.base import check_cancelled
+
+    out: list = []
+    for start in range(0, len(items), SLICE):
+        check_cancelled()
+        out += fn(items[start : start + SLICE])
+    return out
+
+
 def embed_batch(pool, key, items: list[str]) -> list[tuple[Any, int]]:
-    """→ (vector, token count) per text, from one forward pass over all of them."""
+    """→ (vector, token count) per text, from forward passes over all of them."""
     from ..tasks.embed import EmbedOptions, embed
 
-    # sentence-transformers sorts a call's texts by length and pads each sub-batch to its
-    # longest text: sub-batches of 8 keep the padding (wasted compute) small
-    result = embed(items, EmbedOptions(batch_size=8), backend=pool.backend("embed"), annotate=False)
-    return list(zip(result.vectors, result.token_counts, strict=True))
+    def run(part: list[str]) -> list[tuple[Any, int]]:
+        # sentence-transformers sorts a call's texts by length and pads each sub-batch to its
+        # longest text: sub-batches of 8 keep the padding (wasted compute) small
+        result = embed(
+            part, EmbedOptions(batch_size=8), backend=pool.backend("embed"), annotate=False
+        )
+        return list(zip(result.vectors, result.token_counts, strict=True))
+
+    return in_slices(run, items)
 
 
 def classify_batch(pool, key, items: list[str]) -> list[tuple[dict, str, list[str]]]:
     """→ (result, method, labels) per text; `key` is the labels tuple (None: sentiment)."""
     from ..tasks.classify import classify
 
-    result = classify(items, list(key) if key else None, backend=pool.backend("classify"))
-    return [(item.to_dict(), result.method, result.labels) for item in result.items]
+    def run(part: list[str]) -> list[tuple[dict, str, list[str]]]:
+        result = classify(part, list(key) if key else None, backend=pool.backend("classify"))
+        return [(item.to_dict(), result.method, result.labels) for item in result.items]
+
+    return in_slices(run, items)
 
 
 async def batched(request: Request, task: str, items: list, fn, key=None) -> list:
@@ -97,6 +120,11 @@ async def classify(body: s.ClassifyRequest, request: Request):
     served = server.pool.check("classify", body.model)
     texts = body.texts()
     labels = parse_labels(body.labels)
+    if labels and len(labels) > s.MAX_LABELS:
+        raise InvalidOptionError(
+            f"{len(labels)} labels is over this server's limit of {s.MAX_LABELS}",
+            hint="classify against fewer labels per request",
+        )
     await backend(request, "classify", body.model)
     # requests with the same labels share a forward pass
     key = tuple(labels) if labels else None

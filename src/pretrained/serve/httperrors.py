@@ -93,6 +93,9 @@ def install(app) -> None:
 
     async def on_validation(request, exc: RequestValidationError):
         problems = exc.errors()
+        # a union field (str | list[str]) reports one problem per member: the list's own
+        # complaint (too long, …) says more than "should be a valid string"
+        problems.sort(key=lambda p: p.get("type") in ("string_type", "int_type", "list_type"))
         first = problems[0] if problems else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         message = first.get("msg", "invalid request")

@@ -277,9 +277,11 @@ async def run_blocking(
     """Run fn() in a worker thread while watching the deadline and the client.
 
     On timeout → RequestTimeout (504); when the client disconnects → ClientGone. Either way
-    `cancel` is set, so a generation in progress stops at its next token."""
+    `cancel` is set: fn runs inside its cancel scope, so every engine path (streams, batched and
+    non-streaming generation, n > 1, summaries' map-reduce) stops at its next token."""
     loop = asyncio.get_running_loop()
-    future = loop.run_in_executor(executor, fn)
+    cancel = cancel or threading.Event()
+    future = loop.run_in_executor(executor, scoped, cancel, fn)
     deadline = deadline_of(request, timeout_s)
     while True:
         remaining = deadline - time.monotonic()
@@ -287,10 +289,23 @@ async def run_blocking(
         if done:
             return future.result()
         if time.monotonic() >= deadline:
-            if cancel is not None:
-                cancel.set()
+            abandon(future, cancel)
             raise RequestTimeout(timeout_s)
         if await request.is_disconnected():
-            if cancel is not None:
-                cancel.set()
+            abandon(future, cancel)
             raise ClientGone()
+
+
+def scoped(cancel: threading.Event, fn: Callable[[], Any]) -> Any:
+    """fn() inside the cancel scope of `cancel` (on the worker thread that runs it)."""
+    from ..models.backends.base import cancel_scope
+
+    with cancel_scope(cancel):
+        return fn()
+
+
+def abandon(future, cancel: threading.Event) -> None:
+    """Stop the work behind `future`; whatever it ends with (a WorkCancelledError) is dropped
+    quietly, nobody waits for it."""
+    cancel.set()
+    future.add_done_callback(lambda f: f.cancelled() or f.exception())

@@ -6,11 +6,20 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InvalidOptionError
+
+# Caps on list inputs: the work of one request grows with them, the body limit alone does not
+# bound it (a 2 MB body holds 500 000 one-letter texts).
+MAX_PROMPTS = 32  # /v1/completions prompt lists
+MAX_SEQUENCES = 64  # prompts × n in one completions request
+MAX_INPUTS = 2048  # texts in one embeddings / classify request (OpenAI's limit for embeddings)
+MAX_LABELS = 64  # candidate labels in one classify request
+MAX_MESSAGES = 1024  # chat messages
+MAX_STOPS = 4  # stop sequences (OpenAI's limit)
 
 
 class _Request(BaseModel):
@@ -25,7 +34,7 @@ class Sampling(_Request):
     top_k: int | None = Field(default=None, ge=0)
     repetition_penalty: float | None = Field(default=None, gt=0)
     n: int = Field(default=1, ge=1, le=16)
-    stop: str | list[str] | None = None
+    stop: str | Annotated[list[str], Field(max_length=MAX_STOPS)] | None = None
     seed: int | None = Field(default=None, ge=0)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
@@ -42,8 +51,6 @@ class Sampling(_Request):
                 hint=f"ask for at most {max_new_tokens_limit} tokens",
             )
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
-        if len(stop) > 4:
-            raise InvalidOptionError("stop takes at most 4 sequences", hint='e.g. "stop": ["\\n"]')
         return GenerateOptions.from_kwargs(
             max_new_tokens=max_tokens,
             temperature=self.temperature,
@@ -82,7 +89,7 @@ class ChatMessage(_Request):
 
 
 class ChatRequest(Sampling):
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     max_completion_tokens: int | None = Field(default=None, ge=1)
 
     def plain_messages(self) -> list[dict[str, str]]:
@@ -93,7 +100,7 @@ class ChatRequest(Sampling):
 
 
 class CompletionRequest(Sampling):
-    prompt: str | list[str]
+    prompt: str | Annotated[list[str], Field(max_length=MAX_PROMPTS)]
     echo: bool = False
     logprobs: int | None = None
     suffix: str | None = None
@@ -170,7 +177,12 @@ def completion_response(results: list, model: str, echo: bool = False) -> dict[s
 
 class EmbeddingRequest(_Request):
     model: str | None = None
-    input: str | list[str] | list[int] | list[list[int]]
+    input: (
+        str
+        | Annotated[list[str], Field(max_length=MAX_INPUTS)]
+        | Annotated[list[int], Field(max_length=MAX_INPUTS)]
+        | Annotated[list[list[int]], Field(max_length=MAX_INPUTS)]
+    )
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = None
 
@@ -190,8 +202,9 @@ class EmbeddingRequest(_Request):
 
 class ClassifyRequest(_Request):
     model: str | None = None
-    input: str | list[str]
-    labels: list[str] | str | None = None  # None → sentiment (positive / negative)
+    input: str | Annotated[list[str], Field(max_length=MAX_INPUTS)]
+    # None → sentiment (positive / negative)
+    labels: Annotated[list[str], Field(max_length=MAX_LABELS)] | str | None = None
 
     def texts(self) -> list[str]:
         items = [self.input] if isinstance(self.input, str) else list(self.input)
