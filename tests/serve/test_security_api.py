@@ -215,3 +215,30 @@ def test_list_inputs_are_capped(path, body, says):
         r = client.post(path, json=body)
         assert r.status_code == 400, r.text
         assert says in r.json()["error"]["message"], r.json()
+
+
+def test_health_answers_during_a_huge_tokenize(tiny_gpt2_dir):
+    """A 500 KB /v1/tokenize builds a response of ~10^5 tokens; encoding it must not block the
+    event loop: /health keeps answering in under a second (a coarse bound, as issue 14 asks)."""
+    import threading
+
+    app = make_app(models={"tokenize": str(tiny_gpt2_dir)})
+    text = ("Hello world! Tokenizers cut text into pieces. " * 12_000)[:500_000]
+    with LiveServer(app) as server:
+        answer: dict = {}
+
+        def big() -> None:
+            answer["r"] = httpx.post(server.url + "/v1/tokenize", json={"text": text}, timeout=300)
+
+        thread = threading.Thread(target=big)
+        thread.start()
+        slowest = 0.0
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            while thread.is_alive():
+                began = time.monotonic()
+                assert client.get("/health").status_code == 200
+                slowest = max(slowest, time.monotonic() - began)
+                time.sleep(0.05)
+        thread.join()
+        assert answer["r"].status_code == 200 and answer["r"].json()["count"] > 50_000
+        assert slowest < 1.0, f"/health took {slowest:.1f} s during the big request"

@@ -41,6 +41,23 @@ async def backend(request: Request, task: str, requested: str | None) -> Any:
     return await call(request, lambda: pool.backend(task, requested))
 
 
+def encode_json(data: Any) -> bytes:
+    try:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate slipped through: escape rather than fail
+        return json.dumps(data, separators=(",", ":")).encode("ascii")
+
+
+async def json_response(request: Request, build: Callable[[], Any]):
+    """The response body built and encoded in a worker thread: a large one (a million tokens,
+    thousands of vectors) takes seconds to encode, which on the event loop would stall every
+    other request, /health included."""
+    from fastapi.responses import Response
+
+    content = await call(request, lambda: encode_json(build()))
+    return Response(content, media_type="application/json")
+
+
 def sse(data: Any) -> str:
     return f"data: {json.dumps(data, ensure_ascii=False)}\n\n"
 
@@ -177,7 +194,7 @@ async def chat_completions(body: s.ChatRequest, request: Request):
     else:
         result = await call(request, lambda: task.chat(messages, options=options, backend=engine))
     server.metrics.count_tokens("chat", result.prompt_tokens, result.completion_tokens)
-    return s.chat_response(result, served.name)
+    return await json_response(request, lambda: s.chat_response(result, served.name))
 
 
 # ------------------------------------------------------------------------------ completions
@@ -252,7 +269,9 @@ async def completions(body: s.CompletionRequest, request: Request):
         sum(r.prompt_tokens for r in results),
         sum(r.completion_tokens for r in results),
     )
-    return s.completion_response(results, served.name, echo=body.echo)
+    return await json_response(
+        request, lambda: s.completion_response(results, served.name, echo=body.echo)
+    )
 
 
 # ------------------------------------------------------------------------------ tokenize
@@ -276,6 +295,4 @@ async def tokenize(body: s.TokenizeRequest, request: Request):
         ),
     )
     server.metrics.count_tokens("tokenize", result.count, 0)
-    out = result.to_dict()
-    out["model"] = served.name
-    return out
+    return await json_response(request, lambda: {**result.to_dict(), "model": served.name})

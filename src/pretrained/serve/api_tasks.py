@@ -11,12 +11,12 @@ from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 
 from ..errors import InvalidOptionError
 from . import calls
 from . import schemas as s
-from .api import backend, call, server_of
+from .api import backend, call, json_response, server_of
 from .limits import RequestTimeout, deadline_of
 
 router = APIRouter(prefix="/v1")
@@ -93,22 +93,25 @@ async def embeddings(body: s.EmbeddingRequest, request: Request):
     rows = await batched(request, "embed", texts, run)
     tokens = sum(n for _, n in rows)
     server.metrics.count_tokens("embed", tokens, 0)
-    data = []
-    for i, (vector, _) in enumerate(rows):
-        if body.encoding_format == "base64":
-            value: Any = base64.b64encode(vector.astype("<f4").tobytes()).decode()
-        else:
-            value = vector.tolist()
-        data.append({"object": "embedding", "index": i, "embedding": value})
-    # plain json.dumps: FastAPI's generic encoder would walk every float of every vector
-    return JSONResponse(
-        {
+
+    def build() -> dict[str, Any]:
+        data = []
+        for i, (vector, _) in enumerate(rows):
+            if body.encoding_format == "base64":
+                value: Any = base64.b64encode(vector.astype("<f4").tobytes()).decode()
+            else:
+                value = vector.tolist()
+            data.append({"object": "embedding", "index": i, "embedding": value})
+        return {
             "object": "list",
             "data": data,
             "model": served.name,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
-    )
+
+    # plain json.dumps in a worker thread: FastAPI's generic encoder would walk every float of
+    # every vector, on the event loop
+    return await json_response(request, build)
 
 
 # ------------------------------------------------------------------------------ classify
@@ -130,15 +133,18 @@ async def classify(body: s.ClassifyRequest, request: Request):
     key = tuple(labels) if labels else None
     results = await batched(request, "classify", texts, partial(classify_batch, server.pool), key)
     method, names = results[0][1], results[0][2]
-    return {
-        "id": s.new_id("clf"),
-        "object": "classification",
-        "created": s.now(),
-        "model": served.name,
-        "method": method,
-        "labels": names,
-        "data": [{"index": i, **item} for i, (item, _, _) in enumerate(results)],
-    }
+    return await json_response(
+        request,
+        lambda: {
+            "id": s.new_id("clf"),
+            "object": "classification",
+            "created": s.now(),
+            "model": served.name,
+            "method": method,
+            "labels": names,
+            "data": [{"index": i, **item} for i, (item, _, _) in enumerate(results)],
+        },
+    )
 
 
 # ------------------------------------------------------------------------------ summarize
@@ -165,13 +171,16 @@ async def summarize(body: s.SummarizeRequest, request: Request):
     else:
         source = body.text
     result = await call(request, lambda: calls.summarize(server.pool, source, options, body.model))
-    return {
-        "id": s.new_id("sum"),
-        "object": "summary",
-        "created": s.now(),
-        **result.to_dict(),
-        "served_model": served.name,
-    }
+    return await json_response(
+        request,
+        lambda: {
+            "id": s.new_id("sum"),
+            "object": "summary",
+            "created": s.now(),
+            **result.to_dict(),
+            "served_model": served.name,
+        },
+    )
 
 
 # ------------------------------------------------------------------------------ transcription
