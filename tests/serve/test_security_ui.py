@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import httpx
@@ -175,3 +176,74 @@ def test_every_gradio_route_needs_a_session_when_a_key_is_set(tiny_gpt2_dir, sec
             signed_in, indexes["summarize"], tab_inputs(file_data(secret_file))["summarize"], "s"
         )
         assert done["success"] is False and "TOPSECRET" not in json.dumps(done)
+
+
+def test_failed_logins_are_throttled(tiny_gpt2_dir):
+    with LiveServer(ui_app(tiny_gpt2_dir, api_keys=("sk-right",), max_auth_failures=3)) as server:
+        client = httpx.Client(base_url=server.url, timeout=30)
+        for _ in range(3):
+            assert client.post("/login", data={"username": "x", "password": "no"}).status_code in (
+                400,
+                401,
+            )
+        r = client.post("/login", data={"username": "x", "password": "sk-right"})
+        assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+
+
+def _predict_error(client, *args, api_name: str) -> str:
+    with pytest.raises(Exception) as info:  # noqa: PT011 - gradio_client raises AppError
+        client.predict(*args, api_name=api_name)
+    return str(info.value)
+
+
+def test_the_ui_keeps_the_servers_token_limit(tiny_gpt2_dir):
+    from gradio_client import Client
+
+    with LiveServer(ui_app(tiny_gpt2_dir, max_new_tokens=16)) as server:
+        client = Client(server.url + "/", verbose=False)
+        knobs = [0.0, 50, 0.95, 1.1, None, ""]
+        # the sliders end at the server's limit, and Gradio refuses values past them
+        said = _predict_error(client, "Hi", "", False, 64, *knobs, api_name="/generate")
+        assert "limit of 16" in said or "maximum value 16" in said, said
+        said = _predict_error(client, "Hi", [], "", 64, 0.5, api_name="/chat")
+        assert "limit of 16" in said or "maximum value 16" in said, said
+        said = _predict_error(
+            client, "Hi", "", False, 8, 0.0, 50, 0.95, 1.1, 1e30, "", api_name="/generate"
+        )
+        assert "seed" in said
+        text, _ = client.predict("Hi", "", False, 2, *knobs, api_name="/generate")
+        assert text == "hello there"
+
+
+def test_the_ui_shares_the_apis_slots_and_deadline():
+    import threading
+
+    from gradio_client import Client
+
+    from pretrained.serve import ServeConfig, create_app
+    from tests.serve.conftest import SlowBackend
+
+    slow = SlowBackend(words=200, delay=0.02)
+    config = ServeConfig(
+        tasks=("generate",), ui=True, max_concurrency=1, max_queue=0, timeout_s=1.5
+    )
+    with LiveServer(create_app(config, backends={"generate": slow})) as server:
+        client = Client(server.url + "/", verbose=False)
+        knobs = [0.0, 50, 0.95, 1.1, None, ""]
+        # an API request holds the only slot: the UI is refused, not served by a pool of its own
+        holder = threading.Thread(
+            target=httpx.post,
+            args=(server.url + "/v1/completions",),
+            kwargs={"json": {"prompt": "x", "max_tokens": 200}, "timeout": 30},
+        )
+        holder.start()
+        time.sleep(0.3)
+        said = _predict_error(client, "Hi", "", False, 200, *knobs, api_name="/generate")
+        assert "busy" in said
+        holder.join()
+        # the UI meets the same deadline, and its generation stops there
+        cancelled = slow.cancelled
+        said = _predict_error(client, "Hi", "", False, 200, *knobs, api_name="/generate")
+        assert "longer than the server's limit of 1.5s" in said
+        time.sleep(0.5)
+        assert slow.cancelled == cancelled + 1 and slow.produced[-1] < 200

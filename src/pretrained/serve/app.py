@@ -43,6 +43,15 @@ class Server:
             max_workers=config.max_concurrency + 8, thread_name_prefix="pretrained-serve"
         )
         self.batchers: dict[str, Any] = {}
+        from .limits import Admission
+
+        # the API and the UI share these slots
+        self.admission = Admission(
+            max_concurrency=config.max_concurrency,
+            max_queue=config.max_queue,
+            timeout_s=config.timeout_s,
+            metrics=self.metrics,
+        )
 
     def batcher(self, task: str, fn):
         """The micro-batcher of a task (created on first use): `fn(key, items) -> results`."""
@@ -111,13 +120,7 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
             read_timeout_s=min(config.read_timeout_s, config.timeout_s),
             metrics=server.metrics,
         ),
-        Middleware(
-            AdmissionMiddleware,
-            max_concurrency=config.max_concurrency,
-            max_queue=config.max_queue,
-            timeout_s=config.timeout_s,
-            metrics=server.metrics,
-        ),
+        Middleware(AdmissionMiddleware, admission=server.admission),
     ]
     app = FastAPI(
         title="pretrained",
@@ -183,9 +186,11 @@ def mount_ui(app, server: Server) -> None:
     from .auth import key_matches
     from .ui import build
 
-    blocks = build(server.pool)
+    blocks = build(server)
+    # Gradio's queue only hands events on: the server's admission (shared with the API)
+    # decides what runs, what waits and what is refused
     blocks.queue(
-        default_concurrency_limit=server.config.max_concurrency,
+        default_concurrency_limit=server.config.max_concurrency + server.config.max_queue,
         max_size=server.config.max_queue or None,
     )
     auth = None

@@ -9,6 +9,7 @@ Both middlewares are plain ASGI (not BaseHTTPMiddleware), so streaming responses
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import threading
 import time
@@ -17,6 +18,7 @@ from typing import Any
 
 from fastapi import HTTPException
 
+from ..errors import InvalidOptionError
 from .httperrors import json_error
 from .metrics import Metrics
 
@@ -27,6 +29,15 @@ FREE_PATHS = ("/v1/models",)
 class RequestTimeout(HTTPException):
     def __init__(self, seconds: float) -> None:
         super().__init__(504, f"the request took longer than the server's limit of {seconds:g}s")
+
+
+def check_max_new_tokens(value: int | None, limit: int) -> None:
+    """The server's --max-new-tokens, for the API's max_tokens and the UI's slider alike."""
+    if value is not None and value > limit:
+        raise InvalidOptionError(
+            f"max_tokens is {value}, over this server's limit of {limit}",
+            hint=f"ask for at most {limit} tokens",
+        )
 
 
 class ClientGone(Exception):
@@ -141,40 +152,39 @@ class BodyLimitMiddleware:
         await response(scope, receive, send)
 
 
-class AdmissionMiddleware:
-    """At most `max_concurrency` inference requests run; up to `max_queue` more wait for a slot;
-    the rest get 429 with Retry-After at once. The deadline (queue wait included) is put in
-    scope["state"]["deadline"] for the handlers."""
+class Busy(Exception):
+    """No slot and no room in the queue (→ 429)."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class QueueTimeout(Exception):
+    """The deadline passed while waiting for a slot (→ 504)."""
+
+
+class Admission:
+    """At most `max_concurrency` inference requests run; up to `max_queue` more wait for a
+    slot; the rest are refused at once. One per server, shared by the API (through
+    AdmissionMiddleware) and the UI, so both surfaces draw on the same slots."""
 
     def __init__(
         self,
-        app,
         *,
         max_concurrency: int,
         max_queue: int,
         timeout_s: float,
         metrics: Metrics | None = None,
-        prefix: str = "/v1/",
-    ):
-        self.app = app
+    ) -> None:
         self.max_concurrency = max_concurrency
         self.max_queue = max_queue
         self.timeout_s = timeout_s
         self.metrics = metrics
-        self.prefix = prefix
         self.active = 0
         self.waiting = 0
         self._slots: asyncio.Semaphore | None = None
         self._mean_s = 1.0  # moving average of request durations, for Retry-After
-
-    def _applies(self, scope) -> bool:
-        path = scope.get("path", "")
-        return (
-            scope["type"] == "http"
-            and path.startswith(self.prefix)
-            and path not in FREE_PATHS
-            and scope.get("method") != "OPTIONS"
-        )
 
     def retry_after(self) -> int:
         backlog = (self.waiting + self.active) / max(1, self.max_concurrency)
@@ -185,24 +195,21 @@ class AdmissionMiddleware:
             self.metrics.inflight.set(self.active)
             self.metrics.queue_depth.set(self.waiting)
 
-    async def __call__(self, scope, receive, send):
-        if not self._applies(scope):
-            return await self.app(scope, receive, send)
+    @contextlib.asynccontextmanager
+    async def slot(self):
+        """Hold a slot for the body of the `async with`; yields the deadline (monotonic
+        seconds, queue wait included). Raises Busy or QueueTimeout."""
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.max_concurrency)
         started = time.monotonic()
-        deadline = started + self.timeout_s
         # Counted here, synchronously: the semaphore's own state lags behind waiters not yet run.
         if self.active + self.waiting >= self.max_concurrency + self.max_queue:
             if self.metrics:
                 self.metrics.rejected.labels("queue_full").inc()
-            response = json_error(
-                429,
+            raise Busy(
                 f"the server is busy ({self.active} running, {self.waiting} waiting); retry later",
-                code="rate_limit_exceeded",
-                headers={"Retry-After": str(self.retry_after())},
+                self.retry_after(),
             )
-            return await response(scope, receive, send)
         self.waiting += 1
         self._gauges()
         try:
@@ -210,25 +217,58 @@ class AdmissionMiddleware:
         except asyncio.TimeoutError:
             if self.metrics:
                 self.metrics.rejected.labels("queue_timeout").inc()
-            response = json_error(
-                504,
-                f"the request waited longer than the server's limit of {self.timeout_s:g}s",
-                "server_error",
-                "timeout",
-            )
-            return await response(scope, receive, send)
+            raise QueueTimeout(
+                f"the request waited longer than the server's limit of {self.timeout_s:g}s"
+            ) from None
         finally:
             self.waiting -= 1
         self.active += 1
         self._gauges()
-        scope.setdefault("state", {})["deadline"] = deadline
         try:
-            await self.app(scope, receive, send)
+            yield started + self.timeout_s
         finally:
             self.active -= 1
             self._slots.release()
             self._mean_s = 0.8 * self._mean_s + 0.2 * (time.monotonic() - started)
             self._gauges()
+
+
+class AdmissionMiddleware:
+    """Admission for the API's inference routes: 429 with Retry-After when busy, 504 when the
+    queue wait outlasts the deadline. The deadline is put in scope["state"]["deadline"] for
+    the handlers."""
+
+    def __init__(self, app, *, admission: Admission, prefix: str = "/v1/"):
+        self.app = app
+        self.admission = admission
+        self.prefix = prefix
+
+    def _applies(self, scope) -> bool:
+        path = scope.get("path", "")
+        return (
+            scope["type"] == "http"
+            and path.startswith(self.prefix)
+            and path not in FREE_PATHS
+            and scope.get("method") != "OPTIONS"
+        )
+
+    async def __call__(self, scope, receive, send):
+        if not self._applies(scope):
+            return await self.app(scope, receive, send)
+        try:
+            async with self.admission.slot() as deadline:
+                scope.setdefault("state", {})["deadline"] = deadline
+                await self.app(scope, receive, send)
+        except Busy as exc:
+            response = json_error(
+                429,
+                str(exc),
+                code="rate_limit_exceeded",
+                headers={"Retry-After": str(exc.retry_after)},
+            )
+            await response(scope, receive, send)
+        except QueueTimeout as exc:
+            await json_error(504, str(exc), "server_error", "timeout")(scope, receive, send)
 
 
 class MetricsMiddleware:

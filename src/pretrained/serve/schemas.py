@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import InvalidOptionError
+from ..tasks.generate import MAX_SEED
 
 # Caps on list inputs: the work of one request grows with them, the body limit alone does not
 # bound it (a 2 MB body holds 500 000 one-letter texts).
@@ -35,7 +36,7 @@ class Sampling(_Request):
     repetition_penalty: float | None = Field(default=None, gt=0)
     n: int = Field(default=1, ge=1, le=16)
     stop: str | Annotated[list[str], Field(max_length=MAX_STOPS)] | None = None
-    seed: int | None = Field(default=None, ge=0)
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
     user: str | None = None
@@ -43,13 +44,10 @@ class Sampling(_Request):
     def options(self, max_new_tokens_limit: int, **extra: Any):
         """→ validated GenerateOptions (the same knobs and checks as the CLI)."""
         from ..tasks.generate import GenerateOptions
+        from .limits import check_max_new_tokens
 
         max_tokens = self.max_tokens
-        if max_tokens is not None and max_tokens > max_new_tokens_limit:
-            raise InvalidOptionError(
-                f"max_tokens is {max_tokens}, over this server's limit of {max_new_tokens_limit}",
-                hint=f"ask for at most {max_new_tokens_limit} tokens",
-            )
+        check_max_new_tokens(max_tokens, max_new_tokens_limit)
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
         return GenerateOptions.from_kwargs(
             max_new_tokens=max_tokens,
