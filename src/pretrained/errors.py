@@ -227,3 +227,16 @@ def missing_dependency(package: str, extra: str) -> DependencyError:
         f"this feature needs the Python package '{package}', which is not installed",
         hint=f"pip install 'pretrained[{extra}]'",
     )
+
+
+def check_unicode(text: str, what: str = "the text") -> str:
+    """`text`, or InvalidOptionError if it holds a lone surrogate (JSON's "\\ud800" decodes
+    to one): such a string cannot be encoded as UTF-8, so no tokenizer or file can take it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidOptionError(
+            f"{what} is not valid Unicode: a lone surrogate at character {exc.start}",
+            hint="send UTF-8 text (pair each high surrogate with a low one)",
+        ) from None
+    return text

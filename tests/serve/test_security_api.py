@@ -242,3 +242,77 @@ def test_health_answers_during_a_huge_tokenize(tiny_gpt2_dir):
         thread.join()
         assert answer["r"].status_code == 200 and answer["r"].json()["count"] > 50_000
         assert slowest < 1.0, f"/health took {slowest:.1f} s during the big request"
+
+
+SURROGATE = '"a\\ud800b"'  # JSON for a lone surrogate (@S@ below): valid JSON, not valid text
+BAD_INPUTS = [
+    ("/v1/completions", '{"prompt": "Hi", "seed": 99999999999999999999999}'),
+    ("/v1/chat/completions", '{"messages": [{"role": "user", "content": "Hi"}], "seed": -1}'),
+    ("/v1/chat/completions", '{"messages": [{"role": "user", "content": @S@}]}'),
+    (
+        "/v1/chat/completions",
+        '{"messages": [{"role": "user", "content": "Hi"}], "stop": [@S@]}',
+    ),
+    ("/v1/completions", '{"prompt": @S@}'),
+    ("/v1/tokenize", '{"text": @S@}'),
+    ("/v1/embeddings", '{"input": [@S@]}'),
+    ("/v1/classify", '{"input": @S@, "labels": ["a", "b"]}'),
+    ("/v1/summarize", '{"text": @S@}'),
+    ("/v1/summarize", '{"url": "http://[::1"}'),
+    ("/v1/summarize", '{"url": @S@}'),
+    ("/v1/completions", '{"prompt": "Hi", "n": 2, "temperature": 0}'),
+    ("/v1/completions", '{"prompt": "Hi", "temperature": 1e308, "top_p": 1e-320}'),
+    ("/v1/chat/completions", '{"messages": [{"role": "user", "content": [{"type": "text"}]}]}'),
+    ("/v1/chat/completions", "[1, 2]"),
+    ("/v1/tokenize", '{"text": "x", "model": @S@}'),
+    ("/v1/embeddings", '{"input": [[1, 2], [3]]}'),
+    ("/v1/completions", '{"prompt": "Hi"'),  # cut JSON
+]
+
+
+@pytest.mark.parametrize("path,raw", BAD_INPUTS)
+def test_bad_inputs_are_4xx_never_500(path, raw, tiny_gpt2_dir):
+    from fastapi.testclient import TestClient
+
+    from tests.serve.conftest import FakeEmbedder
+
+    app = make_app(embedder=FakeEmbedder(), models={"tokenize": str(tiny_gpt2_dir)})
+    with TestClient(app, raise_server_exceptions=False) as client:
+        body = raw.replace("@S@", SURROGATE).encode()
+        r = client.post(path, content=body, headers={"Content-Type": "application/json"})
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    error = r.json()["error"]
+    assert error["message"] and "Traceback" not in r.text
+
+
+def test_a_bug_is_one_json_500_and_one_logged_traceback():
+    import logging
+
+    from pretrained.models.backends.scripted import ScriptedTextBackend
+
+    class Broken(ScriptedTextBackend):
+        def stream(self, *args, **kwargs):
+            raise RuntimeError("a bug in an engine")
+
+    records: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            records.append(record)
+
+    keep = Keep()
+    live = LiveServer(make_app(Broken("x")))  # uvicorn configures its loggers here
+    loggers = [logging.getLogger(n) for n in ("pretrained.serve", "uvicorn.error", "uvicorn")]
+    for logger in loggers:
+        logger.addHandler(keep)
+    try:
+        with live as server:
+            r = httpx.post(server.url + "/v1/completions", json={"prompt": "Hi"}, timeout=10)
+    finally:
+        for logger in loggers:
+            logger.removeHandler(keep)
+    assert r.status_code == 500 and r.json()["error"]["code"] == "internal_error"
+    assert "a bug" not in r.text  # the details stay in the log
+    tracebacks = [rec for rec in records if rec.exc_info]
+    assert len(tracebacks) == 1, [rec.getMessage() for rec in records]
+    assert r.json()["error"]["message"].split("ref ")[1].rstrip(")") in tracebacks[0].getMessage()

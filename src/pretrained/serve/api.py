@@ -17,7 +17,7 @@ from . import schemas as s
 from .httperrors import body as error_body
 from .limits import deadline_of, run_blocking
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=s.ERRORS)
 _END = object()
 
 

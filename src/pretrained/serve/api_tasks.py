@@ -19,7 +19,7 @@ from . import schemas as s
 from .api import backend, call, json_response, server_of
 from .limits import RequestTimeout, deadline_of
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=s.ERRORS)
 
 
 # The batched calls depend only on the pool and the items (never on one request), because one
@@ -184,7 +184,15 @@ async def summarize(body: s.SummarizeRequest, request: Request):
 
 
 # ------------------------------------------------------------------------------ transcription
-@router.post("/audio/transcriptions")
+@router.post(
+    "/audio/transcriptions",
+    responses={
+        200: {
+            "content": {"application/json": {}, "text/plain": {"schema": {"type": "string"}}},
+            "description": "json / verbose_json, or text / srt / vtt as plain text",
+        }
+    },
+)
 async def transcriptions(
     request: Request,
     file: UploadFile = File(...),

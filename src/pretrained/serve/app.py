@@ -72,7 +72,7 @@ class Server:
 
 def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | None = None):
     from fastapi import FastAPI
-    from fastapi.responses import JSONResponse, Response
+    from fastapi.responses import JSONResponse, PlainTextResponse, Response
     from starlette.middleware import Middleware
     from starlette.middleware.cors import CORSMiddleware
 
@@ -121,6 +121,7 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
             metrics=server.metrics,
         ),
         Middleware(AdmissionMiddleware, admission=server.admission),
+        Middleware(httperrors.UnexpectedErrors),
     ]
     app = FastAPI(
         title="pretrained",
@@ -144,7 +145,11 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
         """Alive (the process answers)."""
         return {"status": "ok"}
 
-    @app.get("/ready", tags=["ops"])
+    @app.get(
+        "/ready",
+        tags=["ops"],
+        responses={503: {"description": "not ready: loading, or a model failed to load"}},
+    )
     async def ready():
         """Ready to serve: with --preload, 200 once every model is loaded; 503 before or on error."""
         ok = server.pool.ready()
@@ -156,7 +161,12 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
             body["error"] = server.pool.preload_error
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics():
         """Prometheus metrics: requests, latency, queue depth, tokens, batch sizes."""
         data, content_type = server.metrics.render()
@@ -177,7 +187,38 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
 
     if config.ui:
         mount_ui(app, server)
+    app.openapi = lambda: _openapi(app)
     return app
+
+
+def _openapi(app) -> dict[str, Any]:
+    """FastAPI's schema, less the 422 it adds to every route: validation errors are 400 here,
+    documented with the other errors (schemas.ERRORS); and the bearer key, when one is set."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        routes=app.routes,
+    )
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            operation.get("responses", {}).pop("422", None)
+    for name in ("HTTPValidationError", "ValidationError"):
+        schema.get("components", {}).get("schemas", {}).pop(name, None)
+    if app.state.server.config.key_digests:
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"}
+        }
+        for path, item in schema.get("paths", {}).items():
+            if path.startswith("/v1/"):
+                for operation in item.values():
+                    operation["security"] = [{"bearer": []}]
+    app.openapi_schema = schema
+    return schema
 
 
 def mount_ui(app, server: Server) -> None:

@@ -8,9 +8,9 @@ import time
 import uuid
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..errors import InvalidOptionError
+from ..errors import InvalidOptionError, check_unicode
 from ..tasks.generate import MAX_SEED
 
 # Caps on list inputs: the work of one request grows with them, the body limit alone does not
@@ -25,6 +25,29 @@ MAX_STOPS = 4  # stop sequences (OpenAI's limit)
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        """Every string of the request must be encodable (no lone surrogates): a 400 here,
+        not a 500 deep in a tokenizer."""
+        _check_strings(data, ())
+        return data
+
+
+def _check_strings(value: Any, where: tuple) -> None:
+    if isinstance(value, str):
+        try:
+            check_unicode(value, ".".join(map(str, where)) or "the text")
+        except InvalidOptionError as exc:
+            raise ValueError(exc.message) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_strings(key, where)
+            _check_strings(item, (*where, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_strings(item, (*where, i))
 
 
 class Sampling(_Request):
@@ -222,3 +245,37 @@ class SummarizeRequest(_Request):
     words: int | None = Field(default=None, ge=5, le=2000)
     ratio: float | None = Field(default=None, gt=0, lt=1)
     focus: str | None = None
+
+
+# ------------------------------------------------------------------ documented error responses
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    code: str | None = None
+    param: str | None = None
+    hint: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error the server sends (OpenAI's shape, plus a one-line hint)."""
+
+    error: ErrorDetail
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+# The statuses a /v1 route can answer besides 200 (declared once, on the routers)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("invalid request (bad value, unsafe URL, unreadable input …)"),
+    401: _error("missing or wrong API key"),
+    404: _error("no such route, or a model this server does not serve"),
+    408: _error("the request body did not arrive within --read-timeout"),
+    413: _error("request body or upload over the size limit"),
+    429: _error("busy (no slot, full queue) or too many failed keys; see Retry-After"),
+    501: _error("the task needs an extra that is not installed"),
+    502: _error("a URL to fetch failed upstream"),
+    503: _error("the model could not be loaded"),
+    504: _error("the request took longer than --timeout"),
+}

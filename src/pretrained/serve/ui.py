@@ -166,8 +166,8 @@ def build(server) -> Any:
                 top_p=top_p,
                 repetition_penalty=rep,
                 seed=seed,
-                stop=stop,
-                system=system,
+                stop=_text(stop),
+                system=_text(system),
                 raw=bool(raw),
             )
             async with runner.admitted() as deadline:
@@ -304,7 +304,9 @@ def build(server) -> Any:
         try:
             async with runner.admitted() as deadline:
                 result = await runner.run(
-                    lambda: run(_text(text), labels or None, backend=pool.backend("classify")),
+                    lambda: run(
+                        _text(text), _text(labels) or None, backend=pool.backend("classify")
+                    ),
                     deadline,
                 )
         except PretrainedError as exc:
@@ -446,9 +448,12 @@ def build(server) -> Any:
 
 
 def _text(content: Any) -> str:
-    """Chatbot history content → plain text (Gradio may hand back lists of parts)."""
+    """A text input or chatbot history content → plain, valid text (Gradio may hand back lists
+    of parts; a client may send anything)."""
+    from ..errors import check_unicode
+
     if isinstance(content, str):
-        return content
+        return check_unicode(content)
     if isinstance(content, list):
         return "".join(_text(c) for c in content)
     if isinstance(content, dict):
