@@ -234,13 +234,14 @@ def test_the_ui_shares_the_apis_slots_and_deadline():
         holder = threading.Thread(
             target=httpx.post,
             args=(server.url + "/v1/completions",),
-            kwargs={"json": {"prompt": "x", "max_tokens": 200}, "timeout": 30},
+            kwargs={"json": {"prompt": "x", "max_tokens": 50}, "timeout": 30},  # ≈ 1 s
         )
         holder.start()
-        time.sleep(0.3)
+        time.sleep(0.2)
         said = _predict_error(client, "Hi", "", False, 200, *knobs, api_name="/generate")
         assert "busy" in said
         holder.join()
+        time.sleep(0.2)
         # the UI meets the same deadline, and its generation stops there
         cancelled = slow.cancelled
         said = _predict_error(client, "Hi", "", False, 200, *knobs, api_name="/generate")

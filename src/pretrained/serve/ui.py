@@ -115,16 +115,30 @@ class Runner:
             raise
 
     async def pieces(self, handle, deadline: float):
-        """The text pieces of a GenerationStream, each step in the executor."""
+        """The text pieces of a GenerationStream, each step in the executor. However it ends
+        (done, deadline, browser gone), the stream is cancelled and then closed, once no step
+        runs any more (a generator cannot be closed mid-step)."""
         steps = iter(handle)
+        lock = threading.Lock()
+
+        def step():
+            with lock:
+                return next(steps, _END)
+
+        def close():
+            with lock, contextlib.suppress(Exception):
+                steps.close()
+                handle.close()
+
         try:
             while True:
-                piece = await self.run(lambda: next(steps, _END), deadline, handle.cancel)
+                piece = await self.run(step, deadline, handle.cancel)
                 if piece is _END:
                     return
                 yield piece
         finally:
             handle.cancel.set()
+            self.server.executor.submit(close)
 
 
 TOKENS_SHOWN = 5000  # the UI shows the first tokens of a long text (the API returns them all)
