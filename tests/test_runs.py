@@ -67,3 +67,47 @@ def test_concurrent_processes_do_not_fail_on_a_locked_database(isolated_home):
         p.join(120)
         assert p.exitcode == 0
     assert len(runs.recent(limit=1000)) == 150
+
+
+URLS_WITH_SECRETS = [
+    ("http://user:pw-5ecret@example.com/page", "http://***@example.com/page"),
+    (
+        "https://example.com/a?access_token=5ecret&lang=en",
+        "https://example.com/a?access_token=***&lang=en",
+    ),
+    ("https://b.s3.example/k?X-Amz-Signature=5ecret&X-Amz-Credential=AK%2F5ecret&x=1", None),
+    ("https://example.com/?api_key=5ecret#top", "https://example.com/?api_key=***#top"),
+    ("https://example.com/?q=5ecret-not-a-secret", "https://example.com/?q=5ecret-not-a-secret"),
+]
+
+
+@pytest.mark.parametrize("url,clean", URLS_WITH_SECRETS)
+def test_urls_lose_their_credentials(url, clean):
+    from pretrained.redact import redact, redact_url
+
+    out = redact_url(url)
+    if clean is not None:
+        assert out == clean
+    if "q=" not in url:
+        assert "5ecret" not in out
+    assert redact(f"could not fetch {url}: ConnectError") == f"could not fetch {out}: ConnectError"
+
+
+def test_urls_in_the_run_log_are_scrubbed(isolated_home):
+    url = "https://user:pw-5ecret@example.com/doc?token=tok-5ecret&page=2"
+    with runs.track("summarize", params={"source": url, "sources": [url]}):
+        runs.annotate(fetched=url)
+    raw = (isolated_home / "runs.sqlite").read_bytes()
+    assert b"5ecret" not in raw
+    row = runs.recent()[0]
+    assert row["params"]["source"] == "https://***@example.com/doc?token=***&page=2"
+
+
+def test_printed_errors_and_notes_are_scrubbed(cli):
+    result = cli("summarize", "http://user:pw-5ecret@127.0.0.1:9/x?access_token=tok-5ecret")
+    assert result.exit_code == 1
+    output = result.stdout + result.stderr
+    assert "5ecret" not in output and "***@127.0.0.1:9" in output, output
+    from pretrained import runs as log
+
+    assert "5ecret" not in str(log.recent())

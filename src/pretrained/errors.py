@@ -35,6 +35,7 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     ├── AuthError                       missing / read-only token for an upload
     ├── NetworkError                    the network was needed and failed
     ├── DependencyError                 an optional extra is not installed
+    ├── WorkCancelledError              the caller gave up (a server deadline, a client gone)
     └── ExportError                     an export failed or did not pass its parity check
 """
 
@@ -201,6 +202,10 @@ class DependencyError(PretrainedError):
     default_hint = "install the extra: pip install 'pretrained[all]'"
 
 
+class WorkCancelledError(PretrainedError):
+    default_hint = "the request took longer than the server's limit; ask for less, or retry"
+
+
 class ExportError(PretrainedError):
     default_hint = "see export.json in the output folder for the parity figures"
 
@@ -222,3 +227,16 @@ def missing_dependency(package: str, extra: str) -> DependencyError:
         f"this feature needs the Python package '{package}', which is not installed",
         hint=f"pip install 'pretrained[{extra}]'",
     )
+
+
+def check_unicode(text: str, what: str = "the text") -> str:
+    """`text`, or InvalidOptionError if it holds a lone surrogate (JSON's "\\ud800" decodes
+    to one): such a string cannot be encoded as UTF-8, so no tokenizer or file can take it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise InvalidOptionError(
+            f"{what} is not valid Unicode: a lone surrogate at character {exc.start}",
+            hint="send UTF-8 text (pair each high surrogate with a low one)",
+        ) from None
+    return text

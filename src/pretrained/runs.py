@@ -13,7 +13,6 @@ import contextvars
 import json
 import os
 import random
-import re
 import socket
 import sqlite3
 import sys
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from . import settings
+from .redact import is_secret_name, redact
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS runs (
@@ -63,17 +63,15 @@ _COLUMNS = (
     "host",
     "pid",
 )
-_SECRET_PARTS = {"token", "key", "apikey", "secret", "password", "passwd", "credentials", "auth"}
-# Token-shaped strings (Hugging Face, OpenAI-style, AWS access keys) are masked wherever they appear.
-_SECRET_VALUE = re.compile(r"\b(hf_[A-Za-z0-9]{16,}|sk-[A-Za-z0-9_-]{16,}|AKIA[A-Z0-9]{12,})\b")
 
 
 def _is_secret(name: str) -> bool:
-    return any(part in _SECRET_PARTS for part in re.split(r"[_\-.\s]+", name.lower()))
+    return is_secret_name(name)
 
 
 def _mask(value: str) -> str:
-    return _SECRET_VALUE.sub("***", value)
+    """Token-shaped values masked; URLs without userinfo or credential query values."""
+    return redact(value)
 
 
 def scrub(params: dict[str, Any]) -> dict[str, Any]:

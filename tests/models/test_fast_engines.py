@@ -549,3 +549,34 @@ def test_llamacpp_batches_fit_the_shared_context():
     assert sizes == [3, 3, 1]  # 3 × 30 tokens fit; the slot count caps each request
     sizes = [len(c) for c in backend._chunks([[1] * 60, [1] * 10, [1] * 10], 20)]
     assert sizes == [1, 2]  # 80 + 30 would overflow the 100-token cache
+
+
+def test_generate_stops_when_its_cancel_scope_is_set(engine_backend):
+    """The non-streaming path (batched prompts, n > 1) watches the cancel scope a server sets
+    around a request's work: it stops within a step or two and raises WorkCancelledError."""
+    import threading
+
+    from pretrained.errors import WorkCancelledError
+    from pretrained.models.backends.base import cancel_scope
+
+    class SetAfter(threading.Event):
+        def __init__(self, checks: int) -> None:
+            super().__init__()
+            self.checks, self.left = 0, checks
+
+        def is_set(self) -> bool:
+            self.checks += 1
+            self.left -= 1
+            return self.left < 0
+
+    params = SamplingParams(temperature=0, max_new_tokens=60, num_return_sequences=2)
+    event = SetAfter(checks=6)
+    with cancel_scope(event), pytest.raises(WorkCancelledError):
+        engine_backend.generate(["Hello", "A coconut"], params)
+    assert event.checks < 4 * 60  # stopped long before 2 prompts × 2 sequences × 60 tokens
+    already = threading.Event()
+    already.set()
+    with cancel_scope(already), pytest.raises(WorkCancelledError):
+        engine_backend.generate(["Hello"], params)
+    # no scope: untouched (and greedy n > 1 works on every engine: n equal sequences)
+    assert len(engine_backend.generate(["Hello"], params)[0].completions) == 2

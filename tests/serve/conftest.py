@@ -42,6 +42,54 @@ class SlowBackend(ScriptedTextBackend):
         return super().generate(prompts, params, add_special_tokens=add_special_tokens)
 
 
+class BusyBackend(ScriptedTextBackend):
+    """An engine that burns `per_token_s` of CPU for every token it makes and checks the cancel
+    flag between tokens, as the real engines do: the CPU stays busy until the work stops, so a
+    test can see whether a cancelled request really went idle."""
+
+    def __init__(self, per_token_s: float = 0.005, **kwargs) -> None:
+        super().__init__("w", **kwargs)
+        self.per_token_s = per_token_s
+        self.tokens = 0  # made so far, by every call
+
+    def _tokens(self, limit: int, cancel=None):
+        from pretrained.models.backends import base
+
+        for _ in range(limit):
+            if base.cancelled() or (cancel is not None and cancel.is_set()):
+                return
+            began = time.thread_time()
+            while time.thread_time() - began < self.per_token_s:
+                pass
+            self.tokens += 1
+            yield "w"
+
+    def generate(self, prompts, params, *, add_special_tokens=True):
+        from pretrained.models.backends.base import BackendOutput, Completion, check_cancelled
+
+        check_cancelled()
+        out = []
+        for prompt in prompts:
+            completions = []
+            for _ in range(params.num_return_sequences):
+                words = list(self._tokens(params.max_new_tokens))
+                completions.append(Completion(" ".join(words), "length", len(words)))
+                check_cancelled()
+            out.append(BackendOutput(self.count_tokens(prompt), completions, 0.0, 0.0))
+        return out
+
+    def stream(self, prompt, params, *, add_special_tokens=True, cancel=None):
+        from pretrained.models.backends.base import StreamChunk
+
+        count = 0
+        for i, word in enumerate(self._tokens(params.max_new_tokens, cancel)):
+            count += 1
+            yield StreamChunk(text=word if i == 0 else " " + word)
+        yield StreamChunk(
+            done=True, finish_reason="length", prompt_tokens=1, completion_tokens=count
+        )
+
+
 def wait_until_up(proc, url: str, seconds: float = 300) -> None:
     """Poll `url` until it answers 200; fail with the process output if it dies first."""
     import httpx

@@ -196,10 +196,13 @@ def test_wrong_or_missing_key_is_401_but_ops_routes_are_public(client):
 
 
 def test_key_comparison():
-    from pretrained.serve.auth import bearer, key_matches
+    from pretrained.serve.auth import bearer, digest, key_matches
 
-    assert key_matches("a", ("x", "a")) and not key_matches("ab", ("a",))
-    assert not key_matches(None, ("a",)) and not key_matches("", ("a",))
+    def keys(*names):
+        return tuple(digest(n) for n in names)
+
+    assert key_matches("a", keys("x", "a")) and not key_matches("ab", keys("a"))
+    assert not key_matches(None, keys("a")) and not key_matches("", keys("a"))
     assert bearer("Bearer  k ") == "k" and bearer("bearer k") == "k" and bearer("Token k") is None
 
 

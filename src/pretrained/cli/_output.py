@@ -38,21 +38,28 @@ def info(message: str, *, quiet: bool = False) -> None:
     if not quiet:
         from rich.markup import escape
 
+        from ..redact import redact
+
         # escape: "[default for this task]" and other brackets are text, not rich markup
-        err_console().print(f"[dim]{escape(message)}[/dim]", markup=True)
+        err_console().print(f"[dim]{escape(redact(message))}[/dim]", markup=True)
 
 
 def note(message: str, *, quiet: bool = False) -> None:
     if not quiet:
-        err_console().print(message, markup=False)
+        from ..redact import redact
+
+        err_console().print(redact(message), markup=False)
 
 
 def print_error(message: str, hint: str | None) -> None:
-    # Plain writes, not rich: errors must stay one line each, whatever the terminal width.
-    first = " ".join(str(message).split())
+    from ..redact import redact
+
+    # Plain writes, not rich: errors must stay one line each, whatever the terminal width;
+    # URLs lose their userinfo and credential query values (a message may quote the input)
+    first = redact(" ".join(str(message).split()))
     sys.stderr.write(f"error: {first}\n")
     if hint:
-        sys.stderr.write(f"hint: {' '.join(str(hint).split())}\n")
+        sys.stderr.write(f"hint: {redact(' '.join(str(hint).split()))}\n")
     sys.stderr.flush()
 
 

@@ -78,6 +78,14 @@ def serve(
         float,
         typer.Option("--timeout", help="Seconds per request (→ 504).", rich_help_panel=LIMITS),
     ] = 300.0,
+    read_timeout: Annotated[
+        float,
+        typer.Option(
+            "--read-timeout",
+            help="Seconds to receive a request body (→ 408).",
+            rich_help_panel=LIMITS,
+        ),
+    ] = 30.0,
     max_body_mb: Annotated[
         float,
         typer.Option("--max-body-mb", help="Largest JSON body (→ 413).", rich_help_panel=LIMITS),
@@ -140,6 +148,7 @@ def serve(
         max_concurrency=max_concurrency,
         max_queue=max_queue,
         timeout_s=timeout,
+        read_timeout_s=read_timeout,
         max_new_tokens=max_new_tokens,
         cors_origins=tuple(cors or ()),
         allow_private_urls=allow_private_urls,

@@ -17,7 +17,7 @@ from . import schemas as s
 from .httperrors import body as error_body
 from .limits import deadline_of, run_blocking
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=s.ERRORS)
 _END = object()
 
 
@@ -39,6 +39,23 @@ async def backend(request: Request, task: str, requested: str | None) -> Any:
     if loaded is not None:
         return loaded
     return await call(request, lambda: pool.backend(task, requested))
+
+
+def encode_json(data: Any) -> bytes:
+    try:
+        return json.dumps(data, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate slipped through: escape rather than fail
+        return json.dumps(data, separators=(",", ":")).encode("ascii")
+
+
+async def json_response(request: Request, build: Callable[[], Any]):
+    """The response body built and encoded in a worker thread: a large one (a million tokens,
+    thousands of vectors) takes seconds to encode, which on the event loop would stall every
+    other request, /health included."""
+    from fastapi.responses import Response
+
+    content = await call(request, lambda: encode_json(build()))
+    return Response(content, media_type="application/json")
 
 
 def sse(data: Any) -> str:
@@ -177,7 +194,7 @@ async def chat_completions(body: s.ChatRequest, request: Request):
     else:
         result = await call(request, lambda: task.chat(messages, options=options, backend=engine))
     server.metrics.count_tokens("chat", result.prompt_tokens, result.completion_tokens)
-    return s.chat_response(result, served.name)
+    return await json_response(request, lambda: s.chat_response(result, served.name))
 
 
 # ------------------------------------------------------------------------------ completions
@@ -196,6 +213,12 @@ async def completions(body: s.CompletionRequest, request: Request):
     if not prompts:
         raise InvalidOptionError(
             "prompt is an empty list", hint='e.g. "prompt": "Once upon a time"'
+        )
+    if len(prompts) * body.n > s.MAX_SEQUENCES:
+        raise InvalidOptionError(
+            f"{len(prompts)} prompts × n={body.n} is over this server's limit of "
+            f"{s.MAX_SEQUENCES} sequences per request",
+            hint="send fewer prompts or a smaller n, in several requests",
         )
     engine = await backend(request, "generate", body.model)
 
@@ -246,7 +269,9 @@ async def completions(body: s.CompletionRequest, request: Request):
         sum(r.prompt_tokens for r in results),
         sum(r.completion_tokens for r in results),
     )
-    return s.completion_response(results, served.name, echo=body.echo)
+    return await json_response(
+        request, lambda: s.completion_response(results, served.name, echo=body.echo)
+    )
 
 
 # ------------------------------------------------------------------------------ tokenize
@@ -270,6 +295,4 @@ async def tokenize(body: s.TokenizeRequest, request: Request):
         ),
     )
     server.metrics.count_tokens("tokenize", result.count, 0)
-    out = result.to_dict()
-    out["model"] = served.name
-    return out
+    return await json_response(request, lambda: {**result.to_dict(), "model": served.name})

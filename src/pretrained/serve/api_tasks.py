@@ -11,35 +11,58 @@ from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import PlainTextResponse
 
 from ..errors import InvalidOptionError
 from . import calls
 from . import schemas as s
-from .api import backend, call, server_of
+from .api import backend, call, json_response, server_of
 from .limits import RequestTimeout, deadline_of
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", responses=s.ERRORS)
 
 
 # The batched calls depend only on the pool and the items (never on one request), because one
 # batcher serves every request of its task.
+SLICE = 64  # texts per model call; the cancel flag is checked between calls
+
+
+def in_slices(fn, items: list) -> list:
+    """fn(part) over slices of `items`, concatenated; stops (WorkCancelledError) between slices
+    once the request's cancel scope is set."""
+    from ..models.backends.base import check_cancelled
+
+    out: list = []
+    for start in range(0, len(items), SLICE):
+        check_cancelled()
+        out += fn(items[start : start + SLICE])
+    return out
+
+
 def embed_batch(pool, key, items: list[str]) -> list[tuple[Any, int]]:
-    """→ (vector, token count) per text, from one forward pass over all of them."""
+    """→ (vector, token count) per text, from forward passes over all of them."""
     from ..tasks.embed import EmbedOptions, embed
 
-    # sentence-transformers sorts a call's texts by length and pads each sub-batch to its
-    # longest text: sub-batches of 8 keep the padding (wasted compute) small
-    result = embed(items, EmbedOptions(batch_size=8), backend=pool.backend("embed"), annotate=False)
-    return list(zip(result.vectors, result.token_counts, strict=True))
+    def run(part: list[str]) -> list[tuple[Any, int]]:
+        # sentence-transformers sorts a call's texts by length and pads each sub-batch to its
+        # longest text: sub-batches of 8 keep the padding (wasted compute) small
+        result = embed(
+            part, EmbedOptions(batch_size=8), backend=pool.backend("embed"), annotate=False
+        )
+        return list(zip(result.vectors, result.token_counts, strict=True))
+
+    return in_slices(run, items)
 
 
 def classify_batch(pool, key, items: list[str]) -> list[tuple[dict, str, list[str]]]:
     """→ (result, method, labels) per text; `key` is the labels tuple (None: sentiment)."""
     from ..tasks.classify import classify
 
-    result = classify(items, list(key) if key else None, backend=pool.backend("classify"))
-    return [(item.to_dict(), result.method, result.labels) for item in result.items]
+    def run(part: list[str]) -> list[tuple[dict, str, list[str]]]:
+        result = classify(part, list(key) if key else None, backend=pool.backend("classify"))
+        return [(item.to_dict(), result.method, result.labels) for item in result.items]
+
+    return in_slices(run, items)
 
 
 async def batched(request: Request, task: str, items: list, fn, key=None) -> list:
@@ -70,22 +93,25 @@ async def embeddings(body: s.EmbeddingRequest, request: Request):
     rows = await batched(request, "embed", texts, run)
     tokens = sum(n for _, n in rows)
     server.metrics.count_tokens("embed", tokens, 0)
-    data = []
-    for i, (vector, _) in enumerate(rows):
-        if body.encoding_format == "base64":
-            value: Any = base64.b64encode(vector.astype("<f4").tobytes()).decode()
-        else:
-            value = vector.tolist()
-        data.append({"object": "embedding", "index": i, "embedding": value})
-    # plain json.dumps: FastAPI's generic encoder would walk every float of every vector
-    return JSONResponse(
-        {
+
+    def build() -> dict[str, Any]:
+        data = []
+        for i, (vector, _) in enumerate(rows):
+            if body.encoding_format == "base64":
+                value: Any = base64.b64encode(vector.astype("<f4").tobytes()).decode()
+            else:
+                value = vector.tolist()
+            data.append({"object": "embedding", "index": i, "embedding": value})
+        return {
             "object": "list",
             "data": data,
             "model": served.name,
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
-    )
+
+    # plain json.dumps in a worker thread: FastAPI's generic encoder would walk every float of
+    # every vector, on the event loop
+    return await json_response(request, build)
 
 
 # ------------------------------------------------------------------------------ classify
@@ -97,20 +123,28 @@ async def classify(body: s.ClassifyRequest, request: Request):
     served = server.pool.check("classify", body.model)
     texts = body.texts()
     labels = parse_labels(body.labels)
+    if labels and len(labels) > s.MAX_LABELS:
+        raise InvalidOptionError(
+            f"{len(labels)} labels is over this server's limit of {s.MAX_LABELS}",
+            hint="classify against fewer labels per request",
+        )
     await backend(request, "classify", body.model)
     # requests with the same labels share a forward pass
     key = tuple(labels) if labels else None
     results = await batched(request, "classify", texts, partial(classify_batch, server.pool), key)
     method, names = results[0][1], results[0][2]
-    return {
-        "id": s.new_id("clf"),
-        "object": "classification",
-        "created": s.now(),
-        "model": served.name,
-        "method": method,
-        "labels": names,
-        "data": [{"index": i, **item} for i, (item, _, _) in enumerate(results)],
-    }
+    return await json_response(
+        request,
+        lambda: {
+            "id": s.new_id("clf"),
+            "object": "classification",
+            "created": s.now(),
+            "model": served.name,
+            "method": method,
+            "labels": names,
+            "data": [{"index": i, **item} for i, (item, _, _) in enumerate(results)],
+        },
+    )
 
 
 # ------------------------------------------------------------------------------ summarize
@@ -137,17 +171,28 @@ async def summarize(body: s.SummarizeRequest, request: Request):
     else:
         source = body.text
     result = await call(request, lambda: calls.summarize(server.pool, source, options, body.model))
-    return {
-        "id": s.new_id("sum"),
-        "object": "summary",
-        "created": s.now(),
-        **result.to_dict(),
-        "served_model": served.name,
-    }
+    return await json_response(
+        request,
+        lambda: {
+            "id": s.new_id("sum"),
+            "object": "summary",
+            "created": s.now(),
+            **result.to_dict(),
+            "served_model": served.name,
+        },
+    )
 
 
 # ------------------------------------------------------------------------------ transcription
-@router.post("/audio/transcriptions")
+@router.post(
+    "/audio/transcriptions",
+    responses={
+        200: {
+            "content": {"application/json": {}, "text/plain": {"schema": {"type": "string"}}},
+            "description": "json / verbose_json, or text / srt / vtt as plain text",
+        }
+    },
+)
 async def transcriptions(
     request: Request,
     file: UploadFile = File(...),

@@ -4,8 +4,9 @@ health/ready/metrics, and the Gradio UI mounted at /.
     from pretrained.serve import ServeConfig, create_app
     app = create_app(ServeConfig(api_keys=("secret",)))      # any ASGI server can run it
 
-Middlewares, outermost first: metrics → CORS (only with --cors) → body limit → admission
-(concurrency + queue, deadline). Auth is a dependency on the /v1 routes.
+Middlewares, outermost first: metrics → CORS (only with --cors) → auth (API key on /v1, failure
+throttling, before anything else costs) → body (size limit, read deadline, received whole) →
+admission (concurrency + queue, deadline) → errors (one log line and a JSON 500 for a bug).
 """
 
 from __future__ import annotations
@@ -42,6 +43,15 @@ class Server:
             max_workers=config.max_concurrency + 8, thread_name_prefix="pretrained-serve"
         )
         self.batchers: dict[str, Any] = {}
+        from .limits import Admission
+
+        # the API and the UI share these slots
+        self.admission = Admission(
+            max_concurrency=config.max_concurrency,
+            max_queue=config.max_queue,
+            timeout_s=config.timeout_s,
+            metrics=self.metrics,
+        )
 
     def batcher(self, task: str, fn):
         """The micro-batcher of a task (created on first use): `fn(key, items) -> results`."""
@@ -61,15 +71,15 @@ class Server:
 
 
 def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | None = None):
-    from fastapi import Depends, FastAPI
-    from fastapi.responses import JSONResponse, Response
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse, PlainTextResponse, Response
     from starlette.middleware import Middleware
     from starlette.middleware.cors import CORSMiddleware
 
     from . import httperrors
     from .api import router
     from .api_tasks import router as task_router
-    from .auth import require_key
+    from .auth import AuthMiddleware
     from .limits import AdmissionMiddleware, BodyLimitMiddleware, ClientGone, MetricsMiddleware
 
     config = config or ServeConfig()
@@ -98,18 +108,20 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
         )
     middleware += [
         Middleware(
-            BodyLimitMiddleware,
-            max_body=config.max_body_bytes,
-            max_upload=config.max_upload_bytes,
+            AuthMiddleware,
+            digests=config.key_digests,
+            max_failures=config.max_auth_failures,
             metrics=server.metrics,
         ),
         Middleware(
-            AdmissionMiddleware,
-            max_concurrency=config.max_concurrency,
-            max_queue=config.max_queue,
-            timeout_s=config.timeout_s,
+            BodyLimitMiddleware,
+            max_body=config.max_body_bytes,
+            max_upload=config.max_upload_bytes,
+            read_timeout_s=min(config.read_timeout_s, config.timeout_s),
             metrics=server.metrics,
         ),
+        Middleware(AdmissionMiddleware, admission=server.admission),
+        Middleware(httperrors.UnexpectedErrors),
     ]
     app = FastAPI(
         title="pretrained",
@@ -133,7 +145,11 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
         """Alive (the process answers)."""
         return {"status": "ok"}
 
-    @app.get("/ready", tags=["ops"])
+    @app.get(
+        "/ready",
+        tags=["ops"],
+        responses={503: {"description": "not ready: loading, or a model failed to load"}},
+    )
     async def ready():
         """Ready to serve: with --preload, 200 once every model is loaded; 503 before or on error."""
         ok = server.pool.ready()
@@ -145,14 +161,19 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
             body["error"] = server.pool.preload_error
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=PlainTextResponse,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     async def metrics():
         """Prometheus metrics: requests, latency, queue depth, tokens, batch sizes."""
         data, content_type = server.metrics.render()
         return Response(data, media_type=content_type)
 
-    app.include_router(router, dependencies=[Depends(require_key(config.api_keys))])
-    app.include_router(task_router, dependencies=[Depends(require_key(config.api_keys))])
+    app.include_router(router)  # the API key is checked by AuthMiddleware, before admission
+    app.include_router(task_router)
 
     @app.api_route(
         "/v1/{rest:path}",
@@ -166,7 +187,38 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
 
     if config.ui:
         mount_ui(app, server)
+    app.openapi = lambda: _openapi(app)
     return app
+
+
+def _openapi(app) -> dict[str, Any]:
+    """FastAPI's schema, less the 422 it adds to every route: validation errors are 400 here,
+    documented with the other errors (schemas.ERRORS); and the bearer key, when one is set."""
+    if app.openapi_schema:
+        return app.openapi_schema
+    from fastapi.openapi.utils import get_openapi
+
+    schema = get_openapi(
+        title=app.title,
+        version=app.version,
+        summary=app.summary,
+        routes=app.routes,
+    )
+    for item in schema.get("paths", {}).values():
+        for operation in item.values():
+            operation.get("responses", {}).pop("422", None)
+    for name in ("HTTPValidationError", "ValidationError"):
+        schema.get("components", {}).get("schemas", {}).pop(name, None)
+    if app.state.server.config.key_digests:
+        schema.setdefault("components", {})["securitySchemes"] = {
+            "bearer": {"type": "http", "scheme": "bearer"}
+        }
+        for path, item in schema.get("paths", {}).items():
+            if path.startswith("/v1/"):
+                for operation in item.values():
+                    operation["security"] = [{"bearer": []}]
+    app.openapi_schema = schema
+    return schema
 
 
 def mount_ui(app, server: Server) -> None:
@@ -175,17 +227,19 @@ def mount_ui(app, server: Server) -> None:
     from .auth import key_matches
     from .ui import build
 
-    blocks = build(server.pool)
+    blocks = build(server)
+    # Gradio's queue only hands events on: the server's admission (shared with the API)
+    # decides what runs, what waits and what is refused
     blocks.queue(
-        default_concurrency_limit=server.config.max_concurrency,
+        default_concurrency_limit=server.config.max_concurrency + server.config.max_queue,
         max_size=server.config.max_queue or None,
     )
     auth = None
-    if server.config.api_keys:
-        keys = server.config.api_keys
+    digests = server.config.key_digests
+    if digests:
 
         def auth(username: str, password: str) -> bool:  # any user name; the API key as password
-            return key_matches(password, keys)
+            return key_matches(password, digests)
 
     gr.mount_gradio_app(
         app,
@@ -197,6 +251,10 @@ def mount_ui(app, server: Server) -> None:
         footer_links=["api"],
         ssr_mode=False,
     )
+    # Gradio checks that a FileData path sent by a client lies in its upload folder only once
+    # `has_launched` is set, which launch() does and mount_gradio_app() does not: without it,
+    # any path on the server is accepted as an "upload". ui.uploaded() checks again.
+    blocks.has_launched = True
 
 
 def _version() -> str:

@@ -9,19 +9,24 @@ the batch size grows by itself and the wait costs nothing.
 
 `key` separates requests that cannot share a call (another model, other labels …). A caller
 that goes away (client disconnected, timeout) cancels its future; its items are dropped if the
-batch has not started yet.
+batch has not started yet, and a running batch is cancelled (fn runs in a cancel scope) once all
+of its callers have gone.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
+
+from .limits import scoped
 
 
 @dataclass
@@ -123,8 +128,20 @@ class MicroBatcher:
             self.batches += 1
             if self.on_batch:
                 self.on_batch(len(batch), len(flat))
+            # the batch's work stops (at the fn's next check) once every caller has gone
+            cancel = threading.Event()
+            futures = [entry.future for entry in batch]
+
+            def all_gone(_, futures=futures, cancel=cancel) -> None:
+                if all(f.cancelled() for f in futures):
+                    cancel.set()
+
+            for future in futures:
+                future.add_done_callback(all_gone)
             try:
-                results = await loop.run_in_executor(self.executor, self.fn, batch[0].key, flat)
+                results = await loop.run_in_executor(
+                    self.executor, scoped, cancel, partial(self.fn, batch[0].key, flat)
+                )
                 if len(results) != len(flat):
                     raise RuntimeError(
                         f"{self.name}: the batched call returned {len(results)} results for "

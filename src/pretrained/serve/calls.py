@@ -8,12 +8,13 @@ from typing import Any
 
 def fetch_document(url: str, allow_private: bool):
     """A web page or PDF as a Document; every request of the fetch (redirects included) goes
-    through the SSRF guard."""
+    through the SSRF guard and connects only to the address the guard checked."""
     from ..sources.web import fetch_url
-    from .urlguard import check_url, guard
+    from .urlguard import check_url, guard, pinned_transport
 
     check_url(url, allow_private=allow_private)
-    return fetch_url(url, check_url=guard(allow_private))
+    transport = None if allow_private else pinned_transport()
+    return fetch_url(url, check_url=guard(allow_private), transport=transport)
 
 
 def summarize(pool, source: Any, options, requested: str | None = None):

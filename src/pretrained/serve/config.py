@@ -1,5 +1,6 @@
 """What a server serves and how hard it protects itself: one dataclass, shared by the app
-factory, the CLI and the worker processes (which receive it as JSON in an environment variable).
+factory, the CLI and the worker processes (which receive it as JSON in an environment variable,
+with the API keys replaced by their SHA-256 digests).
 
 Task names are the server's vocabulary: `generate` (/v1/completions), `chat`, `tokenize`,
 `summarize`, `embed` (/v1/embeddings), `classify`, `transcribe` (/v1/audio/transcriptions).
@@ -53,6 +54,7 @@ class ServeConfig:
     models: dict[str, str] = field(default_factory=dict)  # task (or "text") → model
     load_options: dict[str, Any] = field(default_factory=dict)  # device, dtype, revision …
     api_keys: tuple[str, ...] = ()  # empty → no auth (only sensible on 127.0.0.1)
+    api_key_digests: tuple[str, ...] = ()  # SHA-256 of more keys (how workers receive them)
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
@@ -62,6 +64,8 @@ class ServeConfig:
     max_concurrency: int = 16  # inference requests running at once
     max_queue: int = 64  # waiting for a slot; beyond that → 429
     timeout_s: float = 300.0  # per request, queue wait included → 504
+    read_timeout_s: float = 30.0  # to receive a request body, before it may take a slot → 408
+    max_auth_failures: int = 10  # wrong keys / logins per client per minute, then 429
     max_new_tokens: int = 2048  # the most a request may ask for
     cors_origins: tuple[str, ...] = ()
     allow_private_urls: bool = False
@@ -90,7 +94,13 @@ class ServeConfig:
                     f"--model {task}=… names an unknown task",
                     hint=f"use TASK=MODEL with TASK one of: {', '.join(TASKS)}",
                 )
-        for name in ("max_body_bytes", "max_upload_bytes", "max_concurrency", "workers"):
+        for name in (
+            "max_body_bytes",
+            "max_upload_bytes",
+            "max_concurrency",
+            "workers",
+            "max_auth_failures",
+        ):
             if getattr(self, name) < 1:
                 flag = "--" + name.replace("_", "-")
                 raise InvalidOptionError(f"{flag} must be at least 1", hint=f"e.g. {flag} 4")
@@ -98,6 +108,10 @@ class ServeConfig:
             raise InvalidOptionError("--max-queue must be ≥ 0", hint="e.g. --max-queue 64")
         if self.timeout_s <= 0:
             raise InvalidOptionError("--timeout must be > 0 seconds", hint="e.g. --timeout 120")
+        if self.read_timeout_s <= 0:
+            raise InvalidOptionError(
+                "--read-timeout must be > 0 seconds", hint="e.g. --read-timeout 30"
+            )
         if not 1 <= self.port <= 65535 and self.port != 0:
             raise InvalidOptionError(f"--port {self.port} is not a port", hint="e.g. --port 8000")
 
@@ -113,8 +127,19 @@ class ServeConfig:
             return self.models.get(TEXT_MODEL)
         return None
 
+    @property
+    def key_digests(self) -> tuple[str, ...]:
+        """SHA-256 digests of every accepted API key (empty: no auth)."""
+        from .auth import digest
+
+        return tuple(digest(k) for k in self.api_keys) + tuple(self.api_key_digests)
+
     def to_env(self) -> str:
-        return json.dumps(asdict(self))
+        """JSON for the worker processes: the keys travel as digests only."""
+        data = asdict(self)
+        data["api_keys"] = []
+        data["api_key_digests"] = list(self.key_digests)
+        return json.dumps(data)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ServeConfig:
@@ -122,7 +147,7 @@ class ServeConfig:
         if not raw:
             return cls()
         data = json.loads(raw)
-        for name in ("tasks", "api_keys", "cors_origins"):
+        for name in ("tasks", "api_keys", "api_key_digests", "cors_origins"):
             data[name] = tuple(data.get(name) or ())
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})

@@ -4,7 +4,9 @@
                "hint": "..."}}
 
 `PretrainedError` subclasses map to HTTP statuses here; anything unexpected becomes a 500 with a
-request id (the traceback goes to the server log, not to the client).
+request id (the traceback goes to the server log once, not to the client): `UnexpectedErrors`,
+the innermost middleware, answers it, so the exception never reaches Starlette's and uvicorn's
+own handlers, which would log it a second time.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ _STATUS: list[tuple[type[e.PretrainedError], int, str, str]] = [
     (e.DeviceError, 503, "server_error", "device_unavailable"),
     (e.DependencyError, 501, "server_error", "not_installed"),
     (e.NetworkError, 502, "server_error", "upstream_error"),
+    (e.WorkCancelledError, 504, "server_error", "timeout"),
     (e.AuthError, 503, "server_error", "hub_auth"),
 ]
 
@@ -93,6 +96,9 @@ def install(app) -> None:
 
     async def on_validation(request, exc: RequestValidationError):
         problems = exc.errors()
+        # a union field (str | list[str]) reports one problem per member: the list's own
+        # complaint (too long, …) says more than "should be a valid string"
+        problems.sort(key=lambda p: p.get("type") in ("string_type", "int_type", "list_type"))
         first = problems[0] if problems else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         message = first.get("msg", "invalid request")
@@ -119,10 +125,32 @@ def install(app) -> None:
             headers=getattr(exc, "headers", None),
         )
 
-    async def on_unexpected(request, exc: Exception):
-        return unexpected(exc)
-
     app.add_exception_handler(e.PretrainedError, on_pretrained)
     app.add_exception_handler(RequestValidationError, on_validation)
     app.add_exception_handler(HTTPException, on_http)
-    app.add_exception_handler(Exception, on_unexpected)
+
+
+class UnexpectedErrors:
+    """ASGI: a bug in a handler → one log record with the traceback and a JSON 500 with its
+    reference; the exception goes no further (no second traceback from the server)."""
+
+    def __init__(self, app) -> None:
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        started = False
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception as exc:
+            response = unexpected(exc)
+            if not started:  # else the client sees a cut response; the log has the reason
+                await response(scope, receive, send)

@@ -6,15 +6,48 @@ from __future__ import annotations
 
 import time
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from ..errors import InvalidOptionError
+from ..errors import InvalidOptionError, check_unicode
+from ..tasks.generate import MAX_SEED
+
+# Caps on list inputs: the work of one request grows with them, the body limit alone does not
+# bound it (a 2 MB body holds 500 000 one-letter texts).
+MAX_PROMPTS = 32  # /v1/completions prompt lists
+MAX_SEQUENCES = 64  # prompts × n in one completions request
+MAX_INPUTS = 2048  # texts in one embeddings / classify request (OpenAI's limit for embeddings)
+MAX_LABELS = 64  # candidate labels in one classify request
+MAX_MESSAGES = 1024  # chat messages
+MAX_STOPS = 4  # stop sequences (OpenAI's limit)
 
 
 class _Request(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _valid_unicode(cls, data: Any) -> Any:
+        """Every string of the request must be encodable (no lone surrogates): a 400 here,
+        not a 500 deep in a tokenizer."""
+        _check_strings(data, ())
+        return data
+
+
+def _check_strings(value: Any, where: tuple) -> None:
+    if isinstance(value, str):
+        try:
+            check_unicode(value, ".".join(map(str, where)) or "the text")
+        except InvalidOptionError as exc:
+            raise ValueError(exc.message) from None
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_strings(key, where)
+            _check_strings(item, (*where, key))
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_strings(item, (*where, i))
 
 
 class Sampling(_Request):
@@ -25,8 +58,8 @@ class Sampling(_Request):
     top_k: int | None = Field(default=None, ge=0)
     repetition_penalty: float | None = Field(default=None, gt=0)
     n: int = Field(default=1, ge=1, le=16)
-    stop: str | list[str] | None = None
-    seed: int | None = Field(default=None, ge=0)
+    stop: str | Annotated[list[str], Field(max_length=MAX_STOPS)] | None = None
+    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
     stream: bool = False
     stream_options: dict[str, Any] | None = None
     user: str | None = None
@@ -34,16 +67,11 @@ class Sampling(_Request):
     def options(self, max_new_tokens_limit: int, **extra: Any):
         """→ validated GenerateOptions (the same knobs and checks as the CLI)."""
         from ..tasks.generate import GenerateOptions
+        from .limits import check_max_new_tokens
 
         max_tokens = self.max_tokens
-        if max_tokens is not None and max_tokens > max_new_tokens_limit:
-            raise InvalidOptionError(
-                f"max_tokens is {max_tokens}, over this server's limit of {max_new_tokens_limit}",
-                hint=f"ask for at most {max_new_tokens_limit} tokens",
-            )
+        check_max_new_tokens(max_tokens, max_new_tokens_limit)
         stop = [self.stop] if isinstance(self.stop, str) else list(self.stop or [])
-        if len(stop) > 4:
-            raise InvalidOptionError("stop takes at most 4 sequences", hint='e.g. "stop": ["\\n"]')
         return GenerateOptions.from_kwargs(
             max_new_tokens=max_tokens,
             temperature=self.temperature,
@@ -82,7 +110,7 @@ class ChatMessage(_Request):
 
 
 class ChatRequest(Sampling):
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     max_completion_tokens: int | None = Field(default=None, ge=1)
 
     def plain_messages(self) -> list[dict[str, str]]:
@@ -93,7 +121,7 @@ class ChatRequest(Sampling):
 
 
 class CompletionRequest(Sampling):
-    prompt: str | list[str]
+    prompt: str | Annotated[list[str], Field(max_length=MAX_PROMPTS)]
     echo: bool = False
     logprobs: int | None = None
     suffix: str | None = None
@@ -170,7 +198,12 @@ def completion_response(results: list, model: str, echo: bool = False) -> dict[s
 
 class EmbeddingRequest(_Request):
     model: str | None = None
-    input: str | list[str] | list[int] | list[list[int]]
+    input: (
+        str
+        | Annotated[list[str], Field(max_length=MAX_INPUTS)]
+        | Annotated[list[int], Field(max_length=MAX_INPUTS)]
+        | Annotated[list[list[int]], Field(max_length=MAX_INPUTS)]
+    )
     encoding_format: Literal["float", "base64"] = "float"
     dimensions: int | None = None
 
@@ -190,8 +223,9 @@ class EmbeddingRequest(_Request):
 
 class ClassifyRequest(_Request):
     model: str | None = None
-    input: str | list[str]
-    labels: list[str] | str | None = None  # None → sentiment (positive / negative)
+    input: str | Annotated[list[str], Field(max_length=MAX_INPUTS)]
+    # None → sentiment (positive / negative)
+    labels: Annotated[list[str], Field(max_length=MAX_LABELS)] | str | None = None
 
     def texts(self) -> list[str]:
         items = [self.input] if isinstance(self.input, str) else list(self.input)
@@ -211,3 +245,37 @@ class SummarizeRequest(_Request):
     words: int | None = Field(default=None, ge=5, le=2000)
     ratio: float | None = Field(default=None, gt=0, lt=1)
     focus: str | None = None
+
+
+# ------------------------------------------------------------------ documented error responses
+class ErrorDetail(BaseModel):
+    message: str
+    type: str
+    code: str | None = None
+    param: str | None = None
+    hint: str | None = None
+
+
+class ErrorResponse(BaseModel):
+    """Every error the server sends (OpenAI's shape, plus a one-line hint)."""
+
+    error: ErrorDetail
+
+
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorResponse, "description": description}
+
+
+# The statuses a /v1 route can answer besides 200 (declared once, on the routers)
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: _error("invalid request (bad value, unsafe URL, unreadable input …)"),
+    401: _error("missing or wrong API key"),
+    404: _error("no such route, or a model this server does not serve"),
+    408: _error("the request body did not arrive within --read-timeout"),
+    413: _error("request body or upload over the size limit"),
+    429: _error("busy (no slot, full queue) or too many failed keys; see Retry-After"),
+    501: _error("the task needs an extra that is not installed"),
+    502: _error("a URL to fetch failed upstream"),
+    503: _error("the model could not be loaded"),
+    504: _error("the request took longer than --timeout"),
+}

@@ -1,16 +1,20 @@
 """The browser UI: a Gradio app mounted in the same FastAPI app as the API.
 
 Every tab calls the same task functions as the CLI and the API, on the models the server's pool
-serves, and says which model answered. Tabs appear for the tasks the server serves.
+serves, and says which model answered. Tabs appear for the tasks the server serves. Each event
+goes through the API's limits: the same admission slots, deadline, token limit and input checks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
-from ..errors import EmptyInputError, InvalidOptionError, PretrainedError
+from ..errors import EmptyInputError, InvalidOptionError, PretrainedError, WorkCancelledError
 
 PALETTE = ["#fde68a", "#bfdbfe", "#bbf7d0", "#fbcfe8", "#ddd6fe", "#fed7aa"]
 
@@ -42,31 +46,116 @@ def answered_by(
     return " · ".join(parts)
 
 
-def _options(**values: Any):
+def _options(limit: int, **values: Any):
+    """The UI's knobs → GenerateOptions, with the API's checks (the server's token limit)."""
     from ..tasks.generate import GenerateOptions
+    from .limits import check_max_new_tokens
 
     seed = values.get("seed")
     stops = [s for s in (values.pop("stop", "") or "").split("\n") if s]
+    try:
+        seed = int(seed) if seed not in (None, "") else None
+        max_new = int(values.get("max_new_tokens") or 128)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise InvalidOptionError("seed and max new tokens must be whole numbers") from exc
+    check_max_new_tokens(max_new, limit)
     return GenerateOptions.from_kwargs(
         **{
             **values,
-            "seed": int(seed) if seed not in (None, "") else None,
+            "seed": seed,
             "stop": tuple(stops),
-            "max_new_tokens": int(values.get("max_new_tokens") or 128),
+            "max_new_tokens": max_new,
             "top_k": int(values.get("top_k") or 0),
             "system": values.get("system") or None,
         }
     )
 
 
-def build(pool) -> Any:
-    """→ a gr.Blocks wired to `pool` (a serve.pool.ModelPool)."""
+_END = object()
+
+
+class Runner:
+    """How a UI event runs, the same way as an API request: a slot from the server's admission
+    (shared with the API), the server's deadline, and the work in the server's executor inside
+    a cancel scope, stopped when the deadline passes or the browser goes away."""
+
+    def __init__(self, server) -> None:
+        self.server = server
+
+    @contextlib.asynccontextmanager
+    async def admitted(self):
+        from .limits import Busy, QueueTimeout
+
+        try:
+            async with self.server.admission.slot() as deadline:
+                yield deadline
+        except (Busy, QueueTimeout) as exc:
+            import gradio as gr
+
+            raise gr.Error(str(exc)) from exc
+
+    async def run(self, fn, deadline: float, cancel: threading.Event | None = None):
+        from .limits import abandon, scoped
+
+        cancel = cancel or threading.Event()
+        loop = asyncio.get_running_loop()
+        future = loop.run_in_executor(self.server.executor, scoped, cancel, fn)
+        try:
+            return await asyncio.wait_for(
+                asyncio.shield(future), max(0.0, deadline - time.monotonic())
+            )
+        except asyncio.TimeoutError:
+            abandon(future, cancel)
+            raise WorkCancelledError(
+                f"the request took longer than the server's limit of "
+                f"{self.server.config.timeout_s:g}s"
+            ) from None
+        except asyncio.CancelledError:  # the browser went away
+            abandon(future, cancel)
+            raise
+
+    async def pieces(self, handle, deadline: float):
+        """The text pieces of a GenerationStream, each step in the executor. However it ends
+        (done, deadline, browser gone), the stream is cancelled and then closed, once no step
+        runs any more (a generator cannot be closed mid-step)."""
+        steps = iter(handle)
+        lock = threading.Lock()
+
+        def step():
+            with lock:
+                return next(steps, _END)
+
+        def close():
+            with lock, contextlib.suppress(Exception):
+                steps.close()
+                handle.close()
+
+        try:
+            while True:
+                piece = await self.run(step, deadline, handle.cancel)
+                if piece is _END:
+                    return
+                yield piece
+        finally:
+            handle.cancel.set()
+            self.server.executor.submit(close)
+
+
+TOKENS_SHOWN = 5000  # the UI shows the first tokens of a long text (the API returns them all)
+
+
+def build(server) -> Any:
+    """→ a gr.Blocks wired to `server` (an app.Server: its pool, admission, limits)."""
     import gradio as gr
+
+    pool = server.pool
+    runner = Runner(server)
+    limit = server.config.max_new_tokens
 
     def knobs():
         with gr.Accordion("Knobs", open=False):
             with gr.Row():
-                max_new = gr.Slider(1, 1024, value=128, step=1, label="max new tokens")
+                max_new = gr.Slider(1, limit, value=min(128, limit), step=1, label="max new tokens")
                 temperature = gr.Slider(
                     0, 2, value=0.7, step=0.05, label="temperature (0 = greedy)"
                 )
@@ -79,27 +168,32 @@ def build(pool) -> Any:
                 stop = gr.Textbox(label="stop sequences (one per line)", lines=1)
         return [max_new, temperature, top_k, top_p, rep, seed, stop]
 
-    def generate(prompt, system, raw, max_new, temperature, top_k, top_p, rep, seed, stop):
+    async def generate(prompt, system, raw, max_new, temperature, top_k, top_p, rep, seed, stop):
         from ..tasks import generate as task
 
         try:
             options = _options(
+                limit,
                 max_new_tokens=max_new,
                 temperature=temperature,
                 top_k=top_k,
                 top_p=top_p,
                 repetition_penalty=rep,
                 seed=seed,
-                stop=stop,
-                system=system,
+                stop=_text(stop),
+                system=_text(system),
                 raw=bool(raw),
             )
-            backend = pool.backend("generate")
-            handle = task.stream(prompt, options=options, backend=backend)
-            text = ""
-            for piece in handle:
-                text += piece
-                yield text, answered_by(pool.name("generate"), backend)
+            async with runner.admitted() as deadline:
+                backend = await runner.run(lambda: pool.backend("generate"), deadline)
+                handle = await runner.run(
+                    lambda: task.stream(_text(prompt), options=options, backend=backend),
+                    deadline,
+                )
+                text = ""
+                async for piece in runner.pieces(handle, deadline):
+                    text += piece
+                    yield text, answered_by(pool.name("generate"), backend)
         except PretrainedError as exc:
             raise _gr_error(exc) from exc
         result = handle.result
@@ -114,26 +208,32 @@ def build(pool) -> Any:
                 ),
             )
 
-    def chat(message, history, system, max_new, temperature):
+    async def chat(message, history, system, max_new, temperature):
         from ..tasks import chat as task
 
         history = list(history or [])
-        messages = [{"role": "system", "content": system}] if system else []
+        message = _text(message)
+        messages = [{"role": "system", "content": _text(system)}] if system else []
         messages += [{"role": m["role"], "content": _text(m["content"])} for m in history]
         messages.append({"role": "user", "content": message})
         try:
-            options = _options(max_new_tokens=max_new, temperature=temperature)
-            backend = pool.backend("chat")
-            handle = task.stream_chat(messages, options=options, backend=backend)
-            shown = history + [{"role": "user", "content": message}]
-            reply = ""
-            for piece in handle:
-                reply += piece
-                yield (
-                    "",
-                    shown + [{"role": "assistant", "content": reply}],
-                    answered_by(pool.name("chat"), backend),
+            options = _options(limit, max_new_tokens=max_new, temperature=temperature)
+            task.check_messages(messages)
+            async with runner.admitted() as deadline:
+                backend = await runner.run(lambda: pool.backend("chat"), deadline)
+                handle = await runner.run(
+                    lambda: task.stream_chat(messages, options=options, backend=backend),
+                    deadline,
                 )
+                shown = history + [{"role": "user", "content": message}]
+                reply = ""
+                async for piece in runner.pieces(handle, deadline):
+                    reply += piece
+                    yield (
+                        "",
+                        shown + [{"role": "assistant", "content": reply}],
+                        answered_by(pool.name("chat"), backend),
+                    )
         except PretrainedError as exc:
             raise _gr_error(exc) from exc
         result = handle.result
@@ -144,31 +244,39 @@ def build(pool) -> Any:
             answered_by(pool.name("chat"), backend, seconds),
         )
 
-    def tokenize(text):
+    async def tokenize(text):
         from ..tasks import tokenize as task
 
         try:
-            result = task.tokenize(
-                text, pool.name("tokenize"), revision=pool.options.get("revision")
-            )
+            async with runner.admitted() as deadline:
+                result = await runner.run(
+                    lambda: task.tokenize(
+                        _text(text), pool.name("tokenize"), revision=pool.options.get("revision")
+                    ),
+                    deadline,
+                )
         except PretrainedError as exc:
             raise _gr_error(exc) from exc
-        spans = [(t.text, str(i % len(PALETTE))) for i, t in enumerate(result.tokens)]
-        table = [[t.id, t.piece, t.text] for t in result.tokens]
+        tokens = result.tokens[:TOKENS_SHOWN]
+        spans = [(t.text, str(i % len(PALETTE))) for i, t in enumerate(tokens)]
+        table = [[t.id, t.piece, t.text] for t in tokens]
+        shown = f" · first {TOKENS_SHOWN} shown" if result.count > TOKENS_SHOWN else ""
         return (
             spans,
             table,
             answered_by(
-                pool.name("tokenize"), extra=f"{result.count} tokens · vocab {result.vocab_size}"
+                pool.name("tokenize"),
+                extra=f"{result.count} tokens · vocab {result.vocab_size}{shown}",
             ),
         )
 
-    def summarize(text, url, upload, mode, sentences):
+    async def summarize(text, url, upload, mode, sentences):
         from ..sources import load_text
         from ..tasks.summarize import SummarizeOptions
         from . import calls
 
-        given = [x for x in (text and text.strip(), url and url.strip(), upload) if x]
+        text, url = _text(text), _text(url)
+        given = [x for x in (text.strip(), url.strip(), upload) if x]
         try:
             if len(given) != 1:
                 raise InvalidOptionError(
@@ -176,16 +284,26 @@ def build(pool) -> Any:
                 )
             options = SummarizeOptions(mode=mode, sentences=int(sentences)).validate()
             if upload:
-                source = load_text(str(upload))
-            elif url and url.strip():
-                source = calls.fetch_document(url.strip(), pool.config.allow_private_urls)
+                path = uploaded(upload)
+
+                def fetch():
+                    return load_text(str(path))
+            elif url.strip():
+
+                def fetch():
+                    return calls.fetch_document(url.strip(), pool.config.allow_private_urls)
             else:
-                source = text
-            result = calls.summarize(pool, source, options)
+
+                def fetch():
+                    return text
+
+            async with runner.admitted() as deadline:
+                source = await runner.run(fetch, deadline)
+                result = await runner.run(lambda: calls.summarize(pool, source, options), deadline)
         except PretrainedError as exc:
             raise _gr_error(exc) from exc
         finally:
-            _remove(upload)  # the upload's temp copy is not kept
+            _remove(upload)  # the upload's copy is not kept
         seconds = result.timings.get("total_s")
         return result.summary, answered_by(
             result.model,
@@ -194,18 +312,24 @@ def build(pool) -> Any:
             f"{result.mode} · {result.input_words} → {result.output_words} words",
         )
 
-    def classify(text, labels):
+    async def classify(text, labels):
         from ..tasks.classify import classify as run
 
         try:
-            result = run(text, labels or None, backend=pool.backend("classify"))
+            async with runner.admitted() as deadline:
+                result = await runner.run(
+                    lambda: run(
+                        _text(text), _text(labels) or None, backend=pool.backend("classify")
+                    ),
+                    deadline,
+                )
         except PretrainedError as exc:
             raise _gr_error(exc) from exc
         return result.scores, answered_by(
             pool.name("classify"), None, result.timings.get("total_s"), result.method
         )
 
-    def transcribe(audio):
+    async def transcribe(audio):
         from ..tasks.transcribe import TranscribeOptions
         from . import calls
 
@@ -214,7 +338,12 @@ def build(pool) -> Any:
                 raise EmptyInputError(
                     "no audio", hint="upload a file or record with the microphone"
                 )
-            result = calls.transcribe(pool, audio, TranscribeOptions(), name="upload")
+            path = uploaded(audio)
+            async with runner.admitted() as deadline:
+                result = await runner.run(
+                    lambda: calls.transcribe(pool, path, TranscribeOptions(), name="upload"),
+                    deadline,
+                )
         except PretrainedError as exc:
             raise _gr_error(exc) from exc
         finally:
@@ -252,7 +381,9 @@ def build(pool) -> Any:
                     message = gr.Textbox(label="message", elem_id="chat-input")
                     with gr.Row():
                         chat_system = gr.Textbox(label="system prompt", lines=1)
-                        chat_max = gr.Slider(1, 1024, value=256, step=1, label="max new tokens")
+                        chat_max = gr.Slider(
+                            1, limit, value=min(256, limit), step=1, label="max new tokens"
+                        )
                         chat_temp = gr.Slider(0, 2, value=0.7, step=0.05, label="temperature")
                     with gr.Row():
                         send = gr.Button("Send", variant="primary", elem_id="chat-button")
@@ -331,9 +462,12 @@ def build(pool) -> Any:
 
 
 def _text(content: Any) -> str:
-    """Chatbot history content → plain text (Gradio may hand back lists of parts)."""
+    """A text input or chatbot history content → plain, valid text (Gradio may hand back lists
+    of parts; a client may send anything)."""
+    from ..errors import check_unicode
+
     if isinstance(content, str):
-        return content
+        return check_unicode(content)
     if isinstance(content, list):
         return "".join(_text(c) for c in content)
     if isinstance(content, dict):
@@ -341,8 +475,28 @@ def _text(content: Any) -> str:
     return str(content or "")
 
 
+def upload_folder() -> Path:
+    """Where Gradio keeps the files browsers upload (and the copies it makes of them)."""
+    from gradio.utils import get_upload_folder
+
+    return Path(get_upload_folder()).resolve()
+
+
+def uploaded(value: Any) -> Path:
+    """The path of a file a browser uploaded, refused unless it lies in Gradio's upload folder
+    (symlinks resolved). A client can send any path in a FileData; the server must never open
+    one it did not receive."""
+    path = Path(str(value)).resolve()
+    if not path.is_relative_to(upload_folder()) or not path.is_file():
+        raise InvalidOptionError(
+            "that file was not uploaded through this page", hint="upload the file again"
+        )
+    return path
+
+
 def _remove(path: Any) -> None:
-    """Delete an upload's temp copy once it has been read."""
-    if path:
-        with contextlib.suppress(OSError):
-            Path(str(path)).unlink()
+    """Delete an upload's copy once it has been read (only ever inside the upload folder)."""
+    if not path:
+        return
+    with contextlib.suppress(OSError, InvalidOptionError):
+        uploaded(path).unlink()

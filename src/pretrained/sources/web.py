@@ -21,7 +21,13 @@ def max_bytes_default() -> int:
     return int(value) if value and value.isdigit() else DEFAULT_MAX_BYTES
 
 
-def http_client(timeout: float | None = None, check_url: Callable[[str], None] | None = None):
+def http_client(
+    timeout: float | None = None,
+    check_url: Callable[[str], None] | None = None,
+    transport: Any = None,
+):
+    """httpx client with our timeouts and redirects; `check_url` runs before every request
+    (redirects included); `transport` replaces httpx's own (the server's SSRF-pinned one)."""
     try:
         import httpx
     except ImportError as exc:  # pragma: no cover - part of [text]
@@ -36,6 +42,7 @@ def http_client(timeout: float | None = None, check_url: Callable[[str], None] |
         timeout=httpx.Timeout(seconds, connect=min(seconds, 10.0)),
         headers={"User-Agent": USER_AGENT},
         event_hooks=hooks,
+        transport=transport,
     )
 
 
@@ -57,6 +64,7 @@ def get_bytes(
     max_bytes: int | None = None,
     check_url: Callable[[str], None] | None = None,
     params: dict[str, Any] | None = None,
+    transport: Any = None,
 ) -> tuple[bytes, str, str | None, str]:
     """GET a URL → (body, content type, charset, final URL), refusing bodies over the cap."""
     import httpx
@@ -64,7 +72,7 @@ def get_bytes(
     cap = max_bytes or max_bytes_default()
     try:
         with (
-            http_client(timeout, check_url) as client,
+            http_client(timeout, check_url, transport) as client,
             client.stream("GET", url, params=params) as response,
         ):
             status = response.status_code
@@ -110,11 +118,12 @@ def fetch_url(
     timeout: float | None = None,
     max_bytes: int | None = None,
     check_url: Callable[[str], None] | None = None,
+    transport: Any = None,
 ):
     from .documents import Document, document_from_bytes
 
     body, content_type, charset, final = get_bytes(
-        url, timeout=timeout, max_bytes=max_bytes, check_url=check_url
+        url, timeout=timeout, max_bytes=max_bytes, check_url=check_url, transport=transport
     )
     mime = content_type.split(";")[0].strip().lower()
     if mime and not any(t in mime for t in _TEXTUAL + _DOCUMENTS):

@@ -14,6 +14,10 @@ from .. import runs
 from ..errors import EmptyInputError, InvalidOptionError, reject_unknown_options
 from ..models.backends.base import Completion, SamplingParams, TextBackend
 
+# Seeds are 32-bit: what every engine can take as it is (CTranslate2's set_random_seed is an
+# unsigned int; llama.cpp's sampler seed too).
+MAX_SEED = 2**32 - 1
+
 
 @dataclass(frozen=True)
 class GenerateOptions:
@@ -67,8 +71,12 @@ class GenerateOptions:
                 "(every sequence would be the same)",
                 hint="set --temperature above 0, e.g. --temperature 0.8",
             )
-        if self.seed is not None and (not isinstance(self.seed, int) or self.seed < 0):
-            raise bad("seed", self.seed, "a whole number ≥ 0", "42")
+        if self.seed is not None and (
+            not isinstance(self.seed, int)
+            or isinstance(self.seed, bool)
+            or not 0 <= self.seed <= MAX_SEED
+        ):
+            raise bad("seed", self.seed, f"a whole number from 0 to {MAX_SEED}", "42")
         if any(not isinstance(s, str) or not s for s in self.stop):
             raise bad("stop", list(self.stop), "non-empty text", "'\\n\\n'")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:

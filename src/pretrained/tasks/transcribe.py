@@ -333,6 +333,7 @@ def _windows(
     time back (`send`); samples from there on are kept, the rest is dropped."""
     import numpy as np
 
+    from ..models.backends.base import check_cancelled
     from ..sources.audio import stream_audio
 
     window = int(window_s * SAMPLE_RATE)
@@ -340,6 +341,7 @@ def _windows(
     offset = skip  # sample index of buffer[0] in the file
     buffer = np.zeros(0, dtype=np.float32)
     for chunk in stream_audio(path, name=name):
+        check_cancelled()  # a server request that timed out stops between chunks
         if skip:
             cut = min(skip, chunk.shape[0])
             chunk, skip = chunk[cut:], skip - cut

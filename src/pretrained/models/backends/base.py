@@ -7,6 +7,8 @@ load, render a chat, count tokens, generate a batch, stream one prompt.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -123,6 +125,43 @@ class TextBackend(Protocol):
         add_special_tokens: bool = True,
         cancel: threading.Event | None = None,
     ) -> Iterator[StreamChunk]: ...
+
+
+# ---------------------------------------------------------------- cancellation
+# Work that a server runs for a request carries the request's cancel event here (set on the
+# worker thread by `cancel_scope`); every engine's generate() watches it between tokens and
+# task loops between batches, so a request that timed out or lost its client stops computing.
+# Streams take their event as an argument instead (GenerationStream.cancel).
+_cancel: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "pretrained_cancel", default=None
+)
+
+
+@contextlib.contextmanager
+def cancel_scope(event: threading.Event | None) -> Iterator[threading.Event | None]:
+    token = _cancel.set(event)
+    try:
+        yield event
+    finally:
+        _cancel.reset(token)
+
+
+def cancel_event() -> threading.Event | None:
+    """The cancel event of the work running in this thread, if any."""
+    return _cancel.get()
+
+
+def cancelled() -> bool:
+    event = _cancel.get()
+    return event is not None and event.is_set()
+
+
+def check_cancelled() -> None:
+    """Raise WorkCancelledError when the work running in this thread was cancelled."""
+    if cancelled():
+        from ...errors import WorkCancelledError
+
+        raise WorkCancelledError("the work was stopped: its request timed out or was closed")
 
 
 # ---------------------------------------------------------------- helpers shared by engines

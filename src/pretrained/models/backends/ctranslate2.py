@@ -39,6 +39,8 @@ from .base import (
     SamplingParams,
     StopWatcher,
     StreamChunk,
+    cancel_event,
+    check_cancelled,
     worker_stream,
 )
 from .fast_tokenizer import TOKENIZER_FILES, FastTokenizer, IncrementalDecoder, TokenizerMethods
@@ -219,6 +221,8 @@ class CTranslate2TextBackend(TokenizerMethods):
     def generate(
         self, prompts: list[str], params: SamplingParams, *, add_special_tokens: bool = True
     ) -> list[BackendOutput]:
+        check_cancelled()
+        cancel = cancel_event()
         started = time.perf_counter()
         encoded = [self.tokenizer.encode(p, add_special_tokens) for p in prompts]
         n = params.num_return_sequences
@@ -227,9 +231,11 @@ class CTranslate2TextBackend(TokenizerMethods):
         texts: dict[int, IncrementalDecoder] = {}
         watchers = {i: StopWatcher(params.stop) for i in range(len(batch))}
 
-        def callback(step) -> bool:
+        def callback(step) -> bool:  # True ends decoding (of that sequence)
             if not first:
                 first.append(time.perf_counter() - started)
+            if cancel is not None and cancel.is_set():
+                return True
             if not params.stop:
                 return False
             decoder = texts.setdefault(step.batch_id, IncrementalDecoder(self.tokenizer))
@@ -239,6 +245,7 @@ class CTranslate2TextBackend(TokenizerMethods):
         with self._lock:
             generator = self._generator(params)
         results = generator.generate_batch(batch, callback=callback, **self._options(params))
+        check_cancelled()
         seconds = time.perf_counter() - started
         outputs = []
         for i in range(len(prompts)):

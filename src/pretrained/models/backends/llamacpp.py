@@ -38,6 +38,8 @@ from .base import (
     SamplingParams,
     StopWatcher,
     StreamChunk,
+    cancel_event,
+    check_cancelled,
     worker_stream,
 )
 from .fast_tokenizer import FastTokenizer, TokenizerMethods
@@ -342,16 +344,20 @@ class LlamaCppTextBackend(TokenizerMethods):
     def generate(
         self, prompts: list[str], params: SamplingParams, *, add_special_tokens: bool = True
     ) -> list[BackendOutput]:
+        check_cancelled()
+        cancel = cancel_event()  # None: one reply per request, no per-token callbacks
         started = time.perf_counter()
         encoded = [self.tokenizer.encode(p, add_special_tokens) for p in prompts]
         n = params.num_return_sequences
         runs: list[_Run] = []
         if n == 1:
             for chunk in self._chunks(encoded, params.max_new_tokens):
-                runs += self._request(chunk, params, started)
+                runs += self._request(chunk, params, started, cancel=cancel)
+                check_cancelled()
         else:  # n sequences of one prompt per request (llama.cpp seeds them seed, seed+1 …)
             for ids in encoded:
-                runs += self._request([ids], params, started)
+                runs += self._request([ids], params, started, cancel=cancel)
+                check_cancelled()
         seconds = time.perf_counter() - started
         firsts = [r.first for r in runs if r.first is not None]
         return [

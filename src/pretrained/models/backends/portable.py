@@ -30,6 +30,8 @@ from .base import (
     SamplingParams,
     StopWatcher,
     StreamChunk,
+    cancel_event,
+    check_cancelled,
     cut_at_stop,
 )
 
@@ -282,6 +284,8 @@ class PortableTextBackend(HFTokenizerChat):
     ) -> list[BackendOutput]:
         import numpy as np
 
+        check_cancelled()
+        cancel = cancel_event()
         rng = np.random.default_rng(params.seed)
         results = []
         for prompt in prompts:
@@ -291,12 +295,13 @@ class PortableTextBackend(HFTokenizerChat):
             first = None
             for _ in range(params.num_return_sequences):
                 new: list[int] = []
-                for token in self._steps(ids, params, rng, None):
+                for token in self._steps(ids, params, rng, cancel):
                     if first is None:
                         first = time.perf_counter() - start
                     new.append(token)
                     if params.stop and cut_at_stop(self.tokenizer.decode(new), params.stop)[1]:
                         break
+                check_cancelled()
                 completions.append(self._completion(new, params))
             results.append(BackendOutput(len(ids), completions, first, time.perf_counter() - start))
         return results

@@ -18,7 +18,14 @@ from collections.abc import Iterator
 from typing import Any
 
 from ...errors import AuthError, ModelNotFoundError, NetworkError, missing_dependency
-from .base import BackendOutput, Completion, SamplingParams, StreamChunk, cut_at_stop
+from .base import (
+    BackendOutput,
+    Completion,
+    SamplingParams,
+    StreamChunk,
+    check_cancelled,
+    cut_at_stop,
+)
 
 _TAG = "\x00openai-messages:"
 
@@ -119,6 +126,7 @@ class OpenAIChatBackend:
     ) -> list[BackendOutput]:
         results = []
         for prompt in prompts:
+            check_cancelled()
             start = time.perf_counter()
             try:
                 response = self.client.chat.completions.create(

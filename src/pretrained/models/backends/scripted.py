@@ -9,7 +9,15 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterator
 
-from .base import BackendOutput, Completion, SamplingParams, StopWatcher, StreamChunk, cut_at_stop
+from .base import (
+    BackendOutput,
+    Completion,
+    SamplingParams,
+    StopWatcher,
+    StreamChunk,
+    check_cancelled,
+    cut_at_stop,
+)
 
 
 class ScriptedTextBackend:
@@ -57,6 +65,7 @@ class ScriptedTextBackend:
         self.prompts.extend(prompts)
         out = []
         for prompt in prompts:
+            check_cancelled()  # as the real engines do between tokens
             completions = [
                 Completion(*self._text(prompt, params)) for _ in range(params.num_return_sequences)
             ]

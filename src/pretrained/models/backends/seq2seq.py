@@ -12,7 +12,15 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from .base import BackendOutput, Completion, SamplingParams, StreamChunk, cut_at_stop
+from .base import (
+    BackendOutput,
+    Completion,
+    SamplingParams,
+    StreamChunk,
+    cancel_event,
+    check_cancelled,
+    cut_at_stop,
+)
 
 
 class Seq2SeqTextBackend:
@@ -54,11 +62,17 @@ class Seq2SeqTextBackend:
     ) -> list[BackendOutput]:
         import torch
 
+        check_cancelled()
+        cancel = cancel_event()
         start = time.perf_counter()
         if params.seed is not None:
             torch.manual_seed(params.seed)
+        n = params.num_return_sequences
+        batch = prompts
+        if params.greedy and n > 1:  # transformers refuses n > 1 without sampling: n copies
+            batch = [p for p in prompts for _ in range(n)]
         enc = self.tokenizer(
-            prompts, return_tensors="pt", padding=True, add_special_tokens=True, verbose=False
+            batch, return_tensors="pt", padding=True, add_special_tokens=True, verbose=False
         )
         too_long = int(enc["attention_mask"].sum(dim=1).max())
         if too_long > self.context_length:
@@ -72,7 +86,7 @@ class Seq2SeqTextBackend:
         enc = {k: v.to(self.model.device) for k, v in enc.items()}
         kwargs: dict[str, Any] = {
             "max_new_tokens": params.max_new_tokens,
-            "num_return_sequences": params.num_return_sequences,
+            "num_return_sequences": 1 if batch is not prompts else n,
             "repetition_penalty": params.repetition_penalty,
         }
         if params.greedy:
@@ -84,11 +98,15 @@ class Seq2SeqTextBackend:
                 top_k=params.top_k,
                 top_p=params.top_p,
             )
+        if cancel is not None:
+            from .transformers import stop_when
+
+            kwargs["stopping_criteria"] = stop_when(cancel)
         with torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
+        check_cancelled()
         seconds = time.perf_counter() - start
         eos = self.tokenizer.eos_token_id
-        n = params.num_return_sequences
         results = []
         for i in range(len(prompts)):
             completions = []
@@ -100,7 +118,12 @@ class Seq2SeqTextBackend:
                 text, hit = cut_at_stop(self.tokenizer.decode(body), params.stop)
                 completions.append(Completion(text.strip(), "stop" if hit else finish, len(body)))
             results.append(
-                BackendOutput(int(enc["attention_mask"][i].sum()), completions, None, seconds)
+                BackendOutput(
+                    int(enc["attention_mask"][i * len(batch) // len(prompts)].sum()),
+                    completions,
+                    None,
+                    seconds,
+                )
             )
         return results
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +16,8 @@ from .base import (
     SamplingParams,
     StopWatcher,
     StreamChunk,
+    cancel_event,
+    check_cancelled,
     cut_at_stop,
 )
 
@@ -135,19 +138,31 @@ class TransformersTextBackend(HFTokenizerChat):
     ) -> list[BackendOutput]:
         import torch
 
+        check_cancelled()
+        cancel = cancel_event()
         start = time.perf_counter()
         self._seed(params)
-        inputs = self._encode(prompts, add_special_tokens)
+        n = params.num_return_sequences
+        batch = prompts
+        if params.greedy and n > 1:
+            # transformers refuses num_return_sequences > 1 without sampling; n greedy copies
+            # of each prompt give the same rows (prompt i, sequence j at i * n + j)
+            batch = [p for p in prompts for _ in range(n)]
+            params = dataclasses.replace(params, num_return_sequences=1)
+        inputs = self._encode(batch, add_special_tokens)
         timer = _FirstTokenTimer()
+        extra = {"stopping_criteria": stop_when(cancel)} if cancel is not None else {}
         with torch.inference_mode():
-            out = self.model.generate(**inputs, **self._generation_kwargs(params), streamer=timer)
+            out = self.model.generate(
+                **inputs, **self._generation_kwargs(params), streamer=timer, **extra
+            )
+        check_cancelled()
         seconds = time.perf_counter() - start
         width = inputs["input_ids"].shape[1]
-        n = params.num_return_sequences
         first = timer.first - start if timer.first else None
         results = []
         for i in range(len(prompts)):
-            prompt_tokens = int(inputs["attention_mask"][i].sum())
+            prompt_tokens = int(inputs["attention_mask"][i * len(batch) // len(prompts)].sum())
             completions = [
                 self._completion(out[i * n + j, width:].tolist(), params) for j in range(n)
             ]
@@ -163,19 +178,9 @@ class TransformersTextBackend(HFTokenizerChat):
         cancel: threading.Event | None = None,
     ) -> Iterator[StreamChunk]:
         import torch
-        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+        from transformers import TextIteratorStreamer
 
         cancel = cancel or threading.Event()
-
-        class _Cancelled(StoppingCriteria):
-            def __call__(self, input_ids, scores, **kwargs):  # noqa: ARG002
-                return torch.full(
-                    (input_ids.shape[0],),
-                    cancel.is_set(),
-                    dtype=torch.bool,
-                    device=input_ids.device,
-                )
-
         start = time.perf_counter()
         self._seed(params)
         inputs = self._encode([prompt], add_special_tokens)
@@ -189,7 +194,7 @@ class TransformersTextBackend(HFTokenizerChat):
                         **inputs,
                         **self._generation_kwargs(params),
                         streamer=streamer,
-                        stopping_criteria=StoppingCriteriaList([_Cancelled()]),
+                        stopping_criteria=stop_when(cancel),
                     )
             except BaseException as exc:  # surfaced in the consuming thread
                 result["error"] = exc
@@ -241,3 +246,17 @@ def load_text_backend(resolved, **options: Any):
         if is_encoder_decoder(prepared.path):
             return load_seq2seq_backend(resolved, prepared, **options)
     return TransformersTextBackend(load_causal_lm(resolved, **options))
+
+
+def stop_when(cancel: threading.Event):
+    """Stopping criteria for model.generate(): every sequence ends once `cancel` is set."""
+    import torch
+    from transformers import StoppingCriteria, StoppingCriteriaList
+
+    class Cancelled(StoppingCriteria):
+        def __call__(self, input_ids, scores, **kwargs):  # noqa: ARG002
+            return torch.full(
+                (input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device
+            )
+
+    return StoppingCriteriaList([Cancelled()])
