@@ -28,7 +28,7 @@ from typing import Any
 from .. import runs
 from ..errors import EmptyInputError, InvalidOptionError
 from .chunking import split_sentences
-from .grounding import support
+from .grounding import expected_type, has_type, support
 from .index import Passage
 from .retrieval import Corpus, Sentence, search
 
@@ -207,6 +207,11 @@ def check_claims(answer: str, passages: list[Passage], question: str) -> list[Cl
             continue
         best, n = max(scored, key=lambda t: t[0].score)
         claims.append(Claim(text, n, best.score, best.missing))
+    kind = expected_type(question)
+    if claims and kind and not any(has_type(c.text, kind, question) for c in claims):
+        # "How many days…?" answered without a number answers nothing, however well supported.
+        for c in claims:
+            c.support, c.missing = 0.0, [*c.missing, f"<{kind}>"]
     return claims
 
 

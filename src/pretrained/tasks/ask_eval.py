@@ -120,6 +120,7 @@ def evaluate_ask(
             "found": answer.found,
             "quoted": answer.quoted,
             "support": answer.support,
+            "generated": answer.generated,
         }
         result.quoted += answer.quoted
         if keywords is None:

@@ -16,7 +16,41 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-_WORD = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][\w'’-]*|\$?\d[\d,.:]*%?")
+# Numbers (1,000 · 3.5 · $197 · 12%), else words; hyphens split ("three-year" → three, year);
+# "49ers" stays one word.
+_WORD = re.compile(r"\$?\d+(?:[.,:]\d+)*%?(?![^\W_])|[^\W_]+(?:['’][^\W_]+)*")
+_NUMBER_WORDS = {
+    w: str(i)
+    for i, w in enumerate(
+        [
+            "zero",
+            "one",
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "thirteen",
+            "fourteen",
+            "fifteen",
+            "sixteen",
+            "seventeen",
+            "eighteen",
+            "nineteen",
+            "twenty",
+        ]
+    )
+    if i >= 2  # "one" is as often a pronoun as a number
+} | {
+    w: str(10 * i)
+    for i, w in enumerate(["thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"], 3)
+}
 STOPWORDS = frozenset(
     """a an the and or but if then than so of to in on at by for with from into onto over under
     about after before between during through without within against among is are was were be
@@ -31,11 +65,13 @@ STOPWORDS = frozenset(
 
 
 def _norm(word: str) -> str:
-    w = word.lower().strip("'’.,:-").replace("’", "'")
+    w = word.lower().replace("’", "'")
     if w.endswith("'s"):
         w = w[:-2]
-    if re.fullmatch(r"\$?\d[\d,.:]*%?", w):
-        return w.lstrip("$").rstrip(".,").replace(",", "")
+    if w in _NUMBER_WORDS:
+        return _NUMBER_WORDS[w]
+    if w[:1] == "$" or w[:1].isdigit():
+        return w.lstrip("$").replace(",", "")
     if len(w) > 4 and w.endswith("ies"):
         return w[:-3] + "y"
     if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
@@ -73,6 +109,41 @@ def support(claim: str, passage: str, question: str) -> Support:
         return Support(0.0, [], [], on_topic)
     score = (len(new) - len(missing)) / len(new)
     return Support(score if on_topic else 0.0, new, missing, on_topic)
+
+
+_EXPECTS_NUMBER = re.compile(
+    r"\b(how (many|much|long|old|far|low|high|big|tall|often)|what (year|age|time|date)|when)\b",
+    re.I,
+)
+_EXPECTS_NAME = re.compile(
+    r"\b(who|whom|whose|where|which (town|city|country|team|company|service|board|school)|"
+    r"what (name|town|city|country|team|company))\b",
+    re.I,
+)
+_CAPITAL = re.compile(r"\b[A-Z][\w'’-]+")
+
+
+def expected_type(question: str) -> str | None:
+    """ "number" or "name" when the question's wording asks for one, else None."""
+    if _EXPECTS_NUMBER.search(question):
+        return "number"
+    if _EXPECTS_NAME.search(question):
+        return "name"
+    return None
+
+
+def has_type(text: str, kind: str | None, question: str) -> bool:
+    """Does `text` hold a number / a capitalized name that the question does not?"""
+    if kind is None:
+        return True
+    text = re.sub(r"\[\d{1,2}\]", " ", text)  # citation markers are not numbers
+    asked = set(content_words(question))
+    if kind == "number":
+        return any(w[:1].isdigit() and w not in asked for w in content_words(text))
+    return any(
+        _norm(m.group()) not in asked and _norm(m.group()) not in STOPWORDS
+        for m in _CAPITAL.finditer(text)
+    )
 
 
 def coverage(question: str, text: str, weights: dict[str, float] | None = None) -> float:

@@ -9,7 +9,8 @@ statistics) and answers many questions (`ask --file`, `eval ask`) without re-emb
   (1 / (60 + rank)) combines them without calibrating one score against the other.
 - Rerank: each candidate's sentences are embedded with the chunk's heading; a candidate scores
   by its best sentence: cosine to the question + the idf-weighted share of the question's
-  content words that sentence (and heading) holds. The best sentences are also what `ask`
+  content words that sentence (and heading) holds, + a bonus when it holds what the question
+  asks for ("how many" → a number, "who" → a name the question lacks). The best sentences are also what `ask`
   quotes when the generated answer is not supported.
 - `Passage.score` stays the chunk's cosine to the question, the number `min_score` gates.
 """
@@ -22,11 +23,12 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .chunking import split_sentences
-from .grounding import content_words, coverage
+from .grounding import content_words, coverage, expected_type, has_type
 from .index import Passage, VectorIndex, source_key, structured_chunks
 
 RRF_K = 60
 LEXICAL_WEIGHT = 0.5  # weight of question-word coverage next to sentence cosine in the rerank
+TYPE_WEIGHT = 0.15  # bonus for a sentence holding what the question asks for (a number, a name)
 
 
 @dataclass
@@ -149,8 +151,11 @@ def search(
     if texts:
         vectors = embedder.encode(texts)
         sims = (np.asarray(vectors, dtype=np.float32) @ query).tolist()
+        kind = expected_type(question)
         for s, text, sim in zip(sentences, texts, sims, strict=True):
             s.score = float(sim) + LEXICAL_WEIGHT * coverage(question, text, idf)
+            if kind and has_type(s.text, kind, question):
+                s.score += TYPE_WEIGHT
     best = [-1.0] * len(pool)
     for s in sentences:
         best[s.passage] = max(best[s.passage], s.score)
