@@ -4,11 +4,11 @@ A claim's *new* content — its content words and numbers that the question did 
 contain — must be found in the passage it cites. "The largest source of saffron is narwhal
 tusks [1]" brings "narwhal" and "tusks"; a saffron passage holds neither: support 0. Words
 the claim repeats from the question only have to touch the passage (one of them present), so
-a claim about the right subject from the wrong passage fails too.
+a claim about the right subject from a passage about something else fails too.
 
-Measured on a held-out set (benchmarks/ask_heldout.py): this lexical score separated the
-embedded SmolLM2's right and wrong answers better than the cosine of claim and passage
-(MiniLM), which rates a fluent wrong answer about the right topic as similar.
+Chosen because it is exact about what matters (names, numbers) and needs no model; an
+entailment model would be better but none is available offline. Measured on a held-out set
+(benchmarks/data/ask_heldout.md + .jsonl, `pretrained eval ask`).
 """
 
 from __future__ import annotations
@@ -84,6 +84,8 @@ def content_words(text: str) -> list[str]:
     out = []
     for m in _WORD.finditer(text):
         w = _norm(m.group())
+        if m.group().lower() in STOPWORDS:
+            continue
         if w and w not in STOPWORDS and (len(w) > 1 or w.isdigit()):
             out.append(w)
     return out
@@ -104,7 +106,9 @@ def support(claim: str, passage: str, question: str) -> Support:
     new = list(dict.fromkeys(w for w in words if w not in asked))
     echoed = {w for w in words if w in asked}
     missing = [w for w in new if w not in held]
-    on_topic = not echoed or bool(echoed & held)
+    # The passage must be about the question: it holds a word the claim repeats from it, or
+    # at least one of the question's words.
+    on_topic = not echoed or bool(echoed & held) or bool(asked & held)
     if not new:  # it only repeats the question: it answers nothing
         return Support(0.0, [], [], on_topic)
     score = (len(new) - len(missing)) / len(new)
