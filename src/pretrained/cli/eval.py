@@ -1,4 +1,5 @@
-"""`pretrained eval summarize DATA.jsonl`: ROUGE of our summaries next to LEAD-3."""
+"""`pretrained eval summarize DATA.jsonl`: ROUGE of our summaries next to LEAD-3;
+`pretrained eval ask DATA.jsonl --context DOC`: accuracy, refusals and retrieval hits."""
 
 from __future__ import annotations
 
@@ -85,6 +86,77 @@ def summarize(
     info(
         f"{result.n} article(s) from {data} · F1 × 100 (rouge-score, stemmed; ROUGE-L = rougeLsum) · "
         f"{result.timings['total_s']}s",
+        quiet=quiet,
+    )
+
+
+@app.command("ask")
+def ask(
+    data: Annotated[
+        Path,
+        typer.Argument(
+            help='JSONL: {"question": "…", "answer": ["keyword", …] or "unanswerable"} a line.'
+        ),
+    ],
+    context: Annotated[
+        list[str] | None,
+        typer.Option("--context", "-c", help="A source to answer from; repeatable."),
+    ] = None,
+    index: Annotated[
+        str | None, typer.Option("--index", "-i", help="Search this index instead (or too).")
+    ] = None,
+    k: Annotated[int, typer.Option("-k", "--top", help="Passages to retrieve.")] = 4,
+    min_score: Annotated[
+        float, typer.Option("--min-score", help="Similarity below which a passage is not relevant.")
+    ] = 0.3,
+    min_support: Annotated[
+        float, typer.Option("--min-support", help="Support below which the source is quoted.")
+    ] = 0.75,
+    limit: Annotated[int | None, typer.Option("--limit", help="Only the first N rows.")] = None,
+    model: o.Model = None,
+    device: o.Device = None,
+    engine: o.Engine = "auto",
+    json_out: o.Json = False,
+    quiet: o.Quiet = False,
+) -> None:
+    """Print ask's accuracy, refusal rate and the retrieval's hit rate on your questions."""
+    from ..errors import UsageError
+    from ..tasks.ask import Asker, AskOptions
+    from ..tasks.ask_eval import evaluate_ask, read_questions
+
+    if not context and not index:
+        raise UsageError(
+            "eval ask needs the documents the questions are about",
+            hint=f"pretrained eval ask {data} --context DOC (or --index NAME)",
+        )
+    total = len(read_questions(data))
+    total = min(total, limit) if limit else total
+    options = AskOptions(k=k, min_score=min_score, min_support=min_support).validate()
+    load = {key: v for key, v in {"device": device, "engine": engine}.items() if v}
+    asker = Asker(context, index=index, options=options, model=model, **load)
+    with progress(total, "asking", quiet=quiet) as advance:
+        result = evaluate_ask(data, asker, limit=limit, on_progress=advance)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    a, u = result.answerable, result.unanswerable
+
+    def pct(x: int, n: int) -> str:
+        return f"{100 * x / n:5.1f} %" if n else "    -  "
+
+    sys.stdout.write(f"accuracy        {pct(result.correct, a)}  ({result.correct} of {a})\n")
+    sys.stdout.write(
+        f"refusal rate    {pct(result.refused_rightly, u)}  "
+        f"({result.refused_rightly} of {u} unanswerable refused; "
+        f"{result.refused_wrongly} answerable refused)\n"
+    )
+    sys.stdout.write(
+        f"retrieval hits  {pct(result.retrieval_hits, a)}  "
+        f"({result.retrieval_hits} of {a}: an accepted keyword in the top {k} passages)\n"
+    )
+    info(
+        f"{result.quoted} answer(s) quoted from the source · {result.model} · retrieval "
+        f"{result.embedding_model or '-'} · {result.timings['total_s']}s",
         quiet=quiet,
     )
 

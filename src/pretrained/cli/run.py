@@ -9,7 +9,7 @@ import typer
 
 from ..errors import UsageError
 from . import _options as o
-from ._output import info, out_console, print_json, spinner
+from ._output import info, note, out_console, print_json, spinner
 
 
 def run(
@@ -53,6 +53,14 @@ def run(
     engine: o.Engine = "auto",
     trust_remote_code: o.TrustRemoteCode = False,
     trust_pickle: o.TrustPickle = False,
+    allow_untrained_head: Annotated[
+        bool,
+        typer.Option(
+            "--allow-untrained-head",
+            help="Run a model whose checkpoint lacks this task's head (its output is random).",
+            rich_help_panel=o.MODEL_PANEL,
+        ),
+    ] = False,
     list_tasks: Annotated[
         bool, typer.Option("--list", help="List every task, its default model and its input.")
     ] = False,
@@ -97,6 +105,7 @@ def run(
             engine=engine,
             trust_remote_code=trust_remote_code,
             trust_pickle=trust_pickle,
+            **({"allow_untrained_head": True} if allow_untrained_head else {}),
         )
     default = "" if model else " [default for this task; --model to change]"
     info(
@@ -106,6 +115,12 @@ def run(
         + (f" · loaded in {backend.load_seconds:.1f}s" if backend.load_seconds else ""),
         quiet=silent,
     )
+    untrained = getattr(backend, "untrained", None)
+    if untrained:
+        note(
+            f"warning: {backend.model_id} has no trained {name} head: {len(untrained)} "
+            "weights are random, so this output means nothing (--allow-untrained-head)"
+        )
     result = task_module.run(name, value, options=options, out=out, backend=backend)
     if json_out:
         print_json(result.to_dict())

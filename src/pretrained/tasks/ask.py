@@ -1,14 +1,19 @@
 """Questions answered from your documents, with numbered citations — or "not found in the
 context" when retrieval finds nothing relevant, instead of an invented answer.
 
-1. Retrieve: the context sources are cut into chunks and embedded in memory (and/or an index
-   built with `pretrained embed --index` is searched); passages below `min_score` are dropped.
+1. Retrieve (`retrieval.py`): the sources are cut along their structure (headings,
+   paragraphs, speaker turns), searched two ways — BM25 over words and cosine over embeddings —
+   fused by rank, and the candidates reranked by their best sentence. If no passage reaches
+   `min_score` (cosine), the answer is "not found in the context" and no model is asked.
 2. Answer: a chat model (the embedded SmolLM2 by default, or any OpenAI-compatible endpoint)
    gets the numbered passages and is asked to cite them as [n]. Passages that do not fit the
    model's context are left out and reported.
-3. Cite: the [n] markers in the answer are mapped to source and position (line, characters).
-   When a small model answers without markers, each answer sentence is attributed to the
-   passage it is most similar to (and the result says the citations were inferred).
+3. Check (`grounding.py`): each answer sentence is scored against the passage it cites (or,
+   without a marker, the passage that supports it best): the share of its new content words
+   and numbers — those not already in the question — that the passage contains. An answer
+   with a sentence below `min_support` is not presented as the answer: the passage sentence
+   that best answers the question is quoted instead, with its citation, and the result says
+   it is quoted (`quoted: true`, the model's text kept as `generated`).
 
 Without context or index the question is answered directly.
 """
@@ -23,7 +28,9 @@ from typing import Any
 from .. import runs
 from ..errors import EmptyInputError, InvalidOptionError
 from .chunking import split_sentences
-from .index import Passage, VectorIndex, chunk_text, source_key
+from .grounding import expected_type, has_type, support
+from .index import Passage
+from .retrieval import Corpus, Sentence, search
 
 NOT_FOUND = "not found in the context"
 SYSTEM = (
@@ -42,6 +49,8 @@ class AskOptions:
     max_new_tokens: int = 200
     temperature: float = 0.0
     chunk_tokens: int = 200  # passage size (embedding-model tokens)
+    min_support: float = 0.75  # share of an answer sentence's new words its passage must hold
+    quote_sentences: int = 1  # passage sentences quoted when the answer is not supported
 
     def validate(self) -> AskOptions:
         if not isinstance(self.k, int) or not 1 <= self.k <= 50:
@@ -62,6 +71,15 @@ class AskOptions:
             raise InvalidOptionError("--temperature must be ≥ 0", hint="e.g. --temperature 0")
         if not isinstance(self.chunk_tokens, int) or self.chunk_tokens < 16:
             raise InvalidOptionError("--chunk-tokens must be ≥ 16", hint="e.g. --chunk-tokens 200")
+        if not 0 <= self.min_support <= 1:
+            raise InvalidOptionError(
+                f"--min-support must be between 0 and 1 (got {self.min_support!r})",
+                hint="e.g. --min-support 0.75 (0 accepts any generated answer)",
+            )
+        if not isinstance(self.quote_sentences, int) or not 1 <= self.quote_sentences <= 5:
+            raise InvalidOptionError(
+                "--quote-sentences must be between 1 and 5", hint="e.g. --quote-sentences 1"
+            )
         return self
 
 
@@ -73,10 +91,29 @@ class Citation:
     def label(self) -> str:
         p = self.passage
         name = p.location or p.source
-        return f"[{self.number}] {name}, line {p.line} (chars {p.start}–{p.end})"
+        where = f" › {p.heading}" if p.heading else ""
+        return f"[{self.number}] {name}{where}, line {p.line} (chars {p.start}–{p.end})"
 
     def to_dict(self) -> dict[str, Any]:
         return {"number": self.number, **self.passage.to_dict()}
+
+
+@dataclass
+class Claim:
+    """One sentence of the generated answer and how well the passage it cites supports it."""
+
+    text: str
+    passage: int | None  # citation number it was checked against
+    support: float
+    missing: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sentence": self.text,
+            "passage": self.passage,
+            "support": round(self.support, 3),
+            "missing": self.missing,
+        }
 
 
 @dataclass
@@ -92,12 +129,20 @@ class AskResult:
     citations_inferred: bool = False
     embedding_model: str | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    quoted: bool = False  # the answer is a quote of the source, not the model's text
+    generated: str | None = None  # the model's own answer (kept when it was not supported)
+    claims: list[Claim] = field(default_factory=list)
+    support: float | None = None  # the weakest claim's support
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "question": self.question,
             "answer": self.answer,
             "found": self.found,
+            "quoted": self.quoted,
+            "support": None if self.support is None else round(self.support, 3),
+            "claims": [c.to_dict() for c in self.claims],
+            "generated": self.generated,
             "citations": [c.to_dict() for c in self.citations],
             "citations_inferred": self.citations_inferred,
             "model": self.model,
@@ -117,39 +162,14 @@ def retrieve(
     options: AskOptions,
 ) -> list[Passage]:
     """Top passages over in-memory documents and/or a stored index, best first."""
-    query = embedder.encode([question])[0]
-    passages: list[Passage] = []
-    for document in documents:
-        chunks = chunk_text(document.text, embedder, max_tokens=options.chunk_tokens)
-        if not chunks:
-            continue
-        vectors = embedder.encode([c.text for c in chunks])
-        scores = vectors @ query
-        for c, s in zip(chunks, scores, strict=True):
-            line = document.text.count("\n", 0, c.start) + 1
-            passages.append(
-                Passage(
-                    c.text,
-                    source_key(document),
-                    document.title,
-                    c.start,
-                    c.end,
-                    line,
-                    float(s),
-                    document.location,
-                )
-            )
-    if index:
-        with VectorIndex(index) as store:
-            passages.extend(store.search(query, options.k))
-    passages.sort(key=lambda p: -p.score)
-    return passages[: options.k]
+    corpus = Corpus(documents, embedder, chunk_tokens=options.chunk_tokens) if documents else None
+    return search(question, corpus, index, embedder, options.k)[0]
 
 
 def _context_block(passages: list[Passage]) -> str:
     parts = []
     for i, p in enumerate(passages, 1):
-        name = p.title or p.location or p.source
+        name = p.heading or p.title or p.location or p.source
         parts.append(f"[{i}] ({name}, line {p.line}) {p.text}")
     return "\n\n".join(parts)
 
@@ -173,22 +193,192 @@ def _prompt(passages: list[Passage], question: str) -> str:
     return f"Context:\n\n{_context_block(passages)}\n\nQuestion: {question}\nAnswer with citations:"
 
 
-def _infer_citations(answer: str, passages: list[Passage], embedder: Any) -> tuple[str, set[int]]:
-    """Attribute each answer sentence to its most similar passage (cosine ≥ 0.35)."""
+def check_claims(answer: str, passages: list[Passage], question: str) -> list[Claim]:
+    """Score each answer sentence against the passage it cites; a sentence without a marker
+    is checked against the passage that supports it best (and is attributed to it)."""
     sentences = [s.text for s in split_sentences(answer)] or [answer]
-    vectors = embedder.encode(sentences + [p.text for p in passages])
-    sent, pas = vectors[: len(sentences)], vectors[len(sentences) :]
-    sims = sent @ pas.T
-    used: set[int] = set()
-    out = []
-    for i, text in enumerate(sentences):
-        j = int(sims[i].argmax())
-        if sims[i, j] >= 0.35:
-            used.add(j + 1)
-            out.append(f"{text} [{j + 1}]")
-        else:
-            out.append(text)
-    return " ".join(out), used
+    claims = []
+    for text in sentences:
+        cited = [int(n) for n in _MARK.findall(text) if 1 <= int(n) <= len(passages)]
+        pool = cited or list(range(1, len(passages) + 1))
+        scored = [(support(text, passages[n - 1].text, question), n) for n in pool]
+        if not scored:
+            claims.append(Claim(text, None, 0.0, []))
+            continue
+        best, n = max(scored, key=lambda t: t[0].score)
+        claims.append(Claim(text, n, best.score, best.missing))
+    kind = expected_type(question)
+    if claims and kind and not any(has_type(c.text, kind, question) for c in claims):
+        # "How many days…?" answered without a number answers nothing, however well supported.
+        for c in claims:
+            c.support, c.missing = 0.0, [*c.missing, f"<{kind}>"]
+    return claims
+
+
+def _quote(sentences: list[Sentence], passages: list[Passage], n: int) -> tuple[str, set[int]]:
+    """The passage sentence(s) that best answer the question, quoted with their citation."""
+    picked = sentences[:n]
+    used = {s.passage + 1 for s in picked}
+    body = " ".join(f"\u201c{s.text}\u201d [{s.passage + 1}]" for s in picked)
+    return f"Quoted from the source: {body}", used
+
+
+class Asker:
+    """Answers many questions over the same sources with one model load and one embedding
+    of the documents (`ask --file`, `eval ask`)."""
+
+    def __init__(
+        self,
+        contexts: list[Any] | None = None,
+        *,
+        index: str | None = None,
+        options: AskOptions | None = None,
+        backend: Any = None,
+        embedder: Any = None,
+        model: str | None = None,
+        embedding_model: str | None = None,
+        **load_options: Any,
+    ) -> None:
+        from ..sources import Document, load_text
+        from .embed import get_embedder
+
+        self.options = (options or AskOptions()).validate()
+        self.documents = [c if isinstance(c, Document) else load_text(c) for c in contexts or []]
+        self.index = index
+        self._backend = backend
+        self.model = model
+        self.load_options = load_options
+        self.embedder = None
+        self.corpus: Corpus | None = None
+        if index:
+            from .index import check_index
+
+            check_index(index)  # a bad or missing index fails before any model loads
+        if self.documents or index:
+            self.embedder = get_embedder(
+                embedder, embedding_model, device=load_options.get("device")
+            )
+            if self.documents:
+                self.corpus = Corpus(
+                    self.documents, self.embedder, chunk_tokens=self.options.chunk_tokens
+                )
+
+    @property
+    def backend(self) -> Any:
+        if self._backend is None:
+            from ..models import load
+
+            self._backend = load(self.model, task="ask", **self.load_options)
+        return self._backend
+
+    def __call__(self, question: str) -> AskResult:
+        from .chat import chat
+        from .generate import GenerateOptions
+
+        if not isinstance(question, str) or not question.strip():
+            raise EmptyInputError("the question is empty", hint='pretrained ask "What is …?"')
+        options = self.options
+        began = time.perf_counter()
+        knobs = GenerateOptions(
+            max_new_tokens=options.max_new_tokens,
+            temperature=options.temperature,
+            repetition_penalty=1.1,
+        )
+        if self.embedder is None:
+            engine = self.backend
+            reply = chat(
+                [
+                    {"role": "system", "content": DIRECT_SYSTEM},
+                    {"role": "user", "content": question},
+                ],
+                options=knobs,
+                backend=engine,
+            )
+            return AskResult(
+                question,
+                reply.text.strip(),
+                True,
+                [],
+                engine.model_id,
+                engine.engine,
+                timings={"total_s": round(time.perf_counter() - began, 3)},
+            )
+        embed_engine = self.embedder
+        start = time.perf_counter()
+        retrieved, sentences = search(question, self.corpus, self.index, embed_engine, options.k)
+        timings = {"retrieve_s": round(time.perf_counter() - start, 3)}
+        relevant = [p for p in retrieved if p.score >= options.min_score]
+        if not relevant:
+            timings["total_s"] = round(time.perf_counter() - began, 3)
+            runs.annotate(task="ask", model=embed_engine.model_id, found=False)
+            return AskResult(
+                question,
+                f"The answer was {NOT_FOUND} (best match scored "
+                f"{max((p.score for p in retrieved), default=0):.2f}, below {options.min_score}).",
+                False,
+                [],
+                "-",
+                "-",
+                retrieved=retrieved,
+                embedding_model=embed_engine.model_id,
+                timings=timings,
+            )
+        # Relevant passages keep their rerank order; the sentences follow them.
+        keep = [i for i, p in enumerate(retrieved) if p.score >= options.min_score]
+        renumber = {old: new for new, old in enumerate(keep)}
+        sentences = [
+            Sentence(s.text, renumber[s.passage], s.score)
+            for s in sentences
+            if s.passage in renumber
+        ]
+        engine = self.backend
+        fitted = _fit(engine, relevant, question, options.max_new_tokens) or relevant[:1]
+        sentences = [s for s in sentences if s.passage < len(fitted)]
+        reply = chat(
+            [
+                {"role": "system", "content": SYSTEM},
+                {"role": "user", "content": _prompt(fitted, question)},
+            ],
+            options=knobs,
+            backend=engine,
+        )
+        answer = reply.text.strip()
+        timings["generate_s"] = round(reply.timings.get("total_s") or 0.0, 3)
+        not_found = NOT_FOUND in answer.lower()
+        result = AskResult(
+            question,
+            answer,
+            not not_found,
+            [],
+            engine.model_id,
+            engine.engine,
+            retrieved=retrieved,
+            dropped=len(relevant) - len(fitted),
+            embedding_model=embed_engine.model_id,
+            timings=timings,
+        )
+        if not not_found and answer:
+            claims = check_claims(answer, fitted, question)
+            result.claims = claims
+            result.support = min(c.support for c in claims)
+            marked = {int(n) for n in _MARK.findall(answer) if 1 <= int(n) <= len(fitted)}
+            if result.support >= options.min_support:
+                numbers = marked or {c.passage for c in claims if c.passage}
+                result.citations_inferred = not marked
+                if not marked:
+                    result.answer = " ".join(
+                        f"{c.text} [{c.passage}]" if c.passage else c.text for c in claims
+                    )
+            elif sentences:
+                result.generated = answer
+                result.answer, numbers = _quote(sentences, fitted, options.quote_sentences)
+                result.quoted = True
+            else:
+                numbers = set()
+            result.citations = [Citation(n, fitted[n - 1]) for n in sorted(numbers)]
+        result.timings["total_s"] = round(time.perf_counter() - began, 3)
+        runs.annotate(task="ask", found=result.found, quoted=result.quoted)
+        return result
 
 
 def ask(
@@ -203,109 +393,25 @@ def ask(
     embedding_model: str | None = None,
     **load_options: Any,
 ) -> AskResult:
-    """Answer `question` from `contexts` (sources or Documents) and/or an index, citing them."""
-    from ..sources import Document, load_text
-    from .chat import chat
-    from .embed import get_embedder
-    from .generate import GenerateOptions
+    """Answer `question` from `contexts` (sources or Documents) and/or an index, citing them.
 
+    The answer is checked against the passages it cites; one they do not support is replaced
+    by a quote of the passage sentence that best answers the question (`result.quoted`)."""
     if not isinstance(question, str) or not question.strip():
         raise EmptyInputError("the question is empty", hint='pretrained ask "What is …?"')
-    options = (options or AskOptions()).validate()
-    began = time.perf_counter()
-    documents = [c if isinstance(c, Document) else load_text(c) for c in contexts or []]
-    knobs = GenerateOptions(
-        max_new_tokens=options.max_new_tokens,
-        temperature=options.temperature,
-        repetition_penalty=1.1,
-    )
+    return Asker(
+        contexts,
+        index=index,
+        options=options,
+        backend=backend,
+        embedder=embedder,
+        model=model,
+        embedding_model=embedding_model,
+        **load_options,
+    )(question)
 
-    def get_backend():
-        if backend is not None:
-            return backend
-        from ..models import load
 
-        return load(model, task="ask", **load_options)
-
-    if not documents and not index:
-        engine = get_backend()
-        reply = chat(
-            [
-                {"role": "system", "content": DIRECT_SYSTEM},
-                {"role": "user", "content": question},
-            ],
-            options=knobs,
-            backend=engine,
-        )
-        return AskResult(
-            question,
-            reply.text.strip(),
-            True,
-            [],
-            engine.model_id,
-            engine.engine,
-            timings={"total_s": round(time.perf_counter() - began, 3)},
-        )
-
-    if index:
-        from .index import check_index
-
-        check_index(index)  # a bad or missing index fails before the model loads
-    device = load_options.get("device")
-    embed_engine = get_embedder(embedder, embedding_model, device=device)
-    start = time.perf_counter()
-    retrieved = retrieve(question, documents, index, embed_engine, options)
-    retrieve_s = time.perf_counter() - start
-    relevant = [p for p in retrieved if p.score >= options.min_score]
-    timings = {"retrieve_s": round(retrieve_s, 3)}
-    if not relevant:
-        timings["total_s"] = round(time.perf_counter() - began, 3)
-        runs.annotate(task="ask", model=embed_engine.model_id, found=False)
-        return AskResult(
-            question,
-            f"The answer was {NOT_FOUND} (best match scored "
-            f"{max((p.score for p in retrieved), default=0):.2f}, below {options.min_score}).",
-            False,
-            [],
-            "-",
-            "-",
-            retrieved=retrieved,
-            embedding_model=embed_engine.model_id,
-            timings=timings,
-        )
-    engine = get_backend()
-    fitted = _fit(engine, relevant, question, options.max_new_tokens)
-    if not fitted:
-        fitted = relevant[:1]
-    reply = chat(
-        [
-            {"role": "system", "content": SYSTEM},
-            {"role": "user", "content": _prompt(fitted, question)},
-        ],
-        options=knobs,
-        backend=engine,
-    )
-    answer = reply.text.strip()
-    timings["generate_s"] = round(reply.timings.get("total_s") or 0.0, 3)
-    not_found = NOT_FOUND in answer.lower()
-    numbers = {int(n) for n in _MARK.findall(answer) if 1 <= int(n) <= len(fitted)}
-    inferred = False
-    if not numbers and not not_found and answer:
-        answer, numbers = _infer_citations(answer, fitted, embed_engine)
-        inferred = bool(numbers)
-    citations = [Citation(n, fitted[n - 1]) for n in sorted(numbers)]
-    timings["total_s"] = round(time.perf_counter() - began, 3)
-    runs.annotate(task="ask", found=not not_found)
-    return AskResult(
-        question,
-        answer,
-        not not_found,
-        citations,
-        engine.model_id,
-        engine.engine,
-        retrieved=retrieved,
-        dropped=len(relevant) - len(fitted),
-        citations_inferred=inferred,
-        embedding_model=embed_engine.model_id,
-        timings=timings,
-    )
+def ask_many(questions: list[str], contexts: list[Any] | None = None, **kwargs: Any):
+    """Answer each question with one load of the model and one embedding of the sources."""
+    asker = Asker(contexts, **kwargs)
+    return [asker(q) for q in questions]

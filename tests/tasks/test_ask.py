@@ -1,0 +1,233 @@
+"""Grounded ask: structured chunks, hybrid retrieval, the support check that turns an
+unsupported answer into a quote, ask --file, eval ask. Scripted models, hashing embedder."""
+
+import json
+
+import pytest
+
+from pretrained.models.backends.scripted import ScriptedTextBackend
+from pretrained.tasks.ask import Asker, AskOptions, ask
+from pretrained.tasks.ask_eval import evaluate_ask
+from pretrained.tasks.grounding import content_words, support
+from pretrained.tasks.index import sections, structured_chunks
+from pretrained.tasks.retrieval import Corpus
+from tests.helpers import assert_one_line_error
+from tests.textkit import HashingEmbedder
+
+SPICES = """# Spices
+
+## Saffron
+
+Saffron comes from the crocus flower. Each flower holds just three red threads.
+Iran grows most of the world's saffron, followed by India and Spain.
+
+## Narwhals
+
+Narwhal tusks were sold in medieval Europe as unicorn horns. A tusk can grow long.
+
+## Install
+
+Run pip install spices to get the guide.
+"""
+
+
+@pytest.fixture
+def spices(tmp_path):
+    path = tmp_path / "spices.md"
+    path.write_text(SPICES)
+    return str(path)
+
+
+def _ask(reply, question, source, **opts):
+    backend = ScriptedTextBackend(reply, context_length=4096)
+    options = AskOptions(min_score=0.05, chunk_tokens=40, **opts)
+    return ask(question, [source], backend=backend, embedder=HashingEmbedder(), options=options)
+
+
+def test_an_unsupported_answer_is_quoted_from_the_source(spices):
+    """The demo's old failure: a fluent answer the cited passage does not say."""
+    result = _ask(
+        "The country that grows most saffron is narwhal tusks in Europe [1].",
+        "Which country grows most saffron?",
+        spices,
+    )
+    assert result.found and result.quoted
+    assert result.answer.startswith("Quoted from the source:")
+    assert "Iran grows most of the world's saffron" in result.answer
+    assert "narwhal" not in result.answer.lower()
+    assert result.generated.startswith("The country that grows most saffron is narwhal")
+    assert result.support < 0.75 and "narwhal" in result.claims[0].missing
+    cited = result.citations[0].passage
+    assert "Iran" in cited.text and cited.heading == "Spices › Saffron"
+    data = result.to_dict()
+    assert data["quoted"] is True and data["claims"][0]["support"] == result.support
+
+
+def test_a_supported_answer_is_kept_with_its_support_score(spices):
+    result = _ask(
+        "Iran grows most of the saffron [1].", "What is the largest source of saffron?", spices
+    )
+    assert not result.quoted and result.answer == "Iran grows most of the saffron [1]."
+    assert result.support == 1.0 and result.to_dict()["quoted"] is False
+
+
+def test_an_answer_without_what_the_question_asks_for_is_not_an_answer(spices):
+    result = _ask(
+        "Each crocus flower holds red threads [1].",
+        "How many threads does each flower hold?",
+        spices,
+    )
+    assert result.quoted and "three red threads" in result.answer
+
+
+def test_an_answer_with_no_marker_is_checked_against_the_passage_that_supports_it(spices):
+    result = _ask("Iran grows it.", "Which country grows most saffron?", spices)
+    assert not result.quoted and result.citations_inferred and result.answer.endswith("]")
+
+
+def test_still_refuses_when_the_model_says_not_found(spices):
+    result = _ask("not found in the context", "What is the largest source of saffron?", spices)
+    assert not result.found and not result.quoted
+
+
+def test_support_counts_only_words_the_question_did_not_bring():
+    question = "How long is Hayne's contract?"
+    passage = "Hayne has signed a three year contract with the 49ers."
+    assert support("Hayne signed a three-year contract [1]", passage, question).score == 1.0
+    assert support("Hayne's contract is long", passage, question).score == 0.0  # echoes only
+    assert support("An 18 month contract", passage, question).missing == ["18", "month"]
+    assert content_words("ten tons for $1,000") == ["10", "ton", "1000"]
+
+
+# ---------------------------------------------------------------- structure and retrieval
+def test_chunks_follow_markdown_headings():
+    parts = sections(SPICES)
+    assert [h for _, _, h in parts] == [
+        "Spices",
+        "Spices › Saffron",
+        "Spices › Narwhals",
+        "Spices › Install",
+    ]
+    chunks = structured_chunks(SPICES, HashingEmbedder(), max_tokens=200)
+    assert [h for _, h in chunks] == ["Spices › Saffron", "Spices › Narwhals", "Spices › Install"]
+    for chunk, _ in chunks:  # a chunk never crosses a heading, nor holds the heading line
+        assert "#" not in chunk.text
+        assert " ".join(SPICES[chunk.start : chunk.end].split()) == chunk.text
+
+
+def test_a_transcript_is_cut_at_speaker_turns():
+    """Unpunctuated speech: without turns it would be one unit cut into word windows."""
+    talk = "ALICE: so we start with the budget and it grew\nBob Lee: then hiring we hired two\n"
+    chunks = structured_chunks(talk, HashingEmbedder(), max_tokens=12, overlap=0)
+    assert [c.text for c, _ in chunks] == [
+        "ALICE: so we start with the budget and it grew",
+        "Bob Lee: then hiring we hired two",
+    ]
+
+
+def test_the_heading_finds_the_section_and_bm25_the_rare_word(spices):
+    from pretrained.sources import load_text
+    from pretrained.tasks.retrieval import search
+
+    engine = HashingEmbedder()
+    corpus = Corpus([load_text(spices)], engine, chunk_tokens=40)
+    passages, sentences = search("how do I install it?", corpus, None, engine, 1)
+    assert passages[0].heading == "Spices › Install" and "pip install" in sentences[0].text
+    bm = corpus.bm25("unicorn")
+    assert max(range(len(bm)), key=bm.__getitem__) == 1 and sorted(bm)[-2] == 0
+
+
+def test_many_questions_embed_the_documents_once(spices):
+    engine = HashingEmbedder()
+    asker = Asker(
+        [spices],
+        options=AskOptions(min_score=0.05, chunk_tokens=40),
+        backend=ScriptedTextBackend("Iran grows most of it [1].", context_length=4096),
+        embedder=engine,
+    )
+    documents_embedded = len(engine.calls)
+    for question in ("Who grows saffron?", "What were narwhal tusks sold as?"):
+        asker(question)
+    # after the one corpus embedding: per question one query + one batch of candidate sentences
+    assert documents_embedded == 1 and len(engine.calls) == 1 + 2 * 2
+
+
+# ---------------------------------------------------------------- CLI: --file, --json, eval ask
+@pytest.fixture
+def scripted_models(monkeypatch):
+    import pretrained.models
+    import pretrained.tasks.embed
+
+    backend = ScriptedTextBackend(
+        lambda prompt, params: (
+            "Iran grows most of the saffron [1]."
+            if "saffron" in prompt.split("Question:")[-1]
+            else "The largest source is narwhal tusks [1]."
+        ),
+        context_length=4096,
+    )
+    engine = HashingEmbedder()
+    monkeypatch.setattr(pretrained.models, "load", lambda *a, **k: backend)
+    monkeypatch.setattr(pretrained.tasks.embed, "get_embedder", lambda *a, **k: engine)
+    return backend
+
+
+def test_cli_ask_file_answers_each_question_as_a_json_line(cli, spices, tmp_path, scripted_models):
+    questions = tmp_path / "q.txt"
+    questions.write_text("Which country grows most saffron?\n\nWhat were sold as unicorn horns?\n")
+    result = cli("ask", "--file", questions, "--context", spices, "--json", "--min-score", "0.05")
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["quoted"] for r in rows] == [False, True]
+    assert rows[0]["support"] == 1.0 and rows[1]["support"] < 0.75
+    assert "unicorn horns" in rows[1]["answer"] and rows[1]["generated"]
+
+
+def test_cli_ask_says_plainly_when_the_answer_is_quoted(cli, spices, scripted_models):
+    result = cli("ask", "What were sold as unicorn horns?", "-c", spices, "--min-score", "0.05")
+    assert result.exit_code == 0 and result.stdout.startswith("Quoted from the source:")
+    assert "the answer is quoted from the source" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "args, contains",
+    [
+        (["ask"], "no question given"),
+        (["ask", "Why?", "--file", "q.txt"], "not both"),
+        (["ask", "--file", "missing.txt"], "no such questions file"),
+        (["ask", "Why?", "--min-support", "2"], "--min-support"),
+        (["eval", "ask", "data.jsonl"], "needs the documents"),
+    ],
+)
+def test_cli_ask_bad_inputs(cli, args, contains, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert_one_line_error(cli(*args), 2 if contains != "no such questions file" else 1, contains)
+
+
+def test_eval_ask_reports_accuracy_refusals_and_retrieval_hits(
+    cli, spices, tmp_path, scripted_models
+):
+    data = tmp_path / "qa.jsonl"
+    rows = [
+        {"question": "Which country grows most saffron?", "answer": ["Iran"]},
+        {"question": "What were sold as unicorn horns?", "answer": ["narwhal"]},
+        {"question": "Why is the sky blue?", "answer": "unanswerable"},
+    ]
+    data.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    result = cli("eval", "ask", data, "-c", spices, "--min-score", "0.2", "--json")
+    assert result.exit_code == 0, result.stderr
+    report = result.json()
+    assert report["answerable"] == 2 and report["unanswerable"] == 1
+    assert report["correct"] == 2 and report["quoted"] == 1  # the narwhal answer is quoted
+    assert report["refusal_rate"] == 1.0 and report["retrieval_hit_rate"] == 1.0
+    text = cli("eval", "ask", data, "-c", spices, "--min-score", "0.2")
+    assert "accuracy" in text.stdout and "retrieval hits" in text.stdout
+
+
+def test_eval_ask_bad_rows(tmp_path):
+    from pretrained.errors import InvalidOptionError
+
+    data = tmp_path / "bad.jsonl"
+    data.write_text('{"question": "Why?"}\n')
+    with pytest.raises(InvalidOptionError, match="no accepted"):
+        evaluate_ask(data, lambda q: None)
