@@ -122,9 +122,7 @@ def machine() -> dict:
         "cpus": os.cpu_count(),
         "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "cpu": cpu,
-        "calibration": [
-            row for v in calibrate.cached_verdicts() if v.cpu == cpu for row in v.table()
-        ],
+        "calibration": calibrate.table_rows(),
     }
 
 
@@ -150,7 +148,9 @@ def write_markdown(rows: list[dict], path: Path, where: dict | None = None) -> N
                 lines.append(
                     f"| {c['model']} | {c['engine']} | {c['decode_tok_s'] or '-'} | "
                     f"{c['prefill_tok_s'] or '-'} | {c['agreement']} | {c.get('path_margin')} | "
-                    f"{c['canary']} | {'yes' if c['chosen'] else ''} |"
+                    f"{c['canary']} | "
+                    + ", ".join((["yes"] if c["chosen"] else []) + c.get("chosen_for", []))
+                    + " |"
                 )
             lines.append("")
     lines += [

@@ -66,7 +66,7 @@ def verdict():
 
 def test_auto_picks_the_fastest_engine_that_passed_the_canary_here(verdict):
     backend = pretrained.load(MODEL)
-    chosen = verdict.chosen
+    chosen = verdict.chosen()
     assert chosen is not None and chosen.passed
     assert (backend.engine, backend.dtype) == (chosen.engine, chosen.variant)
     assert backend.revision.startswith("sha256:")

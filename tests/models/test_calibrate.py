@@ -65,7 +65,7 @@ def test_a_failing_canary_is_never_chosen_and_a_named_engine_warns(
     assert verdict is not None
     failed = verdict.failed("ctranslate2")
     assert failed and all("agreement" in t.reason for t in failed)
-    assert verdict.chosen.engine == "transformers"
+    assert verdict.chosen().engine == "transformers"
     assert "calibrating engines" in capsys.readouterr().err
     # named explicitly: it runs, with a warning that says what failed and what auto picks
     pretrained.models.unload_all()
@@ -96,10 +96,10 @@ def test_the_fastest_engine_that_passed_wins_and_sets_the_compute_type(
     assert not trials["ctranslate2 int8"].passed and trials["ctranslate2 int8"].degenerate
     assert trials["ctranslate2 float32"].passed
     assert verdict.variant("ctranslate2") == "float32"
-    if verdict.chosen.engine == "ctranslate2":
+    if verdict.chosen().engine == "ctranslate2":
         assert backend.engine == "ctranslate2" and backend.dtype == "float32"
     else:  # transformers measured faster on this machine: then it runs
-        assert backend.engine == verdict.chosen.engine
+        assert backend.engine == verdict.chosen().engine
 
 
 def test_verdicts_are_cached_per_model_cpu_and_versions(tiny_llama_dir, own_cache, monkeypatch):

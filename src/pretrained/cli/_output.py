@@ -148,6 +148,9 @@ def calibration_table(rows: list[dict], title: str):
             share(row["agreement"]),
             f"{row['path_margin']:.2f}" if row.get("path_margin") is not None else "-",
             row["canary"],
-            "[green]chosen[/]" if row["chosen"] else "",
+            ", ".join(
+                (["[green]chosen[/]"] if row["chosen"] else [])
+                + [f"[green]{task}[/]" for task in row.get("chosen_for", [])]
+            ),
         )
     return table

@@ -146,16 +146,11 @@ def cache_list(json_out: o.Json = False) -> None:
         )
     console.print(table)
     console.print(f"total {human_bytes(sum(e['size_bytes'] for e in entries))}", markup=False)
-    rows = _calibration_rows()
-    if rows:
-        console.print(calibration_table(rows, "engines measured on this CPU"))
-
-
-def _calibration_rows() -> list[dict]:
     from ..models import calibrate
 
-    cpu = calibrate.cpu_info()
-    return [row for v in calibrate.cached_verdicts() if v.cpu == cpu for row in v.table()]
+    rows = calibrate.table_rows()
+    if rows:
+        console.print(calibration_table(rows, "engines measured on this CPU"))
 
 
 @app.command("calibrate")

@@ -48,7 +48,9 @@ def load(
         "trust_remote_code": trust_remote_code,
         "trust_pickle": trust_pickle,
     }
-    candidates, engine_options = _calibrated(resolved, candidates, auto=engine in (None, "auto"))
+    candidates, engine_options = _calibrated(
+        resolved, candidates, auto=engine in (None, "auto"), task=task
+    )
     for i, chosen in enumerate(candidates):
         extra = engine_options.get(chosen, {})
         key = (
@@ -73,10 +75,13 @@ def load(
 _CALIBRATED = ("ctranslate2", "llama.cpp")  # engines whose results depend on the CPU
 
 
-def _calibrated(resolved, candidates: list[str], *, auto: bool) -> tuple[list[str], dict]:
+def _calibrated(
+    resolved, candidates: list[str], *, auto: bool, task: str | None = None
+) -> tuple[list[str], dict]:
     """Order (for `auto`) and configure the CPU engines by this machine's calibration verdict
     (models/calibrate.py: measured on first use, then cached): engines that failed the quality
-    canary are dropped, the fastest that passed comes first, transformers stays last.
+    canary are dropped, the fastest that passed for `task`'s typical requests comes first
+    (summarize and ask send long prompts), transformers stays last.
     An engine named explicitly runs anyway, with a warning when it failed the canary here."""
     if resolved.format not in ("gguf", "transformers") or not any(
         e in _CALIBRATED for e in candidates
@@ -91,11 +96,11 @@ def _calibrated(resolved, candidates: list[str], *, auto: bool) -> tuple[list[st
     if verdict is None:
         return candidates, {}
     options = {}
-    variant = verdict.variant("ctranslate2")
+    variant = verdict.variant("ctranslate2", task)
     if variant:
         options["ctranslate2"] = {"compute_type": variant}
     if auto:
-        passed = [e for e in verdict.engines() if e in candidates]
+        passed = [e for e in verdict.engines(task) if e in candidates]
         rest = [e for e in candidates if e not in _CALIBRATED and e not in passed]
         return [*passed, *rest] or candidates, options
     for name in candidates:
@@ -106,7 +111,7 @@ def _calibrated(resolved, candidates: list[str], *, auto: bool) -> tuple[list[st
             print(
                 f"warning: {name} failed the quality canary on this CPU "
                 f"({failed[0].reason}); its output may be wrong — drop --engine to use "
-                f"{verdict.chosen.label if verdict.chosen else 'transformers'}",
+                f"{chosen.label if (chosen := verdict.chosen(task)) else 'transformers'}",
                 file=sys.stderr,
             )
     return candidates, options

@@ -68,8 +68,13 @@ MIN_AGREEMENT = 0.8
 PATH_MARGIN = 1.0
 GREEDY_TOKENS = 24
 TIMED_TOKENS = 32  # the batch-1 decode that is timed
-# The typical request the timing ranks engines by: prompt and new tokens.
+TIMING_ROUNDS = 3
+# The request the timing ranks engines by (prompt tokens, new tokens): a chat or generate call
+# by default; summarize and ask send long prompts, where prefill speed decides (one engine can
+# win decoding and another prefill: on the Zen 5 here llama.cpp decodes faster, CTranslate2 int8
+# reads prompts ≈ 4× faster).
 TYPICAL_PROMPT, TYPICAL_NEW = 256, 128
+WORKLOADS = {"summarize": (1536, 96), "ask": (1024, 96)}
 REFERENCE = "transformers"
 
 
@@ -98,9 +103,14 @@ class Trial:
     @property
     def typical_s(self) -> float | None:
         """Seconds for a typical request (TYPICAL_PROMPT tokens in, TYPICAL_NEW out)."""
+        return self.request_s()
+
+    def request_s(self, task: str | None = None) -> float | None:
+        """Seconds for the request `task` typically sends (WORKLOADS), from the timings."""
         if not self.decode_tps or not self.prefill_tps:
             return None
-        return TYPICAL_PROMPT / self.prefill_tps + TYPICAL_NEW / self.decode_tps
+        prompt, new = WORKLOADS.get(task or "", (TYPICAL_PROMPT, TYPICAL_NEW))
+        return prompt / self.prefill_tps + new / self.decode_tps
 
 
 @dataclass
@@ -114,27 +124,31 @@ class Verdict:
     created: str = ""
     key: str = ""
 
-    @property
-    def ranked(self) -> list[Trial]:
-        """The trials that passed, fastest first (unmeasured ones last)."""
+    def ranked(self, task: str | None = None) -> list[Trial]:
+        """The trials that passed, fastest first for `task`'s requests (unmeasured ones last)."""
         passed = [t for t in self.trials if t.passed]
-        return sorted(passed, key=lambda t: (t.typical_s is None, t.typical_s or 0.0))
 
-    @property
-    def chosen(self) -> Trial | None:
-        return self.ranked[0] if self.ranked else None
+        def key(t: Trial) -> tuple[bool, float]:
+            seconds = t.request_s(task)
+            return seconds is None, seconds or 0.0
 
-    def engines(self) -> list[str]:
+        return sorted(passed, key=key)
+
+    def chosen(self, task: str | None = None) -> Trial | None:
+        ranked = self.ranked(task)
+        return ranked[0] if ranked else None
+
+    def engines(self, task: str | None = None) -> list[str]:
         """Engine names in the order `auto` tries them (each once, at its best variant)."""
         out: list[str] = []
-        for trial in self.ranked:
+        for trial in self.ranked(task):
             if trial.engine not in out:
                 out.append(trial.engine)
         return out
 
-    def variant(self, engine: str) -> str | None:
+    def variant(self, engine: str, task: str | None = None) -> str | None:
         """The best variant of `engine` that passed, else None."""
-        for trial in self.ranked:
+        for trial in self.ranked(task):
             if trial.engine == engine:
                 return trial.variant
         return None
@@ -146,8 +160,11 @@ class Verdict:
 
     def to_dict(self) -> dict[str, Any]:
         out = asdict(self)
-        chosen = self.chosen
+        chosen = self.chosen()
         out["chosen"] = chosen.label if chosen else None
+        out["chosen_for"] = {
+            task: (t.label if (t := self.chosen(task)) else None) for task in WORKLOADS
+        }
         for row, trial in zip(out["trials"], self.trials, strict=True):
             row["typical_s"] = trial.typical_s
         return out
@@ -163,7 +180,8 @@ class Verdict:
 
     def table(self) -> list[dict[str, Any]]:
         """Rows for `doctor` and `models cache list`: engine, tok/s, canary verdict, chosen."""
-        chosen = self.chosen
+        chosen = self.chosen()
+        long_prompts = {task: self.chosen(task) for task in WORKLOADS}
         rows = []
         for t in self.trials:
             canary = "reference" if t.reason == "reference" else ("pass" if t.passed else "FAIL")
@@ -177,6 +195,7 @@ class Verdict:
                     "path_margin": round(t.path_margin, 2) if t.path_margin is not None else None,
                     "canary": canary if t.passed or not t.reason else f"{canary}: {t.reason}",
                     "chosen": t is chosen,
+                    "chosen_for": [task for task, c in long_prompts.items() if c is t],
                 }
             )
         return rows
@@ -261,6 +280,18 @@ def _key(resolved: ResolvedModel, revision: str | None, cpu: dict, versions: dic
 
 def calibration_dir() -> Path:
     return settings.cache_dir() / "calibration"
+
+
+def current_verdicts() -> list[Verdict]:
+    """The verdicts that hold for this CPU and these engine versions (the ones `auto` uses)."""
+    cpu, versions = cpu_info(), engine_versions()
+    return [v for v in cached_verdicts() if v.cpu == cpu and v.versions == versions]
+
+
+def table_rows() -> list[dict[str, Any]]:
+    """The calibration table of every model measured on this CPU with these engine versions
+    (`doctor`, `models cache list`, `make bench`)."""
+    return [row for v in current_verdicts() for row in v.table()]
 
 
 def cached_verdicts() -> list[Verdict]:
@@ -399,12 +430,16 @@ def measure(
 
 
 def summary_line(result: Verdict) -> str:
-    chosen = result.chosen
+    chosen = result.chosen()
     parts = []
     for t in result.trials:
         speed = f"{t.decode_tps:.0f} tok/s" if t.decode_tps else "?"
         parts.append(f"{t.label} {speed}" if t.passed else f"{t.label} failed ({t.reason})")
     head = f"engine for {result.model}: {chosen.label if chosen else 'none'}"
+    for task in WORKLOADS:
+        other = result.chosen(task)
+        if other is not None and other is not chosen:
+            head += f" ({task}: {other.label})"
     return f"{head} [{'; '.join(parts)}] in {result.seconds:.0f} s"
 
 
@@ -653,16 +688,24 @@ def _run_trial(backend, trial: Trial, truth: _Reference | None) -> None:
 
 
 def _time(backend, trial: Trial) -> None:
-    """Decode speed: one greedy reply at batch 1 (the canary warmed the engine up); prefill
-    speed: a long prompt with one new token."""
+    """Decode speed: greedy replies at batch 1; prefill speed: a long prompt with one new
+    token. Best of TIMING_ROUNDS each (the canary warmed the engine up): on a shared machine
+    the best run is the closest to what the engine can do, a single run mostly measures the
+    neighbours."""
     from .backends.base import SamplingParams
 
-    pairs, seconds = _greedy_ids(backend, [CANARY_PROMPTS[0]], TIMED_TOKENS)
-    tokens = len(pairs[0][1])
     prompt = _long_prompt(backend)
     params = SamplingParams(max_new_tokens=1, temperature=0)
-    started = time.perf_counter()
-    out = backend.generate([prompt], params)[0]
-    prefill_s = time.perf_counter() - started
-    trial.decode_tps = tokens / seconds if tokens > 1 and seconds > 0 else None
-    trial.prefill_tps = out.prompt_tokens / prefill_s if prefill_s > 0 else None
+    decode, prefill = [], []
+    for _ in range(TIMING_ROUNDS):
+        pairs, seconds = _greedy_ids(backend, [CANARY_PROMPTS[0]], TIMED_TOKENS)
+        tokens = len(pairs[0][1])
+        if tokens > 1 and seconds > 0:
+            decode.append(tokens / seconds)
+        started = time.perf_counter()
+        out = backend.generate([prompt], params)[0]
+        seconds = time.perf_counter() - started
+        if seconds > 0:
+            prefill.append(out.prompt_tokens / seconds)
+    trial.decode_tps = max(decode) if decode else None
+    trial.prefill_tps = max(prefill) if prefill else None

@@ -171,7 +171,7 @@ def doctor() -> DoctorReport:
     from ..models import calibrate
 
     cpu = calibrate.cpu_info()
-    calibration = [row for v in calibrate.cached_verdicts() if v.cpu == cpu for row in v.table()]
+    calibration = calibrate.table_rows()
     return DoctorReport(
         cpu=cpu,
         calibration=calibration,
