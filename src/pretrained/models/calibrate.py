@@ -67,8 +67,8 @@ MIN_AGREEMENT = 0.8
 # (mean 0.52), the saturating int8 path (oneDNN held to AVX2) 0.52–3.31 (mean 1.27).
 PATH_MARGIN = 1.0
 GREEDY_TOKENS = 24
-TIMED_TOKENS = 32  # the batch-1 decode that is timed
-TIMING_ROUNDS = 3
+TIMED_TOKENS = 24  # the batch-1 decode that is timed
+TIMING_ROUNDS = 2
 # The request the timing ranks engines by (prompt tokens, new tokens): a chat or generate call
 # by default; summarize and ask send long prompts, where prefill speed decides (one engine can
 # win decoding and another prefill: on the Zen 5 here llama.cpp decodes faster, CTranslate2 int8
