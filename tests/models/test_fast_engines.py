@@ -408,7 +408,8 @@ def test_fast_path_does_not_import_torch(tiny_llama_dir, tmp_path, monkeypatch):
     code = textwrap.dedent(
         f"""
         import sys, pretrained
-        r = pretrained.generate("Hi", {str(tiny_llama_dir)!r}, temperature=0, max_new_tokens=3)
+        r = pretrained.generate("Hi", {str(tiny_llama_dir)!r}, temperature=0, max_new_tokens=3,
+                                engine="ctranslate2")
         print(r.engine, "torch" in sys.modules, "transformers" in sys.modules)
         """
     )
