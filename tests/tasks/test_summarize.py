@@ -222,8 +222,11 @@ def test_reduce_depth_is_bounded_with_extractive_precompression():
 
 def test_short_text_is_one_pass_and_sentences_are_trimmed():
     backend = ScriptedTextBackend("One. Two. Three. Four.", context_length=400)
+    # (the source holds what the reply says: an unbacked reply would be dropped, see below)
     result = summarize(
-        "A short text. It fits.", SummarizeOptions(mode="abstractive", sentences=2), backend=backend
+        "One text: two, three, four.",
+        SummarizeOptions(mode="abstractive", sentences=2),
+        backend=backend,
     )
     assert result.levels == [{"level": 0, "stage": "single", "chunks": 1, "tokens": [5]}]
     assert result.summary == "One. Two."
@@ -237,8 +240,45 @@ def test_context_too_small_is_a_clear_error():
 
 def test_preamble_is_stripped():
     backend = ScriptedTextBackend("Here is a summary of the text: The point.", context_length=400)
-    result = summarize("Some text here.", SummarizeOptions(mode="abstractive"), backend=backend)
+    result = summarize(
+        "Some text here makes the point.", SummarizeOptions(mode="abstractive"), backend=backend
+    )
     assert result.summary == "The point."
+
+
+def test_generated_sentences_the_source_does_not_back_are_dropped_and_listed():
+    reply = "Fact 3 says the value of item 3 is 21 units. The moon is made of green cheese."
+    backend = ScriptedTextBackend(reply, context_length=400)
+    result = summarize(
+        _long_text(5), SummarizeOptions(mode="abstractive"), backend=backend,
+        embedder=HashingEmbedder(),
+    )  # fmt: skip
+    assert result.summary == "Fact 3 says the value of item 3 is 21 units."
+    assert [u["text"] for u in result.unsupported] == ["The moon is made of green cheese."]
+    assert result.unsupported[0]["support"] < 0.7 and "cheese" in result.unsupported[0]["missing"]
+    assert any("dropped" in w for w in result.warnings)
+    assert result.to_dict()["unsupported"] == result.unsupported
+
+
+def test_a_summary_that_joins_two_unrelated_places_is_not_backed():
+    """Every word is somewhere in the source, but no stretch of it says this."""
+    text = (
+        "The narwhal is a whale of the Arctic with a long tusk. It dives deep to hunt halibut. "
+        "Narwhals breathe through cracks in the ice. "
+        + "Filler sentences keep the two topics apart here. "
+        * 6
+        + "The axolotl can regrow lost body parts. It lives in lakes near Mexico City. "
+        "Scientists study its regeneration."
+    )
+    backend = ScriptedTextBackend("The narwhal can regrow lost body parts.", context_length=400)
+    result = summarize(
+        text, SummarizeOptions(mode="abstractive"), backend=backend, embedder=HashingEmbedder()
+    )
+    assert [u["text"] for u in result.unsupported] == ["The narwhal can regrow lost body parts."]
+    # nothing the model wrote is backed: an extractive summary, said so
+    assert result.summary and "narwhal can regrow" not in result.summary
+    assert all(s.strip() in text for s in result.summary.split(". ") if s.strip())
+    assert any("extractive summary instead" in w for w in result.warnings)
 
 
 # ---------------------------------------------------------------- abstractive (tiny BART)

@@ -124,6 +124,8 @@ class SummaryResult:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     engine: str | None = None  # abstractive: the text engine that ran the model
+    # abstractive: the model's sentences the source does not back (dropped from `summary`)
+    unsupported: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -144,6 +146,7 @@ class SummaryResult:
             "sentences": self.sentences,
             "warnings": self.warnings,
             "timings": self.timings,
+            "unsupported": self.unsupported,
         }
 
     def to_markdown(self) -> str:
@@ -805,6 +808,54 @@ class _Abstractive:
         return self.generate([prompt], final_tokens, "final summary")[0]
 
 
+# ---------------------------------------------------------------- checked against the source
+# A generated sentence is kept when this share of its content words and numbers is found in
+# one stretch of the source (SUPPORT_WINDOW consecutive sentences), and none of its
+# topic-specific words (found in few of the source's sentences) is missing there while the
+# source has it elsewhere: that is a sentence joining two unrelated places ("the narwhal …
+# regrows lost body parts", which is the axolotl). Words the source never uses (invented
+# names, years) lower the share.
+MIN_SUPPORT = 0.7
+SUPPORT_WINDOW = 3
+SPECIFIC_SHARE = 0.05  # a word in at most this share of the source's sentences (or 2) is specific
+
+
+def check_against_source(summary: str, source: str) -> tuple[str, list[dict[str, Any]]]:
+    """(the summary without its unsupported sentences, the dropped ones with their scores)."""
+    from collections import Counter
+
+    from .grounding import content_words
+
+    units = [set(content_words(u.text)) for u in split_sentences(source)]
+    frequency = Counter(w for unit in units for w in unit)
+    specific = max(2, int(SPECIFIC_SHARE * len(units)))
+    windows = [
+        set().union(*units[i : i + SUPPORT_WINDOW])
+        for i in range(max(1, len(units) - SUPPORT_WINDOW + 1))
+    ] or [set()]
+    kept, dropped = [], []
+    for sentence in split_sentences(summary):
+        words = set(content_words(sentence.text))
+        if not words:  # nothing to check ("Yes.", "One."): kept as it is
+            kept.append(sentence.text)
+            continue
+        best = max(windows, key=lambda w: len(words & w))
+        score = len(words & best) / len(words)
+        elsewhere = sorted(w for w in words - best if 0 < frequency[w] <= specific)
+        if score >= MIN_SUPPORT and not elsewhere:
+            kept.append(sentence.text)
+        else:
+            dropped.append(
+                {
+                    "text": sentence.text,
+                    "support": round(score, 3),
+                    "missing": sorted(words - best),
+                    "from_elsewhere": elsewhere,
+                }
+            )
+    return " ".join(kept), dropped
+
+
 # ---------------------------------------------------------------- entry point
 def choose_mode(options: SummarizeOptions) -> tuple[str, str]:
     """auto → abstractive on a GPU or when a generative --model is given; else extractive."""
@@ -893,6 +944,21 @@ def summarize(
         summary = worker.run(text, max_words, max_sentences)
         if max_sentences is not None:
             summary = _first_sentences(summary, max_sentences)
+        summary, unsupported = check_against_source(summary, text)
+        if unsupported:
+            worker.warnings.append(
+                f"{len(unsupported)} generated sentence(s) dropped: the source does not back "
+                "them (--json lists them)"
+            )
+        if unsupported and not summary.strip():
+            worker.warnings.append(
+                "nothing the model wrote was backed by the source: this is an extractive "
+                "summary instead"
+            )
+            picked, _, _ = _extractive(
+                text, replace(options, mode="extractive"), get_embedder(), on_progress
+            )
+            summary = " ".join(p["text"] for p in picked)
         depth = max((lv.get("level", 0) for lv in worker.levels), default=0)
         result = SummaryResult(
             summary=summary,
@@ -919,6 +985,7 @@ def summarize(
             },
         )
         result.engine = backend.engine
+        result.unsupported = unsupported
         if not summary.strip():
             result.warnings.append("the model returned an empty summary")
         runs.annotate(
