@@ -30,8 +30,8 @@ $PT classify "I love it"
 step pretrained classify "The match went to extra time" --labels sports,politics,technology
 $PT classify "The match went to extra time" --labels sports,politics,technology
 
-step pretrained ask "What is the largest source of saffron?" --context $ALMANAC
-$PT ask "What is the largest source of saffron?" --context $ALMANAC
+step pretrained ask "Which country grows most of the world's saffron?" --context $ALMANAC
+$PT ask "Which country grows most of the world's saffron?" --context $ALMANAC
 
 if command -v espeak-ng >/dev/null; then
   OUT=$(mktemp -d)
