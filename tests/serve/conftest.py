@@ -182,6 +182,22 @@ class LiveServer:
         self.thread.join(15)
 
 
+def every_task_backends() -> dict:
+    """Scripted engines for every served task (text, embeddings, transcription)."""
+    from pretrained.models.backends.scripted import ScriptedTranscriber
+
+    text = ScriptedTextBackend("hello there my friend")
+    embedder = FakeEmbedder()
+    return {
+        "generate": text,
+        "chat": text,
+        "summarize": text,
+        "embed": embedder,
+        "classify": embedder,
+        "transcribe": ScriptedTranscriber(),
+    }
+
+
 def make_app(backend=None, embedder=None, **config):
     from pretrained.serve import ServeConfig, create_app
 

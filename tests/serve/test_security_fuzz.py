@@ -21,8 +21,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 )
 
 from pretrained.errors import UnsafeURLError  # noqa: E402
-from pretrained.models.backends.scripted import ScriptedTextBackend, ScriptedTranscriber  # noqa: E402
-from tests.serve.conftest import FakeEmbedder, LiveServer  # noqa: E402
+from tests.serve.conftest import LiveServer, every_task_backends  # noqa: E402
 
 KEY = "sk-fuzz"
 EXAMPLES = 40
@@ -44,16 +43,7 @@ def fuzzed_server(tiny_gpt2_dir):
         "pinned_transport",
         lambda: real_transport(connect=httpx.MockTransport(lambda r: httpx.Response(404))),
     )
-    text = ScriptedTextBackend("hello there my friend")
-    embedder = FakeEmbedder()
-    backends = {
-        "generate": text,
-        "chat": text,
-        "summarize": text,
-        "embed": embedder,
-        "classify": embedder,
-        "transcribe": ScriptedTranscriber(),
-    }
+    backends = every_task_backends()
     config = ServeConfig(
         api_keys=(KEY,),
         models={"tokenize": str(tiny_gpt2_dir)},

@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from pretrained.models.backends.scripted import ScriptedTextBackend, ScriptedTranscriber
-from tests.serve.conftest import FakeEmbedder, LiveServer
+from tests.serve.conftest import LiveServer, every_task_backends
 
 SECRET = (
     "TOPSECRET the first line of a private key file. TOPSECRET the second line of that file. "
@@ -24,16 +23,7 @@ SECRET = (
 def ui_app(tiny_gpt2_dir, **config):
     from pretrained.serve import ServeConfig, create_app
 
-    text = ScriptedTextBackend("hello there my friend")
-    embedder = FakeEmbedder()
-    backends = {
-        "generate": text,
-        "chat": text,
-        "summarize": text,
-        "embed": embedder,
-        "classify": embedder,
-        "transcribe": ScriptedTranscriber(),
-    }
+    backends = every_task_backends()
     config.setdefault("models", {"tokenize": str(tiny_gpt2_dir)})
     return create_app(ServeConfig(ui=True, **config), backends=backends)
 

@@ -18,6 +18,13 @@ from .httperrors import body as error_body
 from .limits import deadline_of, run_blocking
 
 router = APIRouter(prefix="/v1", responses=s.ERRORS)
+# `stream: true` answers with server-sent events instead of one JSON body
+STREAMED = {
+    200: {
+        "content": {"application/json": {}, "text/event-stream": {"schema": {"type": "string"}}},
+        "description": "one JSON body, or server-sent events with `stream: true`",
+    }
+}
 _END = object()
 
 
@@ -134,7 +141,7 @@ async def list_models(request: Request) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------------------ chat
-@router.post("/chat/completions")
+@router.post("/chat/completions", responses=STREAMED)
 async def chat_completions(body: s.ChatRequest, request: Request):
     from ..tasks import chat as task
 
@@ -198,7 +205,7 @@ async def chat_completions(body: s.ChatRequest, request: Request):
 
 
 # ------------------------------------------------------------------------------ completions
-@router.post("/completions")
+@router.post("/completions", responses=STREAMED)
 async def completions(body: s.CompletionRequest, request: Request):
     from ..tasks import generate as task
 
