@@ -341,7 +341,6 @@ def verdict(
     run: bool = True,
     force: bool = False,
     status: Any = None,
-    engines: list[str] | None = None,
 ) -> Verdict | None:
     """The calibration verdict for `resolved` on this machine: from the cache, else measured
     now (when `run`). Returns None when there is nothing to choose between."""
@@ -356,7 +355,7 @@ def verdict(
             pass  # unreadable: measure again
     if not run:
         return None
-    trials = [t for t in candidates(resolved) if engines is None or t.engine in engines]
+    trials = candidates(resolved)
     if not trials:
         return None
     from .loading import _build_lock
