@@ -209,7 +209,7 @@ class _ClassifyRunner(Runner):
         ]
 
 
-# ---------------------------------------------------------------- summarize (tasks/summarize.py)
+# ---------------------------------------------------------------- summarize (tasks/summarize/)
 def _summarize_options(values: dict[str, Any]):
     from ..tasks.summarize import SummarizeOptions
 

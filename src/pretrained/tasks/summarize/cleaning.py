@@ -1,0 +1,67 @@
+"""Cleaning a document for extraction: bylines, publication stamps, share prompts, Markdown
+syntax, code blocks and tables — and the candidate sentences that are left."""
+
+from __future__ import annotations
+
+import re
+
+from ..chunking import Span, split_long, split_sentences
+from .options import MAX_UNIT_WORDS
+
+# ---------------------------------------------------------------- cleaning and candidates
+_BYLINE = re.compile(
+    r"^\s*(?:By \. [^\n]{1,200}? \. )?(?:(?:PUBLISHED|UPDATED): \. [^\n]{1,60}? \. (?:\| \. )?)+"
+    r"|^\s*By \. [^\n]{1,120}? \. (?=[A-Z])"
+    r"|Last updated at [^\n]{1,60}? \. "
+)
+_NOISE = re.compile(
+    r"^\W*(?:click here|scroll down|read more|share this|share on|follow (?:us|@|\w+ on twitter)"
+    r"|advertisement\b|sign up|subscribe|copyright|©|all rights reserved|image (?:copyright|caption)"
+    r"|photo(?:graph)?s?:|pictures?:|see also:|related:|watch:|video:|comments?\b|cookie"
+    r"|accept (?:all )?cookies|skip to|jump to|back to top|loading)",
+    re.IGNORECASE,
+)
+_MD_LINK = re.compile(r"!?\[([^\]\n]*)\]\([^)\n]*\)")
+# fenced code blocks and table rows are not prose: no sentence should come from them
+_MD_CODE = re.compile(r"^[ \t]*(```|~~~)[^\n]*\n.*?^[ \t]*\1[ \t]*$", re.MULTILINE | re.DOTALL)
+_MD_TABLE = re.compile(r"^[ \t]*\|.*\|[ \t]*$", re.MULTILINE)
+
+
+def _blank(match: re.Match) -> str:
+    # newlines are kept so paragraphs (and line numbers) stay where they were
+    return re.sub(r"[^\n]", " ", match.group(0))
+
+
+def _link_text(match: re.Match) -> str:
+    # keep the link's words, blank the syntax, same length so offsets still point home
+    inner = match.group(1) if not match.group(0).startswith("!") else ""
+    return " " + inner + " " * (len(match.group(0)) - len(inner) - 1)
+
+
+def clean_boilerplate(text: str) -> str:
+    """Blank out bylines/publication stamps and Markdown link syntax, keeping every other
+    character at its offset (so sentence offsets still point into the original text)."""
+    text = _BYLINE.sub(_blank, text)
+    text = _MD_CODE.sub(_blank, text)
+    text = _MD_TABLE.sub(_blank, text)
+    return _MD_LINK.sub(_link_text, text)
+
+
+def is_noise(sentence: str) -> bool:
+    """Share prompts, cookie banners, Markdown headings, lines without words."""
+    return (
+        bool(_NOISE.match(sentence))
+        or sentence.startswith("#")
+        or not re.search(r"[^\W\d_]{2}", sentence)
+    )
+
+
+def candidates(text: str, *, clean: bool = True, min_words: int = 4) -> list[Span]:
+    """Sentences worth considering for an extract, with offsets into `text`."""
+    source = clean_boilerplate(text) if clean else text
+    spans = [s for s in split_sentences(source) if not (clean and is_noise(s.text))]
+    kept = [s for s in spans if s.words >= min_words] or spans
+    out: list[Span] = []
+    for span in kept:
+        out.extend(split_long(span, MAX_UNIT_WORDS))
+    return out
