@@ -206,10 +206,27 @@ def test_eval_summarize_prints_rouge_next_to_lead3(cli, tmp_path):
     assert result.exit_code == 0, result.stderr
     lines = result.stdout.splitlines()
     assert "ROUGE-1" in lines[0] and "ROUGE-2" in lines[0] and "ROUGE-L" in lines[0]
-    assert lines[1].startswith("extractive") and lines[2].startswith("LEAD-3")
+    assert lines[1].startswith("extractive")
+    assert lines[2].startswith("LEAD-3 of the cleaned") and lines[3].startswith("LEAD-3 of the raw")
     js = cli("eval", "summarize", str(data), "--json").json()
     assert js["articles"] == 2 and set(js["scores"]) == {"ROUGE-1", "ROUGE-2", "ROUGE-L"}
     assert 0 < js["baseline_scores"]["ROUGE-1"] <= 100
+    assert 0 < js["baseline_raw_scores"]["ROUGE-1"] <= 100
     bad = tmp_path / "bad.jsonl"
     bad.write_text(json.dumps({"text": "x", "summary": "y"}))
     assert_one_line_error(cli("eval", "summarize", str(bad)), 2, "no text field 'article'")
+
+
+def test_eval_summarize_lead3_reads_the_cleaned_article(cli, tmp_path):
+    stamped = (
+        "By . Jane Roe . PUBLISHED: . 10:01 EST, 2 May 2014 . | . UPDATED: . 11:02 EST, "
+        "2 May 2014 . The river flooded the town on Monday. A wall was built after the flood. "
+        "Shops stayed closed for a week. Residents want a bigger wall."
+    )
+    data = tmp_path / "eval.jsonl"
+    reference = "The river flooded the town .\nA wall was built ."
+    data.write_text(json.dumps({"article": stamped, "highlights": reference}))
+    js = cli("eval", "summarize", str(data), "--json").json()
+    cleaned, raw = js["baseline_scores"]["ROUGE-1"], js["baseline_raw_scores"]["ROUGE-1"]
+    assert cleaned > raw  # the stamps took LEAD-3's place in the raw article
+    assert js["per_article"][0]["lead3"]["ROUGE-1"] == cleaned

@@ -43,7 +43,8 @@ def summarize(
     json_out: o.Json = False,
     quiet: o.Quiet = False,
 ) -> None:
-    """Print ROUGE-1/2/L for the chosen mode side by side with LEAD-3 on the same data."""
+    """Print ROUGE-1/2/L for the chosen mode beside LEAD-3 of the cleaned article the summarizer
+    reads (the fair baseline) and LEAD-3 of the raw article."""
     from ..tasks.summarize import SummarizeOptions
     from ..tasks.summary_eval import METRICS, NAMES, evaluate_summaries, read_pairs
 
@@ -72,17 +73,17 @@ def summarize(
     if json_out:
         print_json(result.to_dict())
         return
-    ours = f"{result.mode} ({result.model})"
-    width = max(len(ours), len("LEAD-3 baseline"))
+    rows = {
+        f"{result.mode} ({result.model})": result.ours,
+        "LEAD-3 of the cleaned article": result.baseline,
+        "LEAD-3 of the raw article": result.baseline_raw,
+    }
+    width = max(len(name) for name in rows)
     sys.stdout.write(f"{'':<{width}}  " + "  ".join(f"{NAMES[m]:>7}" for m in METRICS) + "\n")
-    sys.stdout.write(
-        f"{ours:<{width}}  " + "  ".join(f"{result.ours[m]:7.2f}" for m in METRICS) + "\n"
-    )
-    sys.stdout.write(
-        f"{'LEAD-3 baseline':<{width}}  "
-        + "  ".join(f"{result.baseline[m]:7.2f}" for m in METRICS)
-        + "\n"
-    )
+    for name, scores in rows.items():
+        sys.stdout.write(
+            f"{name:<{width}}  " + "  ".join(f"{scores[m]:7.2f}" for m in METRICS) + "\n"
+        )
     info(
         f"{result.n} article(s) from {data} · F1 × 100 (rouge-score, stemmed; ROUGE-L = rougeLsum) · "
         f"{result.timings['total_s']}s",

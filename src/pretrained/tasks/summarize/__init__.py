@@ -27,7 +27,7 @@ Pieces other tasks reuse (transcript chapters): `embed_units`, `topic_segments`,
         # timecode = segments[start].start; summary = " ".join(texts[start + i] for i in picked)
 """
 
-from .cleaning import candidates, clean_boilerplate, is_noise
+from .cleaning import candidates, clean_boilerplate, clean_sentences, is_noise
 from .extractive import (
     choose_segments,
     embed_units,
@@ -66,6 +66,7 @@ __all__ = [
     "choose_mode",
     "choose_segments",
     "clean_boilerplate",
+    "clean_sentences",
     "embed_units",
     "expected_picks",
     "extract",

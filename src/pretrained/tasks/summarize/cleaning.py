@@ -56,11 +56,18 @@ def is_noise(sentence: str) -> bool:
     )
 
 
-def candidates(text: str, *, clean: bool = True, min_words: int = 4) -> list[Span]:
-    """Sentences worth considering for an extract, with offsets into `text`."""
+def clean_sentences(text: str, *, clean: bool = True, min_words: int = 4) -> list[Span]:
+    """The article's sentences as the summarizer reads them: boilerplate blanked, noise lines
+    and fragments under `min_words` words dropped (all of them kept if nothing is left)."""
     source = clean_boilerplate(text) if clean else text
     spans = [s for s in split_sentences(source) if not (clean and is_noise(s.text))]
-    kept = [s for s in spans if s.words >= min_words] or spans
+    return [s for s in spans if s.words >= min_words] or spans
+
+
+def candidates(text: str, *, clean: bool = True, min_words: int = 4) -> list[Span]:
+    """Sentences worth considering for an extract, with offsets into `text` (long ones cut
+    into word windows)."""
+    kept = clean_sentences(text, clean=clean, min_words=min_words)
     out: list[Span] = []
     for span in kept:
         out.extend(split_long(span, MAX_UNIT_WORDS))
