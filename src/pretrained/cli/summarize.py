@@ -160,7 +160,7 @@ def summarize(
     elif fmt == "md":
         sys.stdout.write(result.to_markdown())
     else:
-        sys.stdout.write(result.summary.strip() + "\n")
+        sys.stdout.write(result.to_text())
     sys.stdout.flush()
     info(
         f"{result.mode} summary ({result.reason}) · model {result.model}"

@@ -8,6 +8,9 @@ import re
 from ..chunking import Span, split_long, split_sentences
 from .options import MAX_UNIT_WORDS
 
+UNPUNCTUATED_WORDS = 40  # average words per sentence above which a text has no punctuation
+SPEECH_UNIT_WORDS = 20  # …and is cut into windows of this many words
+
 # ---------------------------------------------------------------- cleaning and candidates
 _BYLINE = re.compile(
     r"^\s*(?:By \. [^\n]{1,200}? \. )?(?:(?:PUBLISHED|UPDATED): \. [^\n]{1,60}? \. (?:\| \. )?)+"
@@ -68,7 +71,15 @@ def candidates(text: str, *, clean: bool = True, min_words: int = 4) -> list[Spa
     """Sentences worth considering for an extract, with offsets into `text` (long ones cut
     into word windows)."""
     kept = clean_sentences(text, clean=clean, min_words=min_words)
+    size = SPEECH_UNIT_WORDS if unpunctuated(kept) else MAX_UNIT_WORDS
     out: list[Span] = []
     for span in kept:
-        out.extend(split_long(span, MAX_UNIT_WORDS))
+        out.extend(split_long(span, size))
     return out
+
+
+def unpunctuated(spans: list[Span]) -> bool:
+    """Speech without punctuation (a recognizer's raw output): "sentences" of 40+ words on
+    average over a text of some length."""
+    words = sum(s.words for s in spans)
+    return words >= 200 and words / max(1, len(spans)) > UNPUNCTUATED_WORDS

@@ -10,6 +10,7 @@ from typing import Any
 from ...errors import EmptyInputError
 from ..chunking import Span
 from .cleaning import candidates
+from .content import informativeness
 from .options import MAX_EMBEDDED, Progress, SummarizeOptions, target_length
 
 # ---------------------------------------------------------------- extractive core (reusable)
@@ -151,12 +152,15 @@ def select_mmr(
     max_sentences: int | None = None,
     diversity: float = 0.3,
     groups: list[int] | None = None,
+    minor=None,
 ) -> list[int]:
     """Maximal marginal relevance under a budget: repeatedly take the unit with the best
     (1 − diversity)·relevance − diversity·(max similarity to what is already taken), scaled by
     1/√length when the budget is in words (short informative sentences stretch a word budget
     further). With `groups` (a topic segment per unit), a segment already represented counts
-    half until every segment has one unit: coverage first. → chosen indices in order."""
+    half until every segment has one unit: coverage first. `minor` (a bool per unit: fillers,
+    fragments) keeps a tenth of its gain: taken only when nothing else fits. → chosen indices in
+    order."""
     import numpy as np
 
     n = len(scores)
@@ -187,6 +191,8 @@ def select_mmr(
         if group_ids is not None and len(covered) < n_groups:
             weight[np.isin(group_ids, list(covered))] = 0.5
         gain = ((1 - diversity) * rel * weight - diversity * best_sim) / cost
+        if minor is not None:
+            gain = np.where(minor, np.minimum(gain, 0) - 1 + 0.1 * gain, gain)
         gain[~available] = -np.inf
         pick = int(np.argmax(gain))
         chosen.append(pick)
@@ -218,9 +224,16 @@ def paragraph_segments(units: list[Span]) -> list[tuple[int, int]] | None:
     return list(zip(bounds, ends, strict=True))
 
 
-def expected_picks(lengths: list[int], max_words: int | None, max_sentences: int | None) -> int:
+def expected_picks(
+    lengths: list[int], max_words: int | None, max_sentences: int | None, informative=None
+) -> int:
+    """How many units a summary of this length takes: the budget over the typical length of
+    the units it would pick (the more informative half, when their scores are given)."""
     if max_sentences is not None:
         return max_sentences
+    if informative is not None and len(informative) == len(lengths) and lengths:
+        cut = sorted(informative)[len(informative) // 2]
+        lengths = [n for n, score in zip(lengths, informative, strict=True) if score >= cut]
     typical = sorted(lengths)[len(lengths) // 2] if lengths else 15
     return max(1, (max_words or 60) // max(typical, 1))
 
@@ -231,10 +244,42 @@ def choose_segments(units: list[Span], vectors, max_words, max_sentences):
     by_paragraph = paragraph_segments(units)
     if by_paragraph:
         return by_paragraph
-    n_pick = expected_picks([u.words for u in units], max_words, max_sentences)
+    info = informativeness([u.text for u in units])
+    n_pick = expected_picks([u.words for u in units], max_words, max_sentences, info)
     if _segmented(len(units), n_pick):
         return topic_segments(vectors, n_pick, min_size=3)
     return None
+
+
+INFO_WEIGHT = 0.7  # share of a unit's score that is what it says (the rest: how central it is)
+
+
+MINOR_SHARE = 0.4  # the least informative share of a long text's units
+MINOR_MIN_UNITS = 20  # shorter texts: every unit may be picked
+
+
+def minor_units(info):
+    """Fillers and fragments: the least informative MINOR_SHARE of a long text's units (and
+    any unit that says nothing), picked only when nothing else fits the budget."""
+    import numpy as np
+
+    info = np.asarray(info)
+    if len(info) < MINOR_MIN_UNITS:
+        return info <= 0
+    return info <= np.percentile(info, 100 * MINOR_SHARE)
+
+
+def with_content(scores, info, weight: float = INFO_WEIGHT):
+    """Blend relevance with informativeness, both scaled to [0, 1] (informativeness by its
+    90th percentile, so a few very dense units do not flatten the rest)."""
+    import numpy as np
+
+    rel = np.asarray(scores, dtype=np.float64)
+    spread = rel.max() - rel.min() if len(rel) else 0.0
+    rel = (rel - rel.min()) / spread if spread > 0 else np.ones_like(rel)
+    high = float(np.percentile(info, 90)) if len(info) else 0.0
+    said = np.clip(np.asarray(info, dtype=np.float64) / high, 0, 1.5) if high > 0 else 0 * rel
+    return ((1 - weight) * rel + weight * said).astype(np.float32)
 
 
 def extract(
@@ -249,17 +294,21 @@ def extract(
     position_weight: float = 1.0,
     segments: list[tuple[int, int]] | None = None,
     paragraph_starts: list[bool] | None = None,
+    content_weight: float = INFO_WEIGHT,
 ) -> tuple[list[int], Any]:
     """The extractive pipeline over units you already have (sentences, transcript segments):
-    → (chosen indices in order, relevance scores). Pass `vectors` to skip embedding."""
+    → (chosen indices in order, relevance scores). Pass `vectors` to skip embedding. Over
+    several topic segments, `content_weight` of a unit's score is what it says
+    (`content.informativeness`) and fillers and fragments are picked last."""
     if embedder is None:
         from ..embed import get_embedder
 
         embedder = get_embedder()
     if vectors is None:
         vectors = embed_units(texts, embedder)
+    info = informativeness(texts)
     if segments is None:
-        n_pick = expected_picks([len(t.split()) for t in texts], max_words, max_sentences)
+        n_pick = expected_picks([len(t.split()) for t in texts], max_words, max_sentences, info)
         segments = (
             topic_segments(vectors, n_pick, min_size=3) if _segmented(len(texts), n_pick) else None
         )
@@ -271,6 +320,12 @@ def extract(
         position_weight=position_weight,
         paragraph_starts=paragraph_starts,
     )
+    # what a unit says matters in long multi-topic text (talks, reports: fillers, asides);
+    # a single-topic text (a news story) keeps its lead and centrality
+    if not segments or len(segments) < 2:
+        content_weight = 0.0
+    if content_weight > 0:
+        scores = with_content(scores, info, content_weight)
     lengths = [len(t.split()) for t in texts]
     groups = None
     if segments and len(segments) > 1:
@@ -283,6 +338,7 @@ def extract(
         max_sentences=max_sentences,
         diversity=diversity,
         groups=groups,
+        minor=minor_units(info) if content_weight > 0 else None,
     )
     return chosen, scores
 
@@ -339,9 +395,13 @@ def run_extractive(text: str, options: SummarizeOptions, embedder: Any, progress
         for i in chosen
     ]
     timings = {"split_s": split_s, "embed_s": embed_s, "select_s": select_s}
-    info = {
+    info: dict[str, Any] = {
         "sentences": total_units,
         "candidates": len(units),
         "segments": len(segments or [(0, len(units))]),
     }
+    from .topics import chaptered, chapters
+
+    if segments and chaptered(units, segments):
+        info["chapters"] = chapters(units, segments, picked)
     return picked, timings, info

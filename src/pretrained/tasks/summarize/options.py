@@ -100,6 +100,8 @@ class SummaryResult:
     engine: str | None = None  # abstractive: the text engine that ran the model
     # abstractive: the model's sentences the source does not back (dropped from `summary`)
     unsupported: list[dict[str, Any]] = field(default_factory=list)
+    # extractive, long unbroken text: topic chapters {headline, start, end, sentences}
+    chapters: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -121,13 +123,29 @@ class SummaryResult:
             "warnings": self.warnings,
             "timings": self.timings,
             "unsupported": self.unsupported,
+            "chapters": self.chapters,
         }
+
+    def to_text(self) -> str:
+        """The summary as plain text: chapter by chapter (headline, then its sentences) when
+        it has chapters."""
+        if not self.chapters:
+            return self.summary.strip() + "\n"
+        blocks = [
+            f"{c['headline']}\n" + " ".join(s["text"] for s in c["sentences"])
+            for c in self.chapters
+        ]
+        return "\n\n".join(blocks) + "\n"
 
     def to_markdown(self) -> str:
         lines = [f"# {self.title or 'Summary'}", ""]
         if self.source:
             lines += [f"*Source: {self.source}*", ""]
-        if self.mode == "extractive" and self.sentences:
+        if self.chapters:
+            for chapter in self.chapters:
+                lines += [f"## {chapter['headline']}", ""]
+                lines += [f"- {s['text']}" for s in chapter["sentences"]] + [""]
+        elif self.mode == "extractive" and self.sentences:
             lines += [f"- {s['text']}" for s in self.sentences]
         else:
             lines.append(self.summary)

@@ -36,6 +36,7 @@ def choose_mode(options: SummarizeOptions) -> tuple[str, str]:
 
 def _extractive_result(text, options, engine, on_progress, reason: str) -> SummaryResult:
     picked, timings, info = run_extractive(text, options, engine, on_progress)
+    found = info.pop("chapters", [])
     summary = " ".join(p["text"] for p in picked)
     result = SummaryResult(
         summary=summary,
@@ -52,6 +53,7 @@ def _extractive_result(text, options, engine, on_progress, reason: str) -> Summa
         timings={k: round(v, 3) for k, v in timings.items()},
     )
     result.levels = [{"stage": "extractive", **info}]
+    result.chapters = found
     runs.annotate(task="summarize", model=engine.model_id, device=engine.device, mode="extractive")
     return result
 
