@@ -63,7 +63,9 @@ def _normalize(vector):
     return vector / norm if norm > 0 else vector
 
 
-def topic_segments(vectors, n_segments: int | None = None, *, min_size: int = 3, window: int = 3):
+def topic_segments(
+    vectors, n_segments: int | None = None, *, min_size: int = 3, window: int | None = None
+):
     """Split a sequence of unit vectors into topic segments (TextTiling over embeddings):
     boundaries go where the similarity between the `window` units before and after a gap has
     its deepest valleys. → list of (start, end) index pairs covering every unit, in order.
@@ -72,6 +74,10 @@ def topic_segments(vectors, n_segments: int | None = None, *, min_size: int = 3,
     import numpy as np
 
     n = len(vectors)
+    if window is None:  # about a quarter of the expected segment: long texts, wider windows
+        window = max(3, n // (4 * n_segments)) if n_segments else 3
+        if n_segments:
+            min_size = max(min_size, n // (3 * n_segments))
     if n < 2 * min_size:
         return [(0, n)] if n else []
     gaps = []
@@ -158,9 +164,9 @@ def select_mmr(
     (1 − diversity)·relevance − diversity·(max similarity to what is already taken), scaled by
     1/√length when the budget is in words (short informative sentences stretch a word budget
     further). With `groups` (a topic segment per unit), a segment already represented counts
-    half until every segment has one unit: coverage first. `minor` (a bool per unit: fillers,
-    fragments) keeps a tenth of its gain: taken only when nothing else fits. → chosen indices in
-    order."""
+    half until every segment has one unit: coverage first. With `minor` (a bool per unit:
+    fillers, fragments), those are never taken after the first pick, and coverage is strict:
+    every segment gets a unit before any gets a second. → chosen indices in order."""
     import numpy as np
 
     n = len(scores)
@@ -188,12 +194,18 @@ def select_mmr(
             if not available.any():
                 break
         weight = np.ones(n)
+        eligible = available.copy()
+        if minor is not None and chosen:  # fillers and fragments only when nothing else is
+            eligible &= ~minor
         if group_ids is not None and len(covered) < n_groups:
             weight[np.isin(group_ids, list(covered))] = 0.5
+            if minor is not None:  # strict: every segment gets a unit before any gets two
+                first = eligible & ~np.isin(group_ids, list(covered))
+                eligible = first if first.any() else eligible
+        if not eligible.any():
+            break
         gain = ((1 - diversity) * rel * weight - diversity * best_sim) / cost
-        if minor is not None:
-            gain = np.where(minor, np.minimum(gain, 0) - 1 + 0.1 * gain, gain)
-        gain[~available] = -np.inf
+        gain[~eligible] = -np.inf
         pick = int(np.argmax(gain))
         chosen.append(pick)
         if group_ids is not None:
