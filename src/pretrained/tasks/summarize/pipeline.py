@@ -10,6 +10,7 @@ from ... import runs
 from ...errors import EmptyInputError
 from .abstractive import Abstractive, first_sentences
 from .extractive import run_extractive
+from .length import fit_words, source_filler
 from .options import Progress, SummarizeOptions, SummaryResult, target_length
 from .source_check import check_against_source
 
@@ -89,6 +90,12 @@ def _abstractive_result(
     if max_sentences is not None:
         summary = first_sentences(summary, max_sentences)
     summary, unsupported = _checked(worker, summary, text, options, get_embedder, on_progress)
+    if max_words is not None and (options.words or options.ratio) and summary.strip():
+        summary, notes = fit_words(summary, max_words, source_filler(text, get_embedder))
+        if any("left out" in note for note in notes):  # the cut sentence is gone
+            final = ("a summarizing output", "a final summary output")
+            worker.warnings = [w for w in worker.warnings if not w.startswith(final)]
+        worker.warnings.extend(notes)
     depth = max((lv.get("level", 0) for lv in worker.levels), default=0)
     result = SummaryResult(
         summary=summary,
