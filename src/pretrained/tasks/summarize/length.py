@@ -78,19 +78,15 @@ def fit_words(
             f"{words} + 10 %"
         )
     total = sum(_count(s) for s in picked)
-    if total < low:
-        added = []
-        for sentence in source_sentences(high - total):
-            n = _count(sentence)
-            if total + n <= high and sentence not in picked:
-                added.append(sentence)
-                total += n
-            if total >= low:
-                break
-        if added:
-            picked += added
+    if total < low:  # the model's sentences first, then the source's, in a subset that fits
+        wrote = total
+        pool = picked + [s for s in source_sentences(high) if s not in picked]
+        chosen = [pool[i] for i in choose([_count(s) for s in pool], low, high)]
+        added = [s for s in chosen if s not in picked]
+        if added and sum(_count(s) for s in chosen) > total:
+            picked = [s for s in chosen if s in picked] + added
             warnings.append(
-                f"the model wrote {total - sum(_count(s) for s in added)} of {words} words: "
+                f"the model wrote {wrote} of {words} words (backed by the source): "
                 f"{len(added)} sentence(s) of the source complete the summary"
             )
     return " ".join(picked), warnings

@@ -92,7 +92,7 @@ def _abstractive_result(
     summary, unsupported = _checked(worker, summary, text, options, get_embedder, on_progress)
     if max_words is not None and (options.words or options.ratio) and summary.strip():
         summary, notes = fit_words(summary, max_words, source_filler(text, get_embedder))
-        if any("left out" in note for note in notes):  # the cut sentence is gone
+        if summary.rstrip().endswith((".", "!", "?", "…", '"', "”")):  # no cut sentence left
             final = ("a summarizing output", "a final summary output")
             worker.warnings = [w for w in worker.warnings if not w.startswith(final)]
         worker.warnings.extend(notes)
