@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the main job on the embedded models, offline.
 set -euo pipefail
-PT=.venv/bin/pretrained
+PT=${PT:-.venv/bin/pretrained}  # PT="python -m pretrained" runs it from another environment
 export HF_HUB_OFFLINE=1
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
