@@ -37,6 +37,7 @@ _NAME = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z'’-]*[A-Za-z]")
 _NUMBER = re.compile(r"\d|\b(?:two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
                      r"twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|"
                      r"million|billion|percent)\b", re.IGNORECASE)  # fmt: skip
+NAME_BONUS = 0.25  # a name or number adds this share of the top word weight
 ONCE = 0.4  # weight of a word used once in the whole text
 MIN_WORDS = 6  # shorter sentences are fragments: their score is discounted
 BLOCKS = 24  # at most this many blocks for the specificity of words
@@ -92,7 +93,7 @@ def informativeness(texts: list[str], weights: dict[str, float] | None = None):
     for i, text in enumerate(texts):
         terms = set(_terms(text))
         words = max(1, len(text.split()))
-        say = sum(weights.get(w, 0.0) for w in terms) + 0.5 * top * names_and_numbers(text)
+        say = sum(weights.get(w, 0.0) for w in terms) + NAME_BONUS * top * names_and_numbers(text)
         score = say / math.sqrt(max(words, MIN_WORDS))
         if words < MIN_WORDS:
             score *= words / MIN_WORDS
