@@ -264,6 +264,7 @@ def choose_segments(units: list[Span], vectors, max_words, max_sentences):
 
 
 INFO_WEIGHT = 0.7  # share of a unit's score that is what it says (the rest: how central it is)
+PARAGRAPH_INFO_WEIGHT = 0.3  # the same, in a text written in paragraphs
 
 
 MINOR_SHARE = 0.4  # the least informative share of a long text's units
@@ -394,6 +395,8 @@ def run_extractive(text: str, options: SummarizeOptions, embedder: Any, progress
         position_weight=options.position_weight,
         segments=segments,
         paragraph_starts=starts if len({u.paragraph for u in units}) > 1 else None,
+        # written paragraphs open with their topic sentence: position and centrality lead there
+        content_weight=PARAGRAPH_INFO_WEIGHT if paragraph_segments(units) else INFO_WEIGHT,
     )
     select_s = time.perf_counter() - start
     picked = [
