@@ -97,3 +97,12 @@ def test_a_short_article_keeps_its_lead_and_gets_no_chapters():
         text, SummarizeOptions(mode="extractive", sentences=2), embedder=HashingEmbedder()
     )
     assert result.chapters == [] and result.sentences[0]["index"] == 0
+
+
+def test_a_transcript_chapter_is_titled_by_a_line_that_says_something():
+    from pretrained.tasks.summarize.topics import chapter_title
+
+    lines = ["So let's try it out.", *TOPICS["bakery"], "Okay, so, yeah, that's a good example."]
+    document = [*lines, *TOPICS["violin"], *FILLERS]
+    vectors = HashingEmbedder().encode(lines)
+    assert chapter_title(lines, vectors, document) in TOPICS["bakery"]

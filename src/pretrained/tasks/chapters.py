@@ -113,7 +113,8 @@ def summarize_transcript(
 ) -> TranscriptSummary:
     """A chaptered summary of a transcript (a result, its to_dict(), or its .json file).
     The overall summary is `sentences` long (3 by default) or `words` long."""
-    from .summarize import SummarizeOptions, embed_units, extract, summarize, topic_segments
+    from .summarize import SummarizeOptions, embed_units, summarize, topic_segments
+    from .summarize.topics import chapter_title
 
     began = time.perf_counter()
     if isinstance(transcript, (str, Path)):
@@ -152,15 +153,8 @@ def summarize_transcript(
                 embedder=embedder,
                 **load_options,
             ).summary.strip()
-        else:
-            (best,), _ = extract(
-                texts[first:end],
-                max_sentences=1,
-                embedder=embedder,
-                vectors=vectors[first:end],
-                segments=[(0, end - first)],
-            )
-            title = texts[first + best]
+        else:  # its best line: central and saying the most, not a filler
+            title = chapter_title(texts[first:end], vectors[first:end], texts)
         found.append(Chapter(segments[first].start, segments[end - 1].end, title, first, end - 1))
     return TranscriptSummary(
         source=transcript.source,

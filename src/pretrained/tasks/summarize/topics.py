@@ -8,7 +8,7 @@ from typing import Any
 
 from ..chunking import Span
 from .content import headline
-from .extractive import paragraph_segments
+from .extractive import INFO_WEIGHT, paragraph_segments
 
 HEADLINE_TERMS = 4
 
@@ -37,3 +37,18 @@ def chapters(
             }
         )
     return out
+
+
+def chapter_title(texts: list[str], vectors, document: list[str]) -> str:
+    """A chapter's best line, extractive: central to the chapter and saying the most (what
+    its words say against the whole `document`), so not a filler ("So let's try it out.")."""
+    import numpy as np
+
+    from .content import informativeness, term_weights
+    from .extractive import relevance, with_content
+
+    if len(texts) == 1:
+        return texts[0]
+    info = informativeness(texts, term_weights(document))
+    scores = with_content(relevance(vectors, position_weight=0.3), info, INFO_WEIGHT)
+    return texts[int(np.argmax(scores))]
