@@ -104,6 +104,20 @@ def test_concurrent_requests_share_forward_passes_only_with_micro_batching(micro
         assert embedder.calls == [1] * 16
 
 
+def test_classify_warns_about_a_language_the_model_does_not_read():
+    pytest.importorskip("py3langid")
+    embedder = FakeEmbedder()
+    embedder.model_id = "minilm-l6"  # the registry says it reads English only
+    with TestClient(make_app(embedder=embedder, batch_wait_ms=1)) as c:
+        body = c.post(
+            "/v1/classify",
+            json={"input": ["The food was cold.", "Le service était nul, je suis très déçu 😡"]},
+        ).json()
+    english, french = body["data"]
+    assert english["warnings"] == [] and "'fr'" in french["warnings"][0]
+    assert body["warnings"] == [f"input 1: {french['warnings'][0]}"]
+
+
 def test_classify_batches_never_mix_label_sets():
     embedder = FakeEmbedder(delay=0.02)
     app = make_app(embedder=embedder, batch_wait_ms=20)
