@@ -121,10 +121,22 @@ _EXPECTS_NUMBER = re.compile(
 )
 _EXPECTS_NAME = re.compile(
     r"\b(who|whom|whose|where|which (town|city|country|team|company|service|board|school)|"
-    r"what (name|town|city|country|team|company))\b",
+    r"what (name|town|city|country|team|company)|"
+    r"what (is|are|was|were) the (largest|biggest|main|leading|top|chief|primary) "
+    r"(source|producer|exporter|supplier|maker|grower|consumer|buyer)s?)\b",
     re.I,
 )
 _CAPITAL = re.compile(r"\b[A-Z][\w'’-]+")
+# Words English capitalizes only because they open a sentence: time and discourse adverbs,
+# connectives. A capital at a sentence's start is a name unless it is one of these or a stopword.
+_OPENERS = frozenset(
+    """today yesterday tomorrow tonight now nowadays meanwhile however instead finally
+    eventually later earlier first second third next last still perhaps maybe indeed thus
+    hence therefore moreover furthermore overall generally usually often sometimes always
+    rarely traditionally historically recently currently originally unlike despite although
+    whereas until unless since every several another either neither none nothing everything
+    something someone everyone anyone""".split()  # noqa: SIM905
+)
 
 
 def expected_type(question: str) -> str | None:
@@ -145,7 +157,9 @@ def has_type(text: str, kind: str | None, question: str) -> bool:
     if kind == "number":
         return any(w[:1].isdigit() and w not in asked for w in content_words(text))
     return any(
-        _norm(m.group()) not in asked and _norm(m.group()) not in STOPWORDS
+        _norm(m.group()) not in asked
+        and _norm(m.group()) not in STOPWORDS
+        and m.group().lower() not in _OPENERS
         for m in _CAPITAL.finditer(text)
     )
 
