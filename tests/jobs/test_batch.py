@@ -80,9 +80,9 @@ def test_batch_generate_parquet(cli, prompts, tmp_path, tiny_gpt2_dir):
     manifest = json.loads((tmp_path / "out.parquet.batch" / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["rows"] == 30
     assert not (tmp_path / "out.parquet.batch" / "chunks").exists()
-    from pretrained import runs
+    from pretrained import runlog
 
-    logged = runs.recent(1)[0]
+    logged = runlog.recent(1)[0]
     assert logged["command"] == "batch generate" and logged["task"] == "batch generate"
     assert logged["extra"]["rows"] == 30 and logged["status"] == "ok"
     # the same command again: nothing to do

@@ -58,7 +58,7 @@ class ChunkWorker:
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
-        from .batch import process_chunk
+        from .chunks import process_chunk
 
         chunks, blobs = [], []
         for chunk in batch["chunk"]:

@@ -29,8 +29,9 @@ from pathlib import Path
 from typing import Any
 
 from .. import settings
+from .._util import first_line
 from ..errors import JobNotFoundError, PretrainedError
-from ..runs import _retry
+from ..runlog import _retry
 from .files import atomic_write, process_alive
 
 _SCHEMA = """
@@ -301,7 +302,7 @@ class JobStore:
         if isinstance(error, PretrainedError):
             message, hint = error.message, error.hint
         else:
-            message = (str(error).strip().splitlines() or [""])[0]
+            message = first_line(error, "")
             hint = "rerun with PRETRAINED_DEBUG=1 for the traceback"
         self._run(
             "UPDATE jobs SET status = 'failed', error_type = ?, error = ?, hint = ?,"

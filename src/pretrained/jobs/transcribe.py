@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._util import first_line
 from ..errors import PretrainedError, UsageError
 from ..sources.audio import MediaItem, expand_inputs, probe
 from ..tasks.transcribe import FORMATS, Checkpoint, TranscribeOptions, TranscribeResult
@@ -350,7 +351,7 @@ def transcribe_inputs(
                 raise
             outcome = ItemOutcome(item.uri, "failed", error=exc.to_dict())
         except Exception as exc:  # anything else fails this input only, never the others
-            first = (str(exc).strip().splitlines() or [""])[0]
+            first = first_line(exc, "")
             outcome = ItemOutcome(
                 item.uri,
                 "failed",

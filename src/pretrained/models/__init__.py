@@ -10,6 +10,7 @@ from collections import OrderedDict
 from typing import Any
 
 from ..errors import UnsupportedModelError
+from . import loading
 from .backends import create_text_backend, text_engine_candidates
 from .backends.base import TextBackend
 from .registry import EMBEDDING, TEXT_GENERATION, ResolvedModel, resolve
@@ -265,6 +266,9 @@ def load_transcriber(
 def unload_all() -> None:
     with _lock:
         _loaded.clear()
+
+
+loading.ON_CLEAR.append(unload_all)
 
 
 __all__ = [

@@ -16,11 +16,13 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .. import settings
+from .._util import atomic_write, first_line
 from ..errors import (
     DeviceUnavailableError,
     InvalidOptionError,
@@ -213,11 +215,7 @@ def file_sha256(path: Path) -> str:
 
 
 def atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    with os.fdopen(fd, "w") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    atomic_write(path, text)
 
 
 def publish_dir(tmp: Path, final: Path) -> Path:
@@ -246,23 +244,13 @@ class Prepared:
     notes: list[str] = field(default_factory=list)
 
 
-@contextlib.contextmanager
 def _build_lock(final: Path):
     """An exclusive lock next to a cache entry, so a second process waits for the first one's
     conversion instead of doing the same work (the rename in publish_dir is what keeps the
-    entry whole; the lock only saves the duplicate work). No-op where fcntl is missing."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - Windows
-        yield
-        return
-    lock_path = final.parent / f".{final.name}.lock"
-    with lock_path.open("a") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(fh, fcntl.LOCK_UN)
+    entry whole; the lock only saves the duplicate work)."""
+    from filelock import FileLock
+
+    return FileLock(str(final.parent / f".{final.name}.lock"))
 
 
 def cached_build(name: str, build, meta: dict[str, Any], revision: str | None) -> Prepared:
@@ -287,6 +275,9 @@ def cached_build(name: str, build, meta: dict[str, Any], revision: str | None) -
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return Prepared(final, revision, converted=True, seconds=time.time() - start)
+
+
+ON_CLEAR: list[Callable[[], object]] = []  # called before clear_cache deletes entries
 
 
 def cache_entries() -> list[dict[str, Any]]:
@@ -321,9 +312,8 @@ def clear_cache(names: list[str] | None = None) -> list[dict[str, Any]]:
                 hint="run 'pretrained models cache list' to see the entries",
             )
         entries = [e for e in entries if e["name"] in names]
-    from . import unload_all
-
-    unload_all()  # models loaded in this process from a deleted entry would break later
+    for hook in ON_CLEAR:  # models/__init__ unloads its models: one from a deleted entry breaks
+        hook()
     root = settings.cache_dir()
     for entry in entries:
         # rename first so a reader never sees a half-deleted entry as complete
@@ -454,14 +444,9 @@ def load_tokenizer(resolved: ResolvedModel, *, trust_remote_code: bool = False):
             ), prepared
     except (OSError, ValueError) as exc:
         raise ModelLoadError(
-            f"could not load a tokenizer for {resolved.label}: {_first_line(exc)}",
+            f"could not load a tokenizer for {resolved.label}: {first_line(exc)}",
             hint="check that the model folder has tokenizer files (tokenizer.json / vocab)",
         ) from exc
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return text[0] if text else type(exc).__name__
 
 
 @dataclass
@@ -532,7 +517,7 @@ def load_causal_lm(
             )
             model = AutoModelForCausalLM.from_pretrained(prepared.path, **kwargs)
     except ValueError as exc:
-        message = _first_line(exc)
+        message = first_line(exc)
         if "trust_remote_code" in str(exc):
             raise UnsupportedModelError(
                 f"{resolved.label} needs custom code from its repository to load",
@@ -549,7 +534,7 @@ def load_causal_lm(
             ) from exc
         raise ModelLoadError(f"could not load {resolved.label}: {message}") from exc
     except OSError as exc:
-        raise ModelLoadError(f"could not load {resolved.label}: {_first_line(exc)}") from exc
+        raise ModelLoadError(f"could not load {resolved.label}: {first_line(exc)}") from exc
     if bnb is None:
         model.to(chosen)
     model.eval()
@@ -578,7 +563,7 @@ def read_run_config(folder: Path) -> dict[str, Any] | None:
     try:
         config = yaml.safe_load(path.read_text())
     except yaml.YAMLError as exc:
-        raise ModelLoadError(f"'{path}' is not valid YAML: {_first_line(exc)}") from exc
+        raise ModelLoadError(f"'{path}' is not valid YAML: {first_line(exc)}") from exc
     return config if isinstance(config, dict) and "base_model" in config else None
 
 
@@ -706,10 +691,6 @@ def diffusers_quantization(quantize: str | None, device: str, components: list[s
     )
 
 
-def first_line(exc: BaseException) -> str:
-    return _first_line(exc)
-
-
 def load_failure(resolved: ResolvedModel, exc: BaseException, what: str, hint: str):
     """The error for a model that failed to load: custom code refused, or anything else."""
     if "trust_remote_code" in str(exc):
@@ -717,4 +698,7 @@ def load_failure(resolved: ResolvedModel, exc: BaseException, what: str, hint: s
             f"{resolved.label} needs custom code from its repository to load",
             hint="pass --trust-remote-code only if you trust the publisher",
         )
-    return ModelLoadError(f"could not load {resolved.label} {what}: {_first_line(exc)}", hint=hint)
+    return ModelLoadError(f"could not load {resolved.label} {what}: {first_line(exc)}", hint=hint)
+
+
+_first_line = first_line  # the name train/data.py imports

@@ -258,7 +258,7 @@ def mount_ui(app, server: Server) -> None:
 
 
 def _version() -> str:
-    from .. import __version__
+    from .._util import __version__
 
     return __version__
 

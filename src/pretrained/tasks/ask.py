@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import runs
+from .. import runlog
 from ..errors import EmptyInputError, InvalidOptionError
 from .chunking import split_sentences
 from .grounding import expected_type, has_type, support
@@ -310,7 +310,7 @@ class Asker:
         relevant = [p for p in retrieved if p.score >= options.min_score]
         if not relevant:
             timings["total_s"] = round(time.perf_counter() - began, 3)
-            runs.annotate(task="ask", model=embed_engine.model_id, found=False)
+            runlog.annotate(task="ask", model=embed_engine.model_id, found=False)
             return AskResult(
                 question,
                 f"The answer was {NOT_FOUND} (best match scored "
@@ -377,7 +377,7 @@ class Asker:
                 numbers = set()
             result.citations = [Citation(n, fitted[n - 1]) for n in sorted(numbers)]
         result.timings["total_s"] = round(time.perf_counter() - began, 3)
-        runs.annotate(task="ask", found=result.found, quoted=result.quoted)
+        runlog.annotate(task="ask", found=result.found, quoted=result.quoted)
         return result
 
 

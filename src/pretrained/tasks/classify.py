@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import runs
+from .. import runlog
 from ..errors import EmptyInputError, InvalidOptionError, UsageError
 
 METHODS = ("auto", "embedding", "nli", "sequence-classification")
@@ -397,7 +397,7 @@ def classify(
             "texts_per_s": round(len(items) / seconds, 1) if seconds > 0 else None,
         },
     )
-    runs.annotate(
+    runlog.annotate(
         task="classify",
         model=engine.model_id,
         revision=engine.revision,

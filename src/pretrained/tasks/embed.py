@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import runs
+from .. import runlog
 from ..errors import EmptyInputError, InvalidOptionError
 
 
@@ -122,7 +122,7 @@ def embed(
         },
     )
     if annotate:
-        runs.annotate(
+        runlog.annotate(
             task="embedding",
             model=engine.model_id,
             revision=engine.revision,

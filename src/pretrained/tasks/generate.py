@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from .. import runs
+from .. import runlog
 from ..errors import EmptyInputError, InvalidOptionError, reject_unknown_options
 from ..models.backends.base import Completion, SamplingParams, TextBackend
 
@@ -245,7 +245,7 @@ def _resolve_seed(options: GenerateOptions) -> GenerateOptions:
 
 
 def _log(backend: TextBackend, results: list[GenerateResult]) -> None:
-    runs.annotate(
+    runlog.annotate(
         task="text-generation",
         model=backend.model_id,
         revision=backend.revision,

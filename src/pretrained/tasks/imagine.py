@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .. import runs
+from .. import runlog
 from ..errors import EmptyInputError, InvalidOptionError
 
 TEXT_TO_IMAGE = "text-to-image"
@@ -215,7 +215,7 @@ def imagine(
             f"the prompt is {overflow[0]} tokens; the text encoder reads only the first "
             f"{overflow[1]}, the rest is ignored"
         )
-    runs.annotate(
+    runlog.annotate(
         task=TEXT_TO_IMAGE,
         model=backend.model_id,
         revision=backend.revision,
@@ -258,7 +258,7 @@ def imagine(
         "generate_s": round(generate_s, 3),
         "total_s": round(time.perf_counter() - started, 3),
     }
-    runs.annotate(outputs=[r.path for r in results if r.path], seeds=seeds, timings=timings)
+    runlog.annotate(outputs=[r.path for r in results if r.path], seeds=seeds, timings=timings)
     return ImagineResult(
         prompt=prompt,
         images=results,

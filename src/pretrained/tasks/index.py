@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import runs, settings
+from .. import runlog, settings
 from ..errors import EmptyInputError, InputNotFoundError, InvalidOptionError, UsageError
 from .chunking import Chunk, pack, split_sentences
 
@@ -355,7 +355,7 @@ def add_to_index(
                 on_progress(1)
         report.total_documents, report.total_chunks = index.count()
     report.timings["total_s"] = round(time.perf_counter() - began, 3)
-    runs.annotate(task="embedding", model=engine.model_id, device=engine.device, index=name)
+    runlog.annotate(task="embedding", model=engine.model_id, device=engine.device, index=name)
     return report
 
 
@@ -402,7 +402,7 @@ def search_index(
             )
         vector = engine.encode([query])[0]
         hits = index.search(vector, k)
-    runs.annotate(task="search", model=engine.model_id, index=name)
+    runlog.annotate(task="search", model=engine.model_id, index=name)
     return SearchResult(
         query, name, engine.model_id, hits, {"total_s": round(time.perf_counter() - began, 3)}
     )

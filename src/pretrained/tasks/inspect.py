@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import runs
+from .. import runlog
 from ..models import hub
 from ..models.registry import TEXT_GENERATION, ResolvedModel, resolve
 
@@ -319,5 +319,5 @@ def inspect(model: str | None = None, *, revision: str | None = None) -> ModelIn
             )
         },
     )
-    runs.annotate(task="inspect", model=info.model, revision=rev)
+    runlog.annotate(task="inspect", model=info.model, revision=rev)
     return info

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import runs
+from .. import runlog
 from ..errors import EmptyInputError, InvalidOptionError
 
 TEXT_TO_SPEECH = "text-to-speech"
@@ -161,7 +161,7 @@ def speak(
     started = time.perf_counter()
     if backend is None:
         backend = load_backend(model, **load_options)
-    runs.annotate(
+    runlog.annotate(
         task=TEXT_TO_SPEECH,
         model=backend.model_id,
         revision=backend.revision,
@@ -195,7 +195,7 @@ def speak(
         "total_s": round(time.perf_counter() - started, 3),
         "real_time_factor": round(synth_s / duration, 4) if duration else None,
     }
-    runs.annotate(duration_s=round(duration, 3), output=path, sentences=len(chunks))
+    runlog.annotate(duration_s=round(duration, 3), output=path, sentences=len(chunks))
     return SpeakResult(
         text=text,
         path=path,

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .. import runs
+from .. import runlog
 from ..errors import InvalidOptionError, UnreadableInputError, reject_unknown_options
 from ..models.backends.transcription import (
     SAMPLE_RATE,
@@ -502,7 +502,7 @@ def transcribe(
         },
         dropped_segments=guard.dropped,
     )
-    runs.annotate(
+    runlog.annotate(
         task="transcribe",
         model=speech.model_id,
         revision=speech.revision,

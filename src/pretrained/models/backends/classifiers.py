@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..._util import first_line
 from ...errors import ModelLoadError, UnsupportedModelError
 from ..registry import ResolvedModel
 
@@ -121,7 +122,7 @@ def load_sequence_classifier(
                 use_safetensors=None if trust_pickle else True,
             )
     except (OSError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise ModelLoadError(f"could not load {resolved.label} as a classifier: {first}") from exc
     model.to(chosen)
     model.eval()

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..._util import first_line
 from ...errors import ModelLoadError, UnsupportedModelError, missing_dependency
 from ..registry import ResolvedModel
 from .base import (
@@ -147,7 +148,7 @@ def convert_folder(source: Path, out: Path, quantization: str | None, *, label: 
         # "No conversion is registered for the model configuration …", or a converter that
         # half-knows the architecture and trips over its config
         raise UnsupportedModelError(
-            f"CTranslate2 cannot convert {label}: {str(exc).splitlines()[0]}",
+            f"CTranslate2 cannot convert {label}: {first_line(exc)}",
             hint="use --engine transformers (or --engine auto, which falls back to it)",
         ) from exc
 
@@ -450,7 +451,7 @@ def load_text_backend(
 
 def _load_export(resolved: ResolvedModel) -> CTranslate2TextBackend:
     """A folder written by `pretrained export --format ct2` (its export.json says what it is)."""
-    from .portable import read_export
+    from .exports import read_export
 
     assert resolved.path is not None
     info = read_export(resolved.path)

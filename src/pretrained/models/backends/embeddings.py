@@ -13,6 +13,7 @@ import sys
 import time
 from typing import Any, Protocol, runtime_checkable
 
+from ..._util import first_line
 from ...errors import InvalidOptionError, ModelLoadError, UnsupportedModelError
 from ..registry import ResolvedModel
 
@@ -195,7 +196,7 @@ def load_sentence_transformer(
                 local_files_only=True,
             )
     except (OSError, ValueError, KeyError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise ModelLoadError(
             f"could not load {resolved.label} as an embedding model: {first}",
             hint="pass a sentence-transformers model or a transformers encoder (BERT-like)",

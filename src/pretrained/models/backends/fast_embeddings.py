@@ -38,6 +38,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..._util import first_line
 from ...errors import InvalidOptionError, PretrainedError, UnsupportedModelError
 from ..registry import ResolvedModel
 
@@ -366,7 +367,7 @@ def _export_onnx(st: Any, tokenizer_json: Path, target: Path) -> None:
     import torch
     from tokenizers import Tokenizer
 
-    from ...ship.export import torch_to_onnx
+    from .onnx_export import torch_to_onnx
 
     inner = st[0].auto_model.float().eval()
 
@@ -514,7 +515,7 @@ def load_fast_embedder(
         except (PretrainedError, OSError, MemoryError):
             raise
         except Exception as exc:  # an exporter or converter that trips over this model
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             raise UnsupportedModelError(f"its {engine} conversion failed: {first[:200]}") from exc
 
     try:

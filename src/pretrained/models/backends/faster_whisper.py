@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..._util import first_line
 from ...errors import (
     DeviceUnavailableError,
     InvalidOptionError,
@@ -142,7 +143,7 @@ class FasterWhisperBackend:
                 local_files_only=True,
             )
         except (RuntimeError, ValueError, OSError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             raise ModelLoadError(
                 f"could not load {resolved.label} with faster-whisper: {first}", hint=CT2_HINT
             ) from exc

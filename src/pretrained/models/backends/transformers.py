@@ -20,6 +20,7 @@ from .base import (
     check_cancelled,
     cut_at_stop,
 )
+from .stopping import stop_when
 
 
 class _FirstTokenTimer:
@@ -246,17 +247,3 @@ def load_text_backend(resolved, **options: Any):
         if is_encoder_decoder(prepared.path):
             return load_seq2seq_backend(resolved, prepared, **options)
     return TransformersTextBackend(load_causal_lm(resolved, **options))
-
-
-def stop_when(cancel: threading.Event):
-    """Stopping criteria for model.generate(): every sequence ends once `cancel` is set."""
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
-
-    class Cancelled(StoppingCriteria):
-        def __call__(self, input_ids, scores, **kwargs):  # noqa: ARG002
-            return torch.full(
-                (input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device
-            )
-
-    return StoppingCriteriaList([Cancelled()])
