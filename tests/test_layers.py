@@ -14,7 +14,13 @@ PACKAGE = SRC / "pretrained"
 # Bottom to top; a module may import its own layer and the layers below it. The same order
 # is drawn in docs/ARCHITECTURE.md ("Layers").
 LAYERS: list[tuple[str, ...]] = [
-    ("pretrained._util", "pretrained.errors", "pretrained.settings", "pretrained.redact"),
+    (
+        "pretrained._util",
+        "pretrained.errors",
+        "pretrained.options",
+        "pretrained.settings",
+        "pretrained.redact",
+    ),
     ("pretrained.runlog", "pretrained.runs", "pretrained.media"),  # runs: runlog's old name
     ("pretrained.sources",),
     ("pretrained.models",),

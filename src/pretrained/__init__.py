@@ -18,6 +18,7 @@ from ._util import __version__ as __version__
 # public name → module that defines it
 _EXPORTS: dict[str, str] = {
     "load": "pretrained.models",
+    "LoadOptions": "pretrained.models.load_options",
     "resolve": "pretrained.models.registry",
     "GenerateOptions": "pretrained.tasks.generate",
     "GenerateResult": "pretrained.tasks.generate",
@@ -75,6 +76,7 @@ __all__ = [
     "summarize",
     "GenerateOptions",
     "GenerateResult",
+    "LoadOptions",
     "ImagineOptions",
     "ModelInfo",
     "PretrainedError",
@@ -153,23 +155,12 @@ def finetune(data: str, model: str | None = None, *, options=None, reporter=None
     return _finetune(data, model, options, reporter=reporter)
 
 
-_LOAD_KEYS = {
-    "revision",
-    "device",
-    "dtype",
-    "quantize",
-    "engine",
-    "trust_remote_code",
-    "trust_pickle",
-}
-
-
 def _split(kwargs: dict[str, Any]):
+    from .models.load_options import LoadOptions
     from .tasks.generate import GenerateOptions
 
-    load_options = {k: v for k, v in kwargs.items() if k in _LOAD_KEYS}
-    knobs = {k: v for k, v in kwargs.items() if k not in _LOAD_KEYS}
-    return GenerateOptions.from_kwargs(**knobs), load_options
+    load, knobs = LoadOptions.split(kwargs)
+    return GenerateOptions.from_kwargs(**knobs), load.kwargs()
 
 
 def __getattr__(name: str) -> Any:

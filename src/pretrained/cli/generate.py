@@ -61,22 +61,8 @@ def generate(
     seed: o.Seed = None,
     stop: o.Stop = None,
     system: o.System = None,
-    raw: Annotated[
-        bool,
-        typer.Option(
-            "--raw",
-            help="Feed the prompt as is, without the chat template.",
-            rich_help_panel=o.KNOB_PANEL,
-        ),
-    ] = False,
-    batch_size: Annotated[
-        int,
-        typer.Option(
-            "--batch-size",
-            help="Prompts per forward pass with --file.",
-            rich_help_panel=o.KNOB_PANEL,
-        ),
-    ] = o.DEFAULTS.batch_size,
+    raw: o.Raw = False,
+    batch_size: o.BatchSize = o.DEFAULTS.batch_size,
     stream: Annotated[
         bool | None,
         typer.Option(

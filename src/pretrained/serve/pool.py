@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import _LOAD_KEYS as LOAD_KEYS
 from ..errors import ModelNotServedError, PretrainedError
+from ..models.load_options import LoadOptions
 from ..models.registry import resolve
 from .config import TASKS, ServeConfig
 
@@ -90,7 +90,7 @@ class ModelPool:
         from ..models.registry import default_model
 
         self.config = config
-        self.options = {k: v for k, v in config.load_options.items() if k in LOAD_KEYS}
+        self.options = LoadOptions.pick(config.load_options)
         self.served: dict[str, Served] = {}
         for task in config.enabled:
             name = config.model_for(task) or default_model(TASKS[task][1])

@@ -14,20 +14,16 @@ from typing import Any
 
 from .. import runlog
 from ..errors import EmptyInputError, InvalidOptionError
+from ..options import option, validate
 
 
 @dataclass(frozen=True)
 class EmbedOptions:
-    batch_size: int = 32
+    batch_size: int = option(32, "Texts per model call.", ge=1, example=32)
     normalize: bool = True  # unit vectors: cosine similarity is a dot product
 
     def validate(self) -> EmbedOptions:
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise InvalidOptionError(
-                f"--batch-size must be a whole number ≥ 1 (got {self.batch_size!r})",
-                hint="e.g. --batch-size 32",
-            )
-        return self
+        return validate(self)
 
 
 @dataclass
