@@ -142,30 +142,18 @@ Quiet = Annotated[
 ]
 
 
-def load_options(
-    model: str | None,
-    revision: str | None,
-    device: str | None,
-    dtype: str | None,
-    quantize: str | None,
-    engine: str,
-    trust_remote_code: bool,
-    trust_pickle: bool,
-) -> dict[str, Any]:
-    return {
-        "model": model,
-        "revision": revision,
-        "device": device,
-        "dtype": dtype,
-        "quantize": quantize,
-        "engine": engine,
-        "trust_remote_code": trust_remote_code,
-        "trust_pickle": trust_pickle,
-    }
+def load_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The model and LoadOptions values among a command's parameters (its locals())."""
+    from ..models.load_options import LoadOptions
+
+    return {k: params[k] for k in ("model", *LoadOptions.keys()) if k in params}
 
 
 def generate_options(**values: Any) -> GenerateOptions:
-    """Build (and validate) GenerateOptions from CLI values; the error names the CLI flag."""
+    """Build (and validate) GenerateOptions from CLI values; the error names the CLI flag.
+    Keys that are not generation knobs (a command's other parameters) are left out."""
+    known = set(options.names(GenerateOptions))
+    values = {k: v for k, v in values.items() if k in known}
     values["stop"] = tuple(values.get("stop") or ())
     return GenerateOptions.from_kwargs(**values)
 

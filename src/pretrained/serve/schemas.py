@@ -292,3 +292,38 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: _error("the model could not be loaded"),
     504: _error("the request took longer than --timeout"),
 }
+
+
+class StreamChunks:
+    """The chunks of one streamed answer — chat ("chat.completion.chunk", a delta per piece)
+    or text ("text_completion") — sharing one id, creation time and model; `closing` is the
+    finish chunk, then the usage chunk when the client asked for it."""
+
+    def __init__(self, chat: bool, model: str, fingerprint: str | None = None) -> None:
+        self.chat, self.model, self.fingerprint = chat, model, fingerprint
+        self.id, self.created = new_id("chatcmpl" if chat else "cmpl"), now()
+
+    def chunk(self, text: str | None = None, finish: str | None = None, *, role: bool = False):
+        head: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk" if self.chat else "text_completion",
+            "created": self.created,
+            "model": self.model,
+        }
+        if not self.chat:
+            choice = {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
+            return {**head, "choices": [choice]}
+        delta = {"role": "assistant", "content": ""} if role else {}
+        if text is not None:
+            delta["content"] = text
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        return {**head, "system_fingerprint": self.fingerprint, "choices": [choice]}
+
+    def closing(self, result: Any, include_usage: bool) -> list[dict[str, Any]]:
+        out = [self.chunk(None, result.completions[0].finish_reason if result else "stop")]
+        if include_usage and result is not None:
+            last = self.chunk(None)
+            last["choices"] = []
+            last["usage"] = usage(result.prompt_tokens, result.completion_tokens)
+            out.append(last)
+        return out

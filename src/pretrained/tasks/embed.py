@@ -15,6 +15,7 @@ from typing import Any
 from .. import runlog
 from ..errors import EmptyInputError, InvalidOptionError
 from ..options import option, validate
+from .chunking import chunk_text
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,14 @@ def get_embedder(backend: Any = None, model: str | None = None, **load_options: 
     from ..models import load_embedder
 
     return load_embedder(model, **load_options)
+
+
+def embed_chunks(text: str, engine: Any, max_tokens: int | None = None, batch_size: int = 32):
+    """→ (chunks, vectors): `text` cut into chunks the model reads whole (its own tokenizer
+    counts, along the document's structure), each chunk embedded."""
+    chunks = chunk_text(text, engine, max_tokens=max_tokens)
+    vectors = engine.encode([c.text for c in chunks], batch_size=batch_size)
+    return chunks, vectors
 
 
 def embed(

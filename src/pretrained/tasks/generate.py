@@ -236,7 +236,7 @@ def _check_prompt(prompt: Any) -> str:
     return prompt
 
 
-def _resolve_seed(options: GenerateOptions) -> GenerateOptions:
+def resolve_seed(options: GenerateOptions) -> GenerateOptions:
     """Sampling without a seed gets a random one, reported back so the run can be repeated."""
     if options.temperature > 0 and options.seed is None:
         return replace(options, seed=random.randrange(2**31))
@@ -271,7 +271,7 @@ def generate(
         raise EmptyInputError("no prompts were given")
     for p in prompts:
         _check_prompt(p)
-    options = _resolve_seed((options or GenerateOptions()).validate())
+    options = resolve_seed((options or GenerateOptions()).validate())
     backend = _backend(backend, model, load_options)
     load_s = backend.load_seconds
     prepared = [prepare_prompt(backend, p, options) for p in prompts]
@@ -370,7 +370,7 @@ def stream(
 ) -> GenerationStream:
     """Stream one completion. Stop sequences are never shown, even partially."""
     _check_prompt(prompt)
-    options = _resolve_seed((options or GenerateOptions()).validate())
+    options = resolve_seed((options or GenerateOptions()).validate())
     if options.num_return_sequences != 1:
         raise InvalidOptionError(
             "streaming returns one sequence", hint="drop --num-return-sequences, or use --no-stream"
