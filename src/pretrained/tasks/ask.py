@@ -341,27 +341,33 @@ class Asker:
             timings=timings,
         )
         if not not_found and answer:
-            claims = check_claims(answer, fitted, question)
-            result.claims = claims
-            result.support = min(c.support for c in claims)
-            marked = {int(n) for n in _MARK.findall(answer) if 1 <= int(n) <= len(fitted)}
-            if result.support >= options.min_support:
-                numbers = marked or {c.passage for c in claims if c.passage}
-                result.citations_inferred = not marked
-                if not marked:
-                    result.answer = " ".join(
-                        f"{c.text} [{c.passage}]" if c.passage else c.text for c in claims
-                    )
-            elif sentences:
-                result.generated = answer
-                result.answer, numbers = _quote(sentences, fitted, options.quote_sentences)
-                result.quoted = True
-            else:
-                numbers = set()
-            result.citations = [Citation(n, fitted[n - 1]) for n in sorted(numbers)]
+            self._cite(result, fitted, sentences, question)
         result.timings["total_s"] = round(time.perf_counter() - began, 3)
         runlog.annotate(task="ask", found=result.found, quoted=result.quoted)
         return result
+
+    def _cite(self, result: AskResult, fitted: list, sentences: list, question: str) -> None:
+        """Check the answer against the passages it cites: supported → its citations (inferred
+        when the model marked none); unsupported → a quote of the best passage sentence."""
+        options, answer = self.options, result.answer
+        claims = check_claims(answer, fitted, question)
+        result.claims = claims
+        result.support = min(c.support for c in claims)
+        marked = {int(n) for n in _MARK.findall(answer) if 1 <= int(n) <= len(fitted)}
+        if result.support >= options.min_support:
+            numbers = marked or {c.passage for c in claims if c.passage}
+            result.citations_inferred = not marked
+            if not marked:
+                result.answer = " ".join(
+                    f"{c.text} [{c.passage}]" if c.passage else c.text for c in claims
+                )
+        elif sentences:
+            result.generated = answer
+            result.answer, numbers = _quote(sentences, fitted, options.quote_sentences)
+            result.quoted = True
+        else:
+            numbers = set()
+        result.citations = [Citation(n, fitted[n - 1]) for n in sorted(numbers)]
 
 
 def ask(
