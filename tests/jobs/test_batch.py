@@ -123,8 +123,9 @@ def test_output_not_written_by_a_job_is_not_overwritten(cli, prompts, tmp_path, 
     [
         (["--output", "x.csv"], 2, ".parquet or .jsonl"),
         (["--chunk-size", "0"], 2, "--chunk-size"),
-        (["--engine", "spark"], 2, "--engine"),
-        (["--address", "ray://h:10001"], 2, "only applies to --engine ray"),
+        (["--executor", "spark"], 2, "--executor"),
+        (["--engine", "ray"], 2, "engine"),  # --engine is the inference engine here too
+        (["--address", "ray://h:10001"], 2, "only applies to --executor ray"),
         (["--column", "nope"], 2, "no column 'nope'"),
         (["--temperature", "-1"], 2, "--temperature"),
     ],

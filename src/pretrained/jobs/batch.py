@@ -8,9 +8,9 @@ manifest.py for the commit protocol). A rerun of the same command skips committe
 after a crash — even kill -9 — the output ends up with every input row exactly once. Changing
 anything that changes results (task options, model or its revision, input, column, chunk size)
 makes the rerun stop with a clear error unless `restart=True`. Changing only how the work is
-done (batch size, engine, workers) keeps the job resumable: start it locally, finish it on Ray.
+done (batch size, executor, workers) keeps the job resumable: start it locally, finish it on Ray.
 
-Both engines share `process_chunk`, so a chunk gives the same rows whichever engine ran it.
+Both executors share `process_chunk`, so a chunk gives the same rows whichever executor ran it.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from .batch_tasks import BatchTask, ModelSpec, get_task, schema
 from .chunks import process_chunk
 from .manifest import BatchStore, fault
 
-ENGINES = ("local", "ray")
+EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class BatchOptions:
     chunk_size: int = option(
         1000, "Rows per committed chunk (the unit of resume).", ge=1, example=1000
     )
-    engine: str = option("local", "Where the job runs.", choices=ENGINES, example="ray")
+    executor: str = option("local", "Where the job runs.", choices=EXECUTORS, example="ray")
     num_workers: int = option(2, "Ray: actors holding the model.", ge=1, example=2)
     gpus_per_worker: float = option(0.0, "Ray: GPUs per actor.", ge=0, example=1)
     cpus_per_worker: float = option(1.0, "Ray: CPUs per actor.", gt=0, example=1)
@@ -52,10 +52,10 @@ class BatchOptions:
 
     def validate(self) -> BatchOptions:
         validate(self)
-        if self.engine == "local" and (self.address or self.gpus_per_worker):
+        if self.executor == "local" and (self.address or self.gpus_per_worker):
             flag = "--address" if self.address else "--gpus-per-worker"
             raise InvalidOptionError(
-                f"{flag} only applies to --engine ray", hint=f"add --engine ray, or drop {flag}"
+                f"{flag} only applies to --executor ray", hint=f"add --executor ray, or drop {flag}"
             )
         return self
 
@@ -71,7 +71,7 @@ class BatchResult:
     resumed: int  # rows already committed when this run started
     errors: int  # rows whose `error` column is set
     chunks: int
-    engine: str
+    executor: str  # local | ray
     model: str | None
     revision: str | None
     seconds: float
@@ -275,8 +275,8 @@ def _execute(plan: _Plan, store: BatchStore, options: BatchOptions, on_progress,
 
     served: dict[str, Any] = {}
     if pending:
-        if options.engine == "ray":
-            from .ray_engine import run_on_ray
+        if options.executor == "ray":
+            from .ray_executor import run_on_ray
 
             tracker.begin()  # Ray's start-up and the actors' loading count: they are its cost
             served = run_on_ray(job, pending, commit, options, status)
@@ -311,7 +311,7 @@ def _finalize(plan: _Plan, store: BatchStore, manifest, served, options, status)
         "status": "complete",
         "rows": rows,
         "errors": _count_errors(store),
-        "engine": options.engine,
+        "executor": options.executor,
         "completed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     store.write_manifest(manifest)
@@ -395,7 +395,7 @@ def _result(store, manifest, status, processed, resumed, options, began) -> Batc
         rows=manifest.get("rows", 0),
         processed=processed,
         resumed=resumed,
-        engine=options.engine,
+        executor=options.executor,
     )
     return BatchResult(
         task=manifest.get("task", ""),
@@ -407,7 +407,7 @@ def _result(store, manifest, status, processed, resumed, options, began) -> Batc
         resumed=resumed,
         errors=manifest.get("errors", 0),
         chunks=manifest.get("chunks", 0),
-        engine=options.engine,
+        executor=options.executor,
         model=manifest.get("model"),
         revision=manifest.get("revision"),
         seconds=seconds,

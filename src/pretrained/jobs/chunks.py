@@ -1,5 +1,5 @@
 """One chunk of a batch job through a task's runner: the same code on the local executor
-(batch.py) and on Ray's workers (ray_engine.py)."""
+(batch.py) and on Ray's workers (ray_executor.py)."""
 
 from __future__ import annotations
 

@@ -24,7 +24,6 @@ import os
 import re
 import shutil
 import signal
-import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
@@ -273,7 +272,3 @@ def _json_default(value: Any) -> Any:
     if tolist is not None:
         return tolist()
     return str(value)
-
-
-def elapsed_since(start: float) -> float:
-    return round(time.perf_counter() - start, 3)

@@ -12,7 +12,6 @@ laptop index holds.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import sqlite3
 import time
@@ -329,11 +328,3 @@ def search_index(
     return SearchResult(
         query, name, engine.model_id, hits, {"total_s": round(time.perf_counter() - began, 3)}
     )
-
-
-def delete_index(name: str) -> bool:
-    path = index_path(name)
-    existed = path.exists()
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    return existed
