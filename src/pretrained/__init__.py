@@ -92,6 +92,7 @@ __all__ = [
     "errors",
     "finetune",
     "generate",
+    "generate_many",
     "imagine",
     "inspect",
     "list_models",
@@ -108,13 +109,22 @@ __all__ = [
 ]
 
 
-def generate(prompt, model: str | None = None, *, backend=None, **kwargs: Any):
-    """Generate text. Knobs (temperature, max_new_tokens, top_k, top_p, stop, seed, system …)
-    and load options (revision, device, dtype, quantize, engine …) are keyword arguments."""
+def generate(prompt: str, model: str | None = None, *, backend=None, **kwargs: Any):
+    """Generate text from one prompt (→ GenerateResult). Knobs (temperature, max_new_tokens,
+    top_k, top_p, stop, seed, system …) and load options (revision, device, dtype, quantize,
+    engine …) are keyword arguments."""
     from .tasks.generate import generate as _generate
 
     options, load_options = _split(kwargs)
     return _generate(prompt, model, options, backend=backend, **load_options)
+
+
+def generate_many(prompts: list[str], model: str | None = None, *, backend=None, **kwargs: Any):
+    """Generate from each prompt of a list, batched (→ list of GenerateResult)."""
+    from .tasks.generate import generate_many as _generate_many
+
+    options, load_options = _split(kwargs)
+    return _generate_many(prompts, model, options, backend=backend, **load_options)
 
 
 def stream(prompt: str, model: str | None = None, *, backend=None, **kwargs: Any):

@@ -89,7 +89,9 @@ def generate(
         result = _stream(task, prompts[0], options, backend)
     else:
         with progress(len(prompts), "generating", quiet=quiet) as advance:
-            results = task.generate(prompts, options=options, backend=backend, on_progress=advance)
+            results = task.generate_many(
+                prompts, options=options, backend=backend, on_progress=advance
+            )
         for result in results:
             if json_out:
                 print_json(result.to_dict(), compact=many)

@@ -89,12 +89,12 @@ class _GenerateRunner(Runner):
         self.device = self.backend.device
 
     def run(self, values: list[Any], seed_key: int) -> list[dict[str, Any]]:
-        from ..tasks.generate import generate
+        from ..tasks.generate import generate_many
 
         # A fixed seed per (chunk, batch): a resumed run or a Ray worker draws the same samples.
         seed = (self.options.seed or 0) + seed_key
         options = dataclasses.replace(self.options, seed=seed, batch_size=len(values))
-        results = generate(list(values), options=options, backend=self.backend)
+        results = generate_many(list(values), options=options, backend=self.backend)
         out = []
         for r in results:
             row = {

@@ -236,7 +236,7 @@ async def completions(body: s.CompletionRequest, request: Request):
         results = [await call(request, lambda: _collect(handle), cancel=handle.cancel)]
     else:
         results = await call(
-            request, lambda: task.generate(prompts, options=options, backend=engine)
+            request, lambda: task.generate_many(prompts, options=options, backend=engine)
         )
     server.metrics.count_tokens(
         "generate",

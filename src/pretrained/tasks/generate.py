@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -256,17 +257,40 @@ def _log(backend: TextBackend, results: list[GenerateResult]) -> None:
 
 
 def generate(
-    prompt: str | list[str],
+    prompt: str,
+    model: str | None = None,
+    options: GenerateOptions | None = None,
+    *,
+    backend: TextBackend | None = None,
+    **load_options: Any,
+) -> GenerateResult:
+    """Generate from one prompt. For many prompts (batched), `generate_many`."""
+    if not isinstance(prompt, str):
+        # kept while tasks/summarize.py (owned by another change) still passes lists
+        warnings.warn(
+            "generate() takes one prompt; use generate_many() for a list",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return generate_many(prompt, model, options, backend=backend, **load_options)
+    return generate_many([prompt], model, options, backend=backend, **load_options)[0]
+
+
+def generate_many(
+    prompts: list[str],
     model: str | None = None,
     options: GenerateOptions | None = None,
     *,
     backend: TextBackend | None = None,
     on_progress: Callable[[int], None] | None = None,
     **load_options: Any,
-) -> GenerateResult | list[GenerateResult]:
-    """Generate from one prompt (→ GenerateResult) or a list (→ list, batched)."""
-    single = isinstance(prompt, str)
-    prompts = [prompt] if single else list(prompt)
+) -> list[GenerateResult]:
+    """Generate from each prompt of a list, `options.batch_size` prompts per engine call."""
+    if isinstance(prompts, str):
+        raise InvalidOptionError(
+            "generate_many() takes a list of prompts", hint="use generate() for one prompt"
+        )
+    prompts = list(prompts)
     if not prompts:
         raise EmptyInputError("no prompts were given")
     for p in prompts:
@@ -301,7 +325,7 @@ def generate(
         if on_progress:
             on_progress(len(chunk))
     _log(backend, results)
-    return results[0] if single else results
+    return results
 
 
 class GenerationStream:
