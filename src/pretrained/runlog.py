@@ -21,7 +21,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from . import settings
 from .redact import is_secret_name, redact
@@ -157,7 +157,12 @@ def _retry(action, attempts: int = 8):
     return None
 
 
-def write(run: Run, status: str, error_class: str | None = None, path: Path | None = None) -> None:
+RunStatus = Literal["ok", "error", "interrupted"]
+
+
+def write(
+    run: Run, status: RunStatus, error_class: str | None = None, path: Path | None = None
+) -> None:
     row = (
         datetime.fromtimestamp(run.started, timezone.utc).isoformat(timespec="seconds"),
         run.command,

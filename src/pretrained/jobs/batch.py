@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .. import runlog
 from ..errors import InvalidOptionError, JobError
@@ -65,7 +65,7 @@ class BatchResult:
     task: str
     input: str
     output: str
-    status: str  # complete | already-complete
+    status: Literal["complete", "already-complete"]
     rows: int  # rows in the output
     processed: int  # rows processed by this run
     resumed: int  # rows already committed when this run started

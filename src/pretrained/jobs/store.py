@@ -22,11 +22,12 @@ import json
 import os
 import socket
 import sqlite3
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .. import settings
 from .._util import first_line
@@ -66,7 +67,8 @@ CREATE TABLE IF NOT EXISTS content_hashes (
     sha256 TEXT NOT NULL
 );
 """
-STATUSES = ("pending", "running", "done", "failed")
+JobStatus = Literal["pending", "running", "done", "failed"]
+STATUSES: tuple[JobStatus, ...] = typing.get_args(JobStatus)
 # A running job on another machine (shared PRETRAINED_HOME) counts as abandoned after this long
 # without a checkpoint; on this machine a dead pid is enough.
 _STALE_AFTER = timedelta(hours=1)
@@ -115,7 +117,7 @@ class Job:
     model: str | None
     revision: str | None
     options: dict[str, Any]
-    status: str
+    status: JobStatus
     created_at: str
     updated_at: str
     finished_at: str | None = None
@@ -343,7 +345,7 @@ class JobStore:
             )
         return Job.from_row(rows[0])
 
-    def list(self, status: str | None = None, limit: int = 50) -> list[Job]:
+    def list(self, status: JobStatus | None = None, limit: int = 50) -> list[Job]:
         if status:
             rows = self._run(
                 "SELECT * FROM jobs WHERE status = ? ORDER BY updated_at DESC, id LIMIT ?",

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .._util import first_line
 from ..errors import PretrainedError, UsageError
@@ -40,7 +40,7 @@ class BatchOptions:
 @dataclass
 class ItemOutcome:
     source: str
-    status: str  # done | skipped | failed
+    status: Literal["done", "skipped", "failed"]
     job_id: str | None = None
     outputs: list[str] = field(default_factory=list)
     duration: float | None = None

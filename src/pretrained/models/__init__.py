@@ -13,7 +13,7 @@ from ..errors import UnsupportedModelError
 from . import loading
 from .backends import create_text_backend, text_engine_candidates
 from .backends.base import TextBackend
-from .registry import EMBEDDING, TEXT_GENERATION, ResolvedModel, resolve
+from .registry import EMBEDDING, TEXT_GENERATION, ModelFormat, ResolvedModel, resolve
 
 _MAX_LOADED = 3
 _loaded: OrderedDict[tuple, Any] = OrderedDict()
@@ -121,7 +121,7 @@ def _calibrated(
 def _run_folder_state(resolved) -> tuple:
     """A fine-tuning run folder changes in place (merge adds merged/, --overwrite retrains it):
     key the cache by what the folder holds now, so a stale model is never reused."""
-    if resolved.format != "finetune-run" or resolved.path is None:
+    if resolved.format != ModelFormat.FINETUNE_RUN or resolved.path is None:
         return ()
     parts = ("config.yaml", "adapter", "merged", "model")
     return tuple(

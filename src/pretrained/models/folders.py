@@ -19,7 +19,7 @@ from . import hub
 from .cache import Prepared
 from .devices import quiet_transformers
 from .gguf import gguf_model_dir, gguf_path, gguf_tokenizer_dir
-from .registry import ResolvedModel
+from .registry import ModelFormat, ModelSource, ResolvedModel
 
 
 def check_local_weights(folder: Path, trust_pickle: bool) -> None:
@@ -35,10 +35,10 @@ def prepare(
     resolved: ResolvedModel, *, trust_pickle: bool = False, tokenizer_only: bool = False
 ) -> Prepared:
     """A local folder with config + safetensors (+ tokenizer) for a transformers load."""
-    if resolved.format == "gguf":
+    if resolved.format == ModelFormat.GGUF:
         path = gguf_path(resolved)
         return gguf_tokenizer_dir(path) if tokenizer_only else gguf_model_dir(path)
-    if resolved.source == "hub":
+    if resolved.source == ModelSource.HUB:
         start = time.time()
         snap = hub.download(
             resolved.hub_id, resolved.revision, fmt=resolved.format, trust_pickle=trust_pickle
@@ -86,13 +86,13 @@ def prepare_diffusers(
 ) -> tuple[Prepared, str | None]:
     """A local diffusers pipeline folder (downloaded from the Hub when needed) and the weights
     variant to load ('fp16' when the repo has it and fp16 was asked for, else None)."""
-    if resolved.source == "hub":
+    if resolved.source == ModelSource.HUB:
         start = time.time()
         snap, variant = hub.download_diffusers(
             resolved.hub_id, resolved.revision, variant=variant, trust_pickle=trust_pickle
         )
         return Prepared(snap.path, snap.sha, seconds=time.time() - start), variant
-    if resolved.format != "diffusers" or resolved.path is None:
+    if resolved.format != ModelFormat.DIFFUSERS or resolved.path is None:
         raise UnsupportedModelError(
             f"{resolved.label} is not a diffusers pipeline (no model_index.json)",
             hint="pass a folder saved with DiffusionPipeline.save_pretrained, or a Hub id",

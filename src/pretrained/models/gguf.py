@@ -12,12 +12,12 @@ from typing import Any
 from . import hub
 from .cache import Prepared, cached_build, file_sha256
 from .devices import quiet_transformers
-from .registry import ResolvedModel
+from .registry import ModelSource, ResolvedModel
 
 
 def gguf_path(resolved: ResolvedModel) -> Path:
     """The .gguf file of a GGUF model (downloaded from the Hub when it is a Hub model)."""
-    if resolved.source == "hub":
+    if resolved.source == ModelSource.HUB:
         snap = hub.download(resolved.hub_id, resolved.revision, fmt="gguf", gguf_file=resolved.file)
         gguf_files = sorted(f for f in snap.files if f.endswith(".gguf"))
         return snap.path / (resolved.file or gguf_files[0])

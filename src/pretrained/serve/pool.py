@@ -14,7 +14,7 @@ from typing import Any
 
 from ..errors import ModelNotServedError, PretrainedError
 from ..models.load_options import LoadOptions
-from ..models.registry import resolve
+from ..models.registry import ModelFormat, resolve
 from .config import TASKS, ServeConfig
 
 log = logging.getLogger("pretrained.serve")
@@ -47,7 +47,7 @@ def _load_embedder(model: str, options: dict[str, Any]):
 def _load_classifier(model: str, options: dict[str, Any]):
     """Zero-shot by embeddings for sentence-transformers models, else a classification head."""
     resolved = resolve(model, task="classify", revision=options.get("revision"))
-    if resolved.format == "sentence-transformers":
+    if resolved.format == ModelFormat.SENTENCE_TRANSFORMERS:
         return _load_embedder(model, options)
     from ..models import load_classifier
 

@@ -23,6 +23,7 @@ from typing import Any
 
 from .. import runlog
 from ..errors import EmptyInputError, InvalidOptionError, UsageError
+from ..models.registry import ModelFormat
 from ..options import option, validate
 
 METHODS = ("auto", "embedding", "nli", "sequence-classification")
@@ -297,7 +298,7 @@ def _pick_method(model: str | None, options: ClassifyOptions, backend: Any) -> s
     from ..models.registry import resolve
 
     resolved = resolve(model, task="classify")
-    return "embedding" if resolved.format == "sentence-transformers" else "classifier"
+    return "embedding" if resolved.format == ModelFormat.SENTENCE_TRANSFORMERS else "classifier"
 
 
 def classify(

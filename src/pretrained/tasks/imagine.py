@@ -19,6 +19,18 @@ MAX_SIDE = 4096
 MAX_IMAGES = 16
 
 
+def _side(name: str):
+    """An image side: a multiple of 8 up to MAX_SIDE (the hint offers the nearest one)."""
+    return option(
+        None,
+        f"{name.title()} in pixels.",
+        ge=8,
+        le=MAX_SIDE,
+        multiple_of=8,
+        hint=lambda v: f"e.g. --{name} {_nearest8(v)}",
+    )
+
+
 @dataclass(frozen=True)
 class ImagineOptions:
     """None means: what the model is meant to run with (steps, guidance, size)."""
@@ -38,22 +50,8 @@ class ImagineOptions:
         hint="e.g. --guidance 7.5 (0 turns classifier-free guidance off)",
     )
     negative: str | None = option(None, "What the image should not show.", example='"blurry"')
-    width: int | None = option(
-        None,
-        "Width in pixels.",
-        ge=8,
-        le=MAX_SIDE,
-        multiple_of=8,
-        hint=lambda v: f"e.g. --width {_nearest8(v)}",
-    )
-    height: int | None = option(
-        None,
-        "Height in pixels.",
-        ge=8,
-        le=MAX_SIDE,
-        multiple_of=8,
-        hint=lambda v: f"e.g. --height {_nearest8(v)}",
-    )
+    width: int | None = _side("width")
+    height: int | None = _side("height")
     seed: int | None = option(None, "Random seed.", ge=0, le=2**63 - 1, example=7)
     num_images: int = option(1, "Images per prompt.", ge=1, le=MAX_IMAGES, example=4)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from ..._util import first_line
 from ...errors import ModelLoadError, UnsupportedModelError
-from ..registry import ResolvedModel
+from ..registry import ModelSource, ResolvedModel
 
 
 class SequenceClassifierBackend:
@@ -98,7 +98,7 @@ def load_sequence_classifier(
 
     start = time.time()
     prepared = prepare(resolved, trust_pickle=trust_pickle)
-    if resolved.source == "local":
+    if resolved.source == ModelSource.LOCAL:
         from ..loading import check_local_weights
 
         check_local_weights(prepared.path, trust_pickle)

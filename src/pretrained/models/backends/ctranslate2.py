@@ -33,7 +33,7 @@ from typing import Any
 
 from ..._util import first_line
 from ...errors import ModelLoadError, UnsupportedModelError, missing_dependency
-from ..registry import ResolvedModel
+from ..registry import ModelFormat, ModelSource, ResolvedModel
 from .base import (
     BackendOutput,
     Completion,
@@ -430,7 +430,7 @@ def load_text_backend(
     without 8-bit activations: the fallback where the int8 kernels are wrong on a CPU)."""
     if not available():
         raise missing_dependency("ctranslate2", "fast")
-    if resolved.format == "ctranslate2" and resolved.source == "local":
+    if resolved.format == ModelFormat.CTRANSLATE2 and resolved.source == ModelSource.LOCAL:
         return _load_export(resolved)
     if resolved.format not in ("transformers", "gguf"):
         raise UnsupportedModelError(

@@ -40,7 +40,7 @@ from typing import Any
 
 from ..._util import first_line
 from ...errors import InvalidOptionError, PretrainedError, UnsupportedModelError
-from ..registry import ResolvedModel
+from ..registry import ModelFormat, ResolvedModel
 
 ENGINES = ("ctranslate2", "onnx")  # torch-free embedding engines, preferred first
 RECIPE_FILE = "embedding.json"
@@ -487,7 +487,7 @@ def load_fast_embedder(
 
         package = "ctranslate2" if engine == "ctranslate2" else "onnxruntime"
         raise missing_dependency(package, "fast" if engine == "ctranslate2" else "export")
-    if resolved.format != "sentence-transformers":
+    if resolved.format != ModelFormat.SENTENCE_TRANSFORMERS:
         raise UnsupportedModelError(
             f"{resolved.label} is not a sentence-transformers folder (no modules.json)"
         )

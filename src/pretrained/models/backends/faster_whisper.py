@@ -21,7 +21,7 @@ from ...errors import (
     missing_dependency,
 )
 from .. import hub
-from ..registry import SPEECH_RECOGNITION, ResolvedModel, resolve
+from ..registry import SPEECH_RECOGNITION, ModelFormat, ModelSource, ResolvedModel, resolve
 from .transcription import Segment, TranscriptionInfo, TranscriptionParams, Word
 
 CT2_HINT = (
@@ -52,7 +52,7 @@ def resolve_transcription_model(name: str | None, revision: str | None = None) -
         resolved = ResolvedModel(name, "hub", "ctranslate2", repo, revision)
     else:
         resolved = resolve(name, task=SPEECH_RECOGNITION, revision=revision)
-    if resolved.source != "hub" and resolved.format != "ctranslate2":
+    if resolved.source != ModelSource.HUB and resolved.format != ModelFormat.CTRANSLATE2:
         raise UnsupportedModelError(
             f"{resolved.label} is a {resolved.format} model, not a faster-whisper "
             "(CTranslate2) speech model",
@@ -63,7 +63,7 @@ def resolve_transcription_model(name: str | None, revision: str | None = None) -
 
 def model_folder(resolved: ResolvedModel) -> tuple[Path, str | None]:
     """(local folder with model.bin, Hub commit sha or None), downloading from the Hub if needed."""
-    if resolved.source != "hub":
+    if resolved.source != ModelSource.HUB:
         assert resolved.path is not None
         return resolved.path, None
     assert resolved.hub_id is not None

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..loading import LoadedLM
+from ..registry import ModelFormat
 from .base import (
     BackendOutput,
     Completion,
@@ -239,7 +240,7 @@ class TransformersTextBackend(HFTokenizerChat):
 def load_text_backend(resolved, **options: Any):
     from ..loading import load_causal_lm, prepare
 
-    if resolved.format == "transformers":
+    if resolved.format == ModelFormat.TRANSFORMERS:
         # Encoder-decoder checkpoints (BART, T5, Pegasus) load through AutoModelForSeq2SeqLM.
         from .seq2seq import is_encoder_decoder, load_seq2seq_backend
 
