@@ -124,8 +124,8 @@ class ResolvedModel:
     """What a model name resolved to. `path` is set for embedded and local models."""
 
     name: str  # what the user asked for
-    source: ModelSource
-    format: ModelFormat
+    source: str  # a ModelSource value (a plain str, so YAML/JSON records keep plain strings)
+    format: str  # a ModelFormat value
     hub_id: str | None = None
     revision: str | None = None  # requested revision (branch, tag or sha) for Hub models
     path: Path | None = None  # local folder holding the weights
@@ -133,9 +133,9 @@ class ResolvedModel:
     alias: str | None = None
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
-    def __post_init__(self) -> None:  # plain strings in → the enum members (an unknown one fails)
-        object.__setattr__(self, "source", ModelSource(self.source))
-        object.__setattr__(self, "format", ModelFormat(self.format))
+    def __post_init__(self) -> None:  # an unknown source or format fails here, not later
+        object.__setattr__(self, "source", ModelSource(self.source).value)
+        object.__setattr__(self, "format", ModelFormat(self.format).value)
 
     @property
     def id(self) -> str:
