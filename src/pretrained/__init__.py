@@ -13,11 +13,12 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._util import __version__ as __version__
 
 # public name → module that defines it
 _EXPORTS: dict[str, str] = {
     "load": "pretrained.models",
+    "LoadOptions": "pretrained.models.load_options",
     "resolve": "pretrained.models.registry",
     "GenerateOptions": "pretrained.tasks.generate",
     "GenerateResult": "pretrained.tasks.generate",
@@ -75,6 +76,7 @@ __all__ = [
     "summarize",
     "GenerateOptions",
     "GenerateResult",
+    "LoadOptions",
     "ImagineOptions",
     "ModelInfo",
     "PretrainedError",
@@ -90,6 +92,7 @@ __all__ = [
     "errors",
     "finetune",
     "generate",
+    "generate_many",
     "imagine",
     "inspect",
     "list_models",
@@ -106,13 +109,22 @@ __all__ = [
 ]
 
 
-def generate(prompt, model: str | None = None, *, backend=None, **kwargs: Any):
-    """Generate text. Knobs (temperature, max_new_tokens, top_k, top_p, stop, seed, system …)
-    and load options (revision, device, dtype, quantize, engine …) are keyword arguments."""
+def generate(prompt: str, model: str | None = None, *, backend=None, **kwargs: Any):
+    """Generate text from one prompt (→ GenerateResult). Knobs (temperature, max_new_tokens,
+    top_k, top_p, stop, seed, system …) and load options (revision, device, dtype, quantize,
+    engine …) are keyword arguments."""
     from .tasks.generate import generate as _generate
 
     options, load_options = _split(kwargs)
     return _generate(prompt, model, options, backend=backend, **load_options)
+
+
+def generate_many(prompts: list[str], model: str | None = None, *, backend=None, **kwargs: Any):
+    """Generate from each prompt of a list, batched (→ list of GenerateResult)."""
+    from .tasks.generate import generate_many as _generate_many
+
+    options, load_options = _split(kwargs)
+    return _generate_many(prompts, model, options, backend=backend, **load_options)
 
 
 def stream(prompt: str, model: str | None = None, *, backend=None, **kwargs: Any):
@@ -153,23 +165,12 @@ def finetune(data: str, model: str | None = None, *, options=None, reporter=None
     return _finetune(data, model, options, reporter=reporter)
 
 
-_LOAD_KEYS = {
-    "revision",
-    "device",
-    "dtype",
-    "quantize",
-    "engine",
-    "trust_remote_code",
-    "trust_pickle",
-}
-
-
 def _split(kwargs: dict[str, Any]):
+    from .models.load_options import LoadOptions
     from .tasks.generate import GenerateOptions
 
-    load_options = {k: v for k, v in kwargs.items() if k in _LOAD_KEYS}
-    knobs = {k: v for k, v in kwargs.items() if k not in _LOAD_KEYS}
-    return GenerateOptions.from_kwargs(**knobs), load_options
+    load, knobs = LoadOptions.split(kwargs)
+    return GenerateOptions.from_kwargs(**knobs), load.kwargs()
 
 
 def __getattr__(name: str) -> Any:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pretrained import runs
+from pretrained import runlog
 from tests import tiny
 from tests.helpers import assert_one_line_error
 
@@ -194,7 +194,7 @@ def test_every_command_is_logged(cli, tiny_gpt2_dir):
     cli("generate", "Hello", "-m", tiny_gpt2_dir, "-t", "0", "-n", "3", "--json")
     cli("tokenize", "hi", "-m", tiny_gpt2_dir)
     cli("generate", "x", "--model", "./nowhere")
-    rows = runs.recent()
+    rows = runlog.recent()
     assert [r["command"] for r in rows] == ["generate", "tokenize", "generate"]
     assert rows[0]["status"] == "error" and rows[0]["error_class"] == "UnknownModelError"
     assert rows[2]["model"] == str(tiny_gpt2_dir) and rows[2]["completion_tokens"] == 3

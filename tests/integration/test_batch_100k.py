@@ -101,7 +101,7 @@ def test_classify_on_ray_matches_local(cli, tmp_path):
     common = ["batch", "classify", str(source), "--chunk-size", "50", "--batch-size", "25", "-q"]
     local, ray = tmp_path / "local.parquet", tmp_path / "ray.parquet"
     assert cli(*common, "-o", str(local)).exit_code == 0
-    result = cli(*common, "-o", str(ray), "--engine", "ray", "--num-workers", "2", "--json")
+    result = cli(*common, "-o", str(ray), "--executor", "ray", "--num-workers", "2", "--json")
     assert result.exit_code == 0, result.stderr
     a, b = pq.read_table(local).to_pylist(), pq.read_table(ray).to_pylist()
     assert [r["id"] for r in a] == [r["id"] for r in b] == list(range(300))

@@ -80,9 +80,9 @@ def test_batch_generate_parquet(cli, prompts, tmp_path, tiny_gpt2_dir):
     manifest = json.loads((tmp_path / "out.parquet.batch" / "manifest.json").read_text())
     assert manifest["status"] == "complete" and manifest["rows"] == 30
     assert not (tmp_path / "out.parquet.batch" / "chunks").exists()
-    from pretrained import runs
+    from pretrained import runlog
 
-    logged = runs.recent(1)[0]
+    logged = runlog.recent(1)[0]
     assert logged["command"] == "batch generate" and logged["task"] == "batch generate"
     assert logged["extra"]["rows"] == 30 and logged["status"] == "ok"
     # the same command again: nothing to do
@@ -123,8 +123,9 @@ def test_output_not_written_by_a_job_is_not_overwritten(cli, prompts, tmp_path, 
     [
         (["--output", "x.csv"], 2, ".parquet or .jsonl"),
         (["--chunk-size", "0"], 2, "--chunk-size"),
-        (["--engine", "spark"], 2, "--engine"),
-        (["--address", "ray://h:10001"], 2, "only applies to --engine ray"),
+        (["--executor", "spark"], 2, "--executor"),
+        (["--engine", "ray"], 2, "engine"),  # --engine is the inference engine here too
+        (["--address", "ray://h:10001"], 2, "only applies to --executor ray"),
         (["--column", "nope"], 2, "no column 'nope'"),
         (["--temperature", "-1"], 2, "--temperature"),
     ],

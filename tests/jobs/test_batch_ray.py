@@ -1,4 +1,4 @@
-"""`--engine ray`: a local Ray instance with 2 workers gives the same output as the local
+"""`--executor ray`: a local Ray instance with 2 workers gives the same output as the local
 engine, and a job started locally (then killed) is finished by Ray with no duplicate or gap."""
 
 from __future__ import annotations
@@ -57,17 +57,17 @@ def test_ray_two_workers_match_local_then_resume_across_engines(
     assert proc.returncode == -signal.SIGKILL
     # … is finished on Ray with two workers
     result = cli(
-        *_args(prompts, out, tiny_gpt2_dir, "--engine", "ray", "--num-workers", "2", "--json")
+        *_args(prompts, out, tiny_gpt2_dir, "--executor", "ray", "--num-workers", "2", "--json")
     )
     assert result.exit_code == 0, result.stderr
     data = result.json()
-    assert data["engine"] == "ray" and data["resumed"] == 18 and data["processed"] == 22
+    assert data["executor"] == "ray" and data["resumed"] == 18 and data["processed"] == 22
     assert "starting a local Ray instance (2 workers)" in result.stderr
     assert _rows(out) == reference  # identical rows, ids and texts
 
     # and a whole run on Ray matches too
     whole = tmp_path / "ray.jsonl"
-    result = cli(*_args(prompts, whole, tiny_gpt2_dir, "--engine", "ray", "-q"))
+    result = cli(*_args(prompts, whole, tiny_gpt2_dir, "--executor", "ray", "-q"))
     assert result.exit_code == 0, result.stderr
     assert _rows(whole) == reference
 
@@ -76,7 +76,7 @@ def test_ray_cannot_join_a_missing_cluster(cli, prompts, tmp_path, tiny_gpt2_dir
     from tests.helpers import assert_one_line_error
 
     result = cli(
-        *_args(prompts, tmp_path / "o.parquet", tiny_gpt2_dir, "--engine", "ray"),
+        *_args(prompts, tmp_path / "o.parquet", tiny_gpt2_dir, "--executor", "ray"),
         "--address",
         "127.0.0.1:1",
     )

@@ -6,7 +6,7 @@ from pretrained.errors import (
     PickleRefusedError,
     QuantizationUnavailableError,
 )
-from pretrained.models import loading
+from pretrained.models import cache, devices, loading
 from pretrained.models.registry import resolve
 from tests import tiny
 
@@ -17,10 +17,10 @@ def test_device_auto_selection_is_cpu_here():
 
 
 def test_device_auto_prefers_cuda_then_mps(monkeypatch):
-    monkeypatch.setattr(loading, "cuda_available", lambda: True)
+    monkeypatch.setattr(devices, "cuda_available", lambda: True)
     assert loading.choose_device("auto") == "cuda"
-    monkeypatch.setattr(loading, "cuda_available", lambda: False)
-    monkeypatch.setattr(loading, "mps_available", lambda: True)
+    monkeypatch.setattr(devices, "cuda_available", lambda: False)
+    monkeypatch.setattr(devices, "mps_available", lambda: True)
     assert loading.choose_device("auto") == "mps"
 
 
@@ -83,7 +83,7 @@ def test_file_hash_is_memoized(tmp_path, monkeypatch):
     target.write_bytes(b"x" * 1000)
     first = loading.file_sha256(target)
     calls = []
-    monkeypatch.setattr(loading.hashlib, "sha256", lambda: calls.append(1))
+    monkeypatch.setattr(cache.hashlib, "sha256", lambda: calls.append(1))
     assert loading.file_sha256(target) == first and not calls
     target.write_bytes(b"y" * 1000)  # changed file → new hash
     monkeypatch.undo()

@@ -90,7 +90,7 @@ def test_no_tab_reads_a_file_that_was_not_uploaded(tiny_gpt2_dir, secret_file, t
 
 def test_the_ui_helper_refuses_paths_outside_the_upload_folder(secret_file, tmp_path):
     from pretrained.errors import InvalidOptionError
-    from pretrained.serve.ui import _remove, upload_folder, uploaded
+    from pretrained.serve.ui_parts import _remove, upload_folder, uploaded
 
     with pytest.raises(InvalidOptionError, match="not uploaded"):
         uploaded(secret_file)

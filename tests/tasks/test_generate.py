@@ -4,7 +4,13 @@ import pretrained
 from pretrained.errors import EmptyInputError, InvalidOptionError
 from pretrained.models.backends.base import StopWatcher, cut_at_stop
 from pretrained.models.backends.scripted import ScriptedTextBackend
-from pretrained.tasks.generate import GenerateOptions, generate, stream
+from pretrained.tasks.generate import (
+    GenerateOptions,
+    GenerateResult,
+    generate,
+    generate_many,
+    stream,
+)
 
 
 @pytest.mark.parametrize(
@@ -40,7 +46,7 @@ def test_empty_prompt_is_an_input_error():
     with pytest.raises(EmptyInputError):
         generate("   ", backend=ScriptedTextBackend())
     with pytest.raises(EmptyInputError):
-        generate([], backend=ScriptedTextBackend())
+        generate_many([], backend=ScriptedTextBackend())
 
 
 def test_cut_at_stop_and_stop_watcher_never_leak_a_partial_stop():
@@ -129,7 +135,7 @@ def test_num_return_sequences(tiny_gpt2_dir):
 def test_batch_matches_one_by_one_with_left_padding(tiny_gpt2_dir, tiny_llama_dir):
     prompts = ["Hello", "A coconut is a fruit that grows", "Quote by Oscar"]
     for model in (str(tiny_gpt2_dir), str(tiny_llama_dir)):
-        batched = pretrained.generate(prompts, model, temperature=0, max_new_tokens=6)
+        batched = pretrained.generate_many(prompts, model, temperature=0, max_new_tokens=6)
         single = [pretrained.generate(p, model, temperature=0, max_new_tokens=6) for p in prompts]
         assert [r.text for r in batched] == [r.text for r in single]
         assert [r.prompt_tokens for r in batched] == [r.prompt_tokens for r in single]
@@ -163,3 +169,16 @@ def test_stream_can_be_cancelled(tiny_gpt2_dir):
     next(pieces)
     handle.close()
     assert handle.cancel.is_set()
+
+
+def test_generate_is_one_prompt_and_generate_many_a_list():
+    from pretrained.tasks.generate import generate_many
+
+    backend = ScriptedTextBackend("hi there")
+    one = generate("hi", options=GenerateOptions(temperature=0), backend=backend)
+    many = generate_many(["a", "b"], options=GenerateOptions(temperature=0), backend=backend)
+    assert isinstance(one, GenerateResult) and [type(r) for r in many] == [GenerateResult] * 2
+    with pytest.raises(InvalidOptionError, match="list of prompts"):
+        generate_many("a", backend=backend)
+    with pytest.warns(DeprecationWarning, match="generate_many"):
+        assert len(generate(["a", "b"], backend=backend)) == 2  # until summarize.py switches

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from pretrained import runs
+from pretrained import runlog
 from pretrained.errors import InvalidOptionError, OutputError, PickleRefusedError
 from pretrained.media import png_metadata
 from pretrained.tasks.imagine import ImagineOptions, imagine
@@ -39,7 +39,7 @@ def test_image_of_requested_size_reproducible_with_seed(tiny_diffusion_dir, tmp_
 
 
 def test_png_metadata_and_run_log(tiny_diffusion_dir, tmp_path):
-    with runs.track("imagine"):
+    with runlog.track("imagine"):
         result = imagine(
             "a watercolor hippo",
             str(tiny_diffusion_dir),
@@ -51,7 +51,7 @@ def test_png_metadata_and_run_log(tiny_diffusion_dir, tmp_path):
     assert meta["negative_prompt"] == "blurry" and meta["steps"] == "1"
     assert meta["model"] == str(tiny_diffusion_dir)  # local: no revision
     assert "Seed: 3" in meta["parameters"] and "Size: 32x32" in meta["parameters"]
-    row = runs.recent(1)[0]
+    row = runlog.recent(1)[0]
     assert row["task"] == "text-to-image" and row["model"] == str(tiny_diffusion_dir)
     assert row["params"]["seed"] == 3 and row["extra"]["outputs"] == [str(tmp_path / "h.png")]
     assert result.to_dict()["images"][0]["path"] == str(tmp_path / "h.png")

@@ -4,7 +4,7 @@ feature extraction) built in fixtures; inputs checked before loading; one-line e
 import numpy as np
 import pytest
 
-from pretrained import runs
+from pretrained import runlog
 from pretrained.errors import (
     InputError,
     InputNotFoundError,
@@ -17,7 +17,7 @@ from tests.helpers import assert_one_line_error
 
 
 def test_ner(tiny_bert_dirs):
-    with runs.track("run"):
+    with runlog.track("run"):
         result = run(
             "ner",
             "Hugging Face is based in New York",
@@ -29,7 +29,7 @@ def test_ner(tiny_bert_dirs):
         result.output[0]
     )
     assert all(isinstance(row["score"], float) for row in result.output)  # JSON-safe
-    row = runs.recent(1)[0]
+    row = runlog.recent(1)[0]
     assert row["task"] == "token-classification" and row["params"] == {
         "aggregation_strategy": "simple"
     }

@@ -6,7 +6,7 @@ import wave
 import numpy as np
 import pytest
 
-from pretrained import runs
+from pretrained import runlog
 from pretrained.errors import InvalidOptionError
 from pretrained.media import audio_duration
 from pretrained.tasks.speak import SpeakOptions, speak, split_sentences
@@ -67,14 +67,14 @@ def test_compressed_formats(tmp_path, suffix):
 
 
 def test_vits_engine(tiny_vits_dir, tmp_path):
-    with runs.track("speak"):
+    with runlog.track("speak"):
         result = speak(
             "Hello world. A tiny random voice!", str(tiny_vits_dir), out=tmp_path / "v.wav"
         )
     assert result.engine == "transformers" and result.neural is True
     assert result.sample_rate == 16000 and result.sentences == 2 and result.duration_s > 0
     assert audio_duration(tmp_path / "v.wav") == pytest.approx(result.duration_s, abs=0.01)
-    row = runs.recent(1)[0]
+    row = runlog.recent(1)[0]
     assert row["task"] == "text-to-speech" and row["model"] == str(tiny_vits_dir)
     assert row["extra"]["neural"] is True
 

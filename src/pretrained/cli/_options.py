@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 import typer
 
+from .. import options
 from ..tasks.generate import GenerateOptions
 
 _D = GenerateOptions()
@@ -89,69 +90,45 @@ TrustPickle = Annotated[
     ),
 ]
 
-MaxNewTokens = Annotated[
-    int,
-    typer.Option(
-        "--max-new-tokens", "-n", help="Most tokens to generate.", rich_help_panel=KNOB_PANEL
-    ),
-]
-Temperature = Annotated[
-    float,
-    typer.Option(
-        "--temperature",
-        "-t",
-        help="Randomness; 0 = greedy (deterministic).",
-        rich_help_panel=KNOB_PANEL,
-    ),
-]
-TopK = Annotated[
-    int,
-    typer.Option(
-        "--top-k",
-        help="Sample from the k most likely tokens (0 = off).",
-        rich_help_panel=KNOB_PANEL,
-    ),
-]
-TopP = Annotated[
-    float,
-    typer.Option(
-        "--top-p",
-        help="Nucleus sampling: smallest set with this total probability.",
-        rich_help_panel=KNOB_PANEL,
-    ),
-]
-RepetitionPenalty = Annotated[
-    float,
-    typer.Option(
-        "--repetition-penalty",
-        help="> 1 discourages repeating tokens (1 = off).",
-        rich_help_panel=KNOB_PANEL,
-    ),
-]
-NumReturn = Annotated[
-    int,
-    typer.Option(
-        "--num-return-sequences",
-        help="Completions per prompt (needs temperature > 0).",
-        rich_help_panel=KNOB_PANEL,
-    ),
-]
-Seed = Annotated[
-    int | None,
-    typer.Option(
-        "--seed", help="Random seed for reproducible sampling.", rich_help_panel=KNOB_PANEL
-    ),
-]
-Stop = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--stop", help="Stop when this text appears (repeatable).", rich_help_panel=KNOB_PANEL
-    ),
-]
-System = Annotated[
-    str | None,
-    typer.Option("--system", help="System prompt for chat models.", rich_help_panel=KNOB_PANEL),
-]
+# The generation knobs are derived from GenerateOptions' field specs each time Typer reads a
+# command's signature (module __getattr__ below), so a bound changed there shows in --help.
+KNOBS = {
+    "MaxNewTokens": "max_new_tokens",
+    "Temperature": "temperature",
+    "TopK": "top_k",
+    "TopP": "top_p",
+    "RepetitionPenalty": "repetition_penalty",
+    "NumReturn": "num_return_sequences",
+    "Seed": "seed",
+    "Stop": "stop",
+    "System": "system",
+    "Raw": "raw",
+    "BatchSize": "batch_size",
+}
+_PYTHON_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": bool, "str": str}
+
+
+def knob(cls: Any, name: str, panel: str = KNOB_PANEL, **extra: Any) -> Any:
+    """The Typer option of field `name` of an options dataclass: its flag, short flag, help
+    and range, all from the field's spec (pretrained.options)."""
+    spec = options.specs(cls)[name][1]
+    kind = options.kind(cls, name)
+    if kind == "strs":
+        annotation: Any = list[str] | None
+    else:
+        annotation = _PYTHON_TYPES.get(kind, str)
+        if options.default(cls, name) is None:
+            annotation = annotation | None
+    decls = [options.flag(name, spec)] + ([spec.short] if spec.short else [])
+    info = typer.Option(*decls, help=options.help_text(cls, name), rich_help_panel=panel, **extra)
+    return Annotated[annotation, info]
+
+
+def __getattr__(name: str) -> Any:
+    if name in KNOBS:
+        return knob(GenerateOptions, KNOBS[name])
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 Json = Annotated[
     bool,
@@ -165,30 +142,18 @@ Quiet = Annotated[
 ]
 
 
-def load_options(
-    model: str | None,
-    revision: str | None,
-    device: str | None,
-    dtype: str | None,
-    quantize: str | None,
-    engine: str,
-    trust_remote_code: bool,
-    trust_pickle: bool,
-) -> dict[str, Any]:
-    return {
-        "model": model,
-        "revision": revision,
-        "device": device,
-        "dtype": dtype,
-        "quantize": quantize,
-        "engine": engine,
-        "trust_remote_code": trust_remote_code,
-        "trust_pickle": trust_pickle,
-    }
+def load_params(params: dict[str, Any]) -> dict[str, Any]:
+    """The model and LoadOptions values among a command's parameters (its locals())."""
+    from ..models.load_options import LoadOptions
+
+    return {k: params[k] for k in ("model", *LoadOptions.keys()) if k in params}
 
 
 def generate_options(**values: Any) -> GenerateOptions:
-    """Build (and validate) GenerateOptions from CLI values; the error names the CLI flag."""
+    """Build (and validate) GenerateOptions from CLI values; the error names the CLI flag.
+    Keys that are not generation knobs (a command's other parameters) are left out."""
+    known = set(options.names(GenerateOptions))
+    values = {k: v for k, v in values.items() if k in known}
     values["stop"] = tuple(values.get("stop") or ())
     return GenerateOptions.from_kwargs(**values)
 

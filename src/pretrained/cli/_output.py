@@ -8,6 +8,8 @@ import sys
 from collections.abc import Iterator
 from typing import Any
 
+from .._util import human_bytes, human_count  # noqa: F401 - re-exported for the commands
+
 
 def err_console():
     from rich.console import Console
@@ -61,26 +63,6 @@ def print_error(message: str, hint: str | None) -> None:
     if hint:
         sys.stderr.write(f"hint: {redact(' '.join(str(hint).split()))}\n")
     sys.stderr.flush()
-
-
-def human_bytes(size: int | float | None) -> str:
-    if size is None:
-        return "?"
-    value = float(size)
-    for unit in ("B", "KB", "MB", "GB", "TB"):
-        if abs(value) < 1000 or unit == "TB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{value:.1f} TB"
-
-
-def human_count(n: int | None) -> str:
-    if n is None:
-        return "?"
-    for unit, size in (("B", 1e9), ("M", 1e6), ("K", 1e3)):
-        if n >= size:
-            return f"{n / size:.1f}{unit}"
-    return str(n)
 
 
 @contextlib.contextmanager

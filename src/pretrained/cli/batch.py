@@ -78,10 +78,12 @@ ChunkSize = Annotated[
         rich_help_panel=JOB_PANEL,
     ),
 ]
-JobEngine = Annotated[
+Executor = Annotated[
     str,
     typer.Option(
-        "--engine", help="local (this process) or ray (Ray Data actors).", rich_help_panel=JOB_PANEL
+        "--executor",
+        help="Where the job runs: local (this process) or ray (Ray Data actors).",
+        rich_help_panel=JOB_PANEL,
     ),
 ]
 NumWorkers = Annotated[
@@ -112,15 +114,6 @@ Restart = Annotated[
         "--restart",
         help="Discard this output's committed chunks and start over.",
         rich_help_panel=JOB_PANEL,
-    ),
-]
-InferenceEngine = Annotated[
-    str,
-    typer.Option(
-        "--inference-engine",
-        help="Text-generation engine (what --engine is on generate): auto, transformers, "
-        "llama.cpp, ctranslate2, onnx.",
-        rich_help_panel=o.MODEL_PANEL,
     ),
 ]
 
@@ -207,6 +200,7 @@ def _run(
     trust_remote_code: bool,
     trust_pickle: bool,
     quantize: str | None = None,
+    engine: str | None = None,
     json_out: bool,
     quiet: bool,
     **job: Any,
@@ -222,9 +216,8 @@ def _run(
         "trust_remote_code": trust_remote_code or None,
         "trust_pickle": trust_pickle or None,
     }
-    engine_choice = task_options.pop("_inference_engine", None)
-    if engine_choice is not None:
-        load["engine"] = engine_choice
+    if engine is not None:  # the inference engine (batch generate's --engine)
+        load["engine"] = engine
     try:
         result = run_batch(
             task,
@@ -273,7 +266,7 @@ _COMMON: list[tuple[str, Any, Any]] = [
     ("dtype", o.Dtype, None),
     ("trust_remote_code", o.TrustRemoteCode, False),
     ("trust_pickle", o.TrustPickle, False),
-    ("engine", JobEngine, "local"),
+    ("executor", Executor, "local"),
     ("num_workers", NumWorkers, 2),
     ("gpus_per_worker", GpusPerWorker, 0.0),
     ("cpus_per_worker", CpusPerWorker, 1.0),
@@ -284,8 +277,10 @@ _COMMON: list[tuple[str, Any, Any]] = [
 ]
 
 
-def _command(task: str, batch_size: int, chunk_size: int):
-    """Register fn(**its own options) -> task options dict as `pretrained batch TASK`."""
+def _command(task: str, batch_size: int, chunk_size: int, load: tuple = ()):
+    """Register fn(**its own options) -> task options dict as `pretrained batch TASK`.
+    `load`: (name, annotation, default) of extra load options the command takes (they go to
+    run_batch as load options, not to the task)."""
 
     def decorate(fn):
         hints = typing.get_type_hints(fn, include_extras=True)  # strings → Annotated types
@@ -299,6 +294,7 @@ def _command(task: str, batch_size: int, chunk_size: int):
             *[p.replace(kind=keyword) for p in own],
             inspect.Parameter("batch_size", keyword, annotation=BatchSize, default=batch_size),
             inspect.Parameter("chunk_size", keyword, annotation=ChunkSize, default=chunk_size),
+            *[inspect.Parameter(n, keyword, annotation=a, default=d) for n, a, d in load],
             *[inspect.Parameter(n, keyword, annotation=a, default=d) for n, a, d in _COMMON],
         ]
         names = {p.name for p in own}
@@ -316,9 +312,8 @@ def _command(task: str, batch_size: int, chunk_size: int):
     return decorate
 
 
-@_command("generate", batch_size=8, chunk_size=256)
+@_command("generate", batch_size=8, chunk_size=256, load=(("engine", o.Engine, "auto"),))
 def generate(
-    inference_engine: InferenceEngine = "auto",
     max_new_tokens: o.MaxNewTokens = o.DEFAULTS.max_new_tokens,
     temperature: o.Temperature = o.DEFAULTS.temperature,
     top_k: o.TopK = o.DEFAULTS.top_k,
@@ -340,9 +335,7 @@ def generate(
         stop=stop,
         system=system,
     )
-    options = {k: v for k, v in knobs.__dict__.items() if k != "batch_size"}
-    options["_inference_engine"] = inference_engine
-    return options
+    return {k: v for k, v in knobs.__dict__.items() if k != "batch_size"}
 
 
 @_command("embed", batch_size=64, chunk_size=1000)

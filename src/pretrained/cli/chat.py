@@ -38,22 +38,10 @@ def chat(
     """Chat with a model in your terminal (reads lines from stdin when piped)."""
     from ..tasks.chat import ChatSession
 
-    options = o.generate_options(
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        repetition_penalty=repetition_penalty,
-        seed=seed,
-        stop=stop,
-    )
-    backend = load_backend(
-        o.load_options(
-            model, revision, device, dtype, quantize, engine, trust_remote_code, trust_pickle
-        ),
-        quiet=quiet,
-        task="chat",
-    )
+    params = dict(locals())
+    params.pop("system")  # the session holds the system prompt (/system changes it)
+    options = o.generate_options(**params)
+    backend = load_backend(o.load_params(params), quiet=quiet, task="chat")
     session = ChatSession(backend, options, system=system)
     interactive = sys.stdin.isatty()
     if not backend.has_chat_template:

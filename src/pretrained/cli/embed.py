@@ -101,12 +101,11 @@ def embed(
         info(f"stored in {index_path(index)}", quiet=quiet)
         return
 
-    from ..tasks.index import chunk_text
+    from ..tasks.embed import embed_chunks
 
     items = []
     for document in documents:
-        chunks = chunk_text(document.text, engine, max_tokens=chunk_tokens)
-        vectors = engine.encode([c.text for c in chunks], batch_size=batch_size)
+        chunks, vectors = embed_chunks(document.text, engine, chunk_tokens, batch_size)
         for chunk, vector in zip(chunks, vectors, strict=True):
             items.append((document, chunk, vector))
     if json_out:

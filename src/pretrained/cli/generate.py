@@ -61,22 +61,8 @@ def generate(
     seed: o.Seed = None,
     stop: o.Stop = None,
     system: o.System = None,
-    raw: Annotated[
-        bool,
-        typer.Option(
-            "--raw",
-            help="Feed the prompt as is, without the chat template.",
-            rich_help_panel=o.KNOB_PANEL,
-        ),
-    ] = False,
-    batch_size: Annotated[
-        int,
-        typer.Option(
-            "--batch-size",
-            help="Prompts per forward pass with --file.",
-            rich_help_panel=o.KNOB_PANEL,
-        ),
-    ] = o.DEFAULTS.batch_size,
+    raw: o.Raw = False,
+    batch_size: o.BatchSize = o.DEFAULTS.batch_size,
     stream: Annotated[
         bool | None,
         typer.Option(
@@ -91,27 +77,11 @@ def generate(
     """Generate text with a language model (chat template applied automatically for chat models)."""
     from ..tasks import generate as task
 
-    options = o.generate_options(
-        max_new_tokens=max_new_tokens,
-        temperature=temperature,
-        top_k=top_k,
-        top_p=top_p,
-        repetition_penalty=repetition_penalty,
-        num_return_sequences=num_return_sequences,
-        seed=seed,
-        stop=stop,
-        system=system,
-        raw=raw,
-        batch_size=batch_size,
-    )
+    params = dict(locals())
+    options = o.generate_options(**params)
     prompts, many = _prompts(prompt, file)
-    backend = load_backend(
-        o.load_options(
-            model, revision, device, dtype, quantize, engine, trust_remote_code, trust_pickle
-        ),
-        quiet=quiet or json_out,
-    )
-    options = task._resolve_seed(options)
+    backend = load_backend(o.load_params(params), quiet=quiet or json_out)
+    options = task.resolve_seed(options)
     info(describe_knobs(options.describe()), quiet=quiet or json_out)
 
     streaming = stream if stream is not None else (stdout_is_tty() and not json_out)
@@ -119,7 +89,9 @@ def generate(
         result = _stream(task, prompts[0], options, backend)
     else:
         with progress(len(prompts), "generating", quiet=quiet) as advance:
-            results = task.generate(prompts, options=options, backend=backend, on_progress=advance)
+            results = task.generate_many(
+                prompts, options=options, backend=backend, on_progress=advance
+            )
         for result in results:
             if json_out:
                 print_json(result.to_dict(), compact=many)

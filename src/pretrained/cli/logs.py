@@ -18,11 +18,11 @@ def logs(
     """Show recent runs from the run log (newest first)."""
     from rich.table import Table
 
-    from .. import runs, settings
+    from .. import runlog, settings
 
     if limit < 1:
         raise InvalidOptionError(f"--limit must be ≥ 1 (got {limit})", hint="e.g. --limit 20")
-    rows = runs.recent(limit)
+    rows = runlog.recent(limit)
     if json_out:
         print_json(rows)
         return

@@ -14,7 +14,8 @@ from typing import Annotated, Any
 
 import typer
 
-from .. import runs, settings
+from .. import runlog, settings
+from .._util import first_line
 from ..errors import PretrainedError
 from ._output import print_error
 
@@ -90,7 +91,7 @@ def _instrument(command: Any, path: list[str]) -> None:
     original = command.invoke
 
     def invoke(ctx: Any, _original=original, _name=" ".join(path)):
-        with runs.track(_name, params=dict(ctx.params)):
+        with runlog.track(_name, params=dict(ctx.params)):
             return _original(ctx)
 
     command.invoke = invoke  # type: ignore[method-assign]
@@ -139,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
                 print_error(exc.format_message(), _usage_hint(exc))
             return exc.exit_code
         # the last line of defence: still one line, never a traceback
-        first = (str(exc).strip().splitlines() or [""])[0]
+        first = first_line(exc, "")
         print_error(
             f"unexpected {type(exc).__name__}: {first}",
             "this is a bug or an unhandled case; rerun with PRETRAINED_DEBUG=1 for the traceback",

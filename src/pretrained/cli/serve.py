@@ -130,10 +130,8 @@ def serve(
     from ..serve import serve as run_server
     from ..serve.config import MiB, parse_models
 
-    load = o.load_options(
-        None, revision, device, dtype, quantize, engine, trust_remote_code, trust_pickle
-    )
-    load.pop("model")
+    load = o.load_params(dict(locals()))
+    load.pop("model")  # --model here is task=model pairs, not a load option
     config = ServeConfig(
         tasks=tuple(task or ()),
         models=parse_models(model),

@@ -134,9 +134,7 @@ def summarize(
         from ..tasks.chapters import is_transcript_file
 
         if is_transcript_file(source):  # a `pretrained transcribe` JSON → summary.md with chapters
-            from .transcribe import summarize_transcript_file
-
-            summarize_transcript_file(
+            _transcript_summary(
                 source, json_out=json_out, quiet=quiet, mode=mode, model=model,
                 sentences=sentences, words=words, focus=focus, device=device,
             )  # fmt: skip
@@ -192,6 +190,23 @@ def _report(result) -> None:
             f"tokens {tokens[:12]}{' …' if len(tokens) > 12 else ''}{extra}"
         )
     info(f"verbose: timings {result.timings}")
+
+
+def _transcript_summary(path: str, *, json_out: bool, quiet: bool, **options) -> None:
+    """`pretrained summarize talk.json`: writes talk.summary.md beside it and prints it."""
+    from ..tasks.chapters import write_transcript_summary
+
+    summary, target = write_transcript_summary(path, **options)
+    if json_out:
+        print_json({**summary.to_dict(), "written": str(target)})
+    else:
+        sys.stdout.write(summary.to_markdown())
+        sys.stdout.flush()
+    info(
+        f"wrote {target} · {len(summary.chapters)} chapters · {summary.mode} summary by "
+        f"{summary.model}",
+        quiet=quiet or json_out,
+    )
 
 
 def register(app: typer.Typer) -> None:

@@ -341,26 +341,5 @@ def _item_line(outcome) -> str:
     )
 
 
-def summarize_transcript_file(
-    path: str, *, json_out: bool = False, quiet: bool = False, **options: Any
-) -> None:
-    """`pretrained summarize talk.json`: writes talk.summary.md beside it and prints it."""
-    from ..jobs.files import atomic_write
-    from ..tasks.chapters import summarize_transcript, summary_path
-
-    summary = summarize_transcript(path, **options)
-    target = atomic_write(summary_path(path), summary.to_markdown())
-    if json_out:
-        print_json({**summary.to_dict(), "written": str(target)})
-    else:
-        sys.stdout.write(summary.to_markdown())
-        sys.stdout.flush()
-    info(
-        f"wrote {target} · {len(summary.chapters)} chapters · {summary.mode} summary by "
-        f"{summary.model}",
-        quiet=quiet or json_out,
-    )
-
-
 def register(app: typer.Typer) -> None:
     app.command("transcribe")(transcribe)

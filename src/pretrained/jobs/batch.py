@@ -8,9 +8,9 @@ manifest.py for the commit protocol). A rerun of the same command skips committe
 after a crash — even kill -9 — the output ends up with every input row exactly once. Changing
 anything that changes results (task options, model or its revision, input, column, chunk size)
 makes the rerun stop with a clear error unless `restart=True`. Changing only how the work is
-done (batch size, engine, workers) keeps the job resumable: start it locally, finish it on Ray.
+done (batch size, executor, workers) keeps the job resumable: start it locally, finish it on Ray.
 
-Both engines share `process_chunk`, so a chunk gives the same rows whichever engine ran it.
+Both executors share `process_chunk`, so a chunk gives the same rows whichever executor ran it.
 """
 
 from __future__ import annotations
@@ -20,15 +20,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from .. import runs
-from ..errors import InvalidOptionError, JobError, reject_unknown_options
-from .batch_tasks import BatchTask, ModelSpec, Runner, get_task, schema
+from .. import runlog
+from ..errors import InvalidOptionError, JobError
+from ..models.load_options import LoadOptions
+from ..options import option, reject_unknown, validate
+from .batch_tasks import BatchTask, ModelSpec, get_task, schema
+from .chunks import process_chunk
 from .manifest import BatchStore, fault
 
-ENGINES = ("local", "ray")
-LOAD_KEYS = ("device", "dtype", "quantize", "engine", "trust_remote_code", "trust_pickle")
+EXECUTORS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -37,37 +39,23 @@ class BatchOptions:
     id_column: str | None = None  # copy this column as the row id (default: the row number)
     split: str | None = None  # dataset split
     input_format: str = "auto"
-    batch_size: int = 32  # inputs per model call
-    chunk_size: int = 1000  # rows per committed chunk (the unit of resume)
-    engine: str = "local"  # local | ray
-    num_workers: int = 2  # ray: actors holding the model
-    gpus_per_worker: float = 0.0
-    cpus_per_worker: float = 1.0
+    batch_size: int = option(32, "Inputs per model call.", ge=1, example=32)
+    chunk_size: int = option(
+        1000, "Rows per committed chunk (the unit of resume).", ge=1, example=1000
+    )
+    executor: str = option("local", "Where the job runs.", choices=EXECUTORS, example="ray")
+    num_workers: int = option(2, "Ray: actors holding the model.", ge=1, example=2)
+    gpus_per_worker: float = option(0.0, "Ray: GPUs per actor.", ge=0, example=1)
+    cpus_per_worker: float = option(1.0, "Ray: CPUs per actor.", gt=0, example=1)
     address: str | None = None  # ray: join this cluster (ray://host:10001 or host:6379)
     restart: bool = False
 
     def validate(self) -> BatchOptions:
-        def bad(flag: str, value: Any, rule: str, example: str) -> InvalidOptionError:
-            return InvalidOptionError(
-                f"{flag} must be {rule} (got {value!r})", hint=f"e.g. {flag} {example}"
-            )
-
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise bad("--batch-size", self.batch_size, "a whole number ≥ 1", "32")
-        if not isinstance(self.chunk_size, int) or self.chunk_size < 1:
-            raise bad("--chunk-size", self.chunk_size, "a whole number ≥ 1", "1000")
-        if self.engine not in ENGINES:
-            raise bad("--engine", self.engine, "local or ray", "ray")
-        if not isinstance(self.num_workers, int) or self.num_workers < 1:
-            raise bad("--num-workers", self.num_workers, "a whole number ≥ 1", "2")
-        if self.gpus_per_worker < 0:
-            raise bad("--gpus-per-worker", self.gpus_per_worker, "≥ 0", "1")
-        if self.cpus_per_worker <= 0:
-            raise bad("--cpus-per-worker", self.cpus_per_worker, "> 0", "1")
-        if self.engine == "local" and (self.address or self.gpus_per_worker):
+        validate(self)
+        if self.executor == "local" and (self.address or self.gpus_per_worker):
             flag = "--address" if self.address else "--gpus-per-worker"
             raise InvalidOptionError(
-                f"{flag} only applies to --engine ray", hint=f"add --engine ray, or drop {flag}"
+                f"{flag} only applies to --executor ray", hint=f"add --executor ray, or drop {flag}"
             )
         return self
 
@@ -77,13 +65,13 @@ class BatchResult:
     task: str
     input: str
     output: str
-    status: str  # complete | already-complete
+    status: Literal["complete", "already-complete"]
     rows: int  # rows in the output
     processed: int  # rows processed by this run
     resumed: int  # rows already committed when this run started
     errors: int  # rows whose `error` column is set
     chunks: int
-    engine: str
+    executor: str  # local | ray
     model: str | None
     revision: str | None
     seconds: float
@@ -134,74 +122,6 @@ class JobSpec:
 
 
 # ---------------------------------------------------------------- one chunk
-def _check_value(task: BatchTask, value: Any) -> tuple[Any, str | None]:
-    if task.input_kind == "audio":
-        return (value, None) if value not in (None, "", b"") else (None, "no audio in this row")
-    if isinstance(value, bool) or value is None:
-        return None, "empty text" if value is None else "not text"
-    if isinstance(value, (int, float)):
-        value = str(value)
-    if not isinstance(value, str):
-        return None, f"not text ({type(value).__name__})"
-    if not value.strip():
-        return None, "empty text"
-    return value, None
-
-
-def _error_text(exc: BaseException) -> str:
-    message = getattr(exc, "message", None) or str(exc) or type(exc).__name__
-    return " ".join(f"{type(exc).__name__}: {message}".split())[:500]
-
-
-def process_chunk(task: BatchTask, runner: Runner, records: list, batch_size: int, chunk: int):
-    """→ one output row per record, in input order. Bad inputs and failed rows get `error`;
-    if every model call of the chunk failed, the first failure is raised (a broken model must
-    stop the job, not write millions of error rows)."""
-    rows: list[dict[str, Any] | None] = [None] * len(records)
-    good: list[tuple[int, Any]] = []
-    for pos, rec in enumerate(records):
-        value, problem = (None, rec.error) if rec.error else _check_value(task, rec.value)
-        if problem:
-            rows[pos] = {"id": rec.id, "error": problem}
-        else:
-            good.append((pos, value))
-    calls = failures = 0
-    first_failure: BaseException | None = None
-    for number, start in enumerate(range(0, len(good), batch_size)):
-        part = good[start : start + batch_size]
-        seed_key = chunk * 100_003 + number
-        try:
-            calls += 1
-            results: list[Any] = runner.run([v for _, v in part], seed_key)
-        except (KeyboardInterrupt, MemoryError):
-            raise
-        except Exception as exc:
-            failures += 1
-            first_failure = first_failure or exc
-            if len(part) == 1:
-                results = [exc]
-            else:  # retry one by one so a single bad row does not fail its neighbours
-                results = []
-                for _, value in part:
-                    try:
-                        results.extend(runner.run([value], seed_key))
-                    except (KeyboardInterrupt, MemoryError):
-                        raise
-                    except Exception as single:
-                        results.append(single)
-                if any(not isinstance(r, BaseException) for r in results):
-                    failures -= 1
-        for (pos, _), result in zip(part, results, strict=True):
-            rec = records[pos]
-            if isinstance(result, BaseException):
-                rows[pos] = {"id": rec.id, "error": _error_text(result)}
-            else:
-                rows[pos] = {"id": rec.id, **result, "error": None}
-    if calls and failures == calls and first_failure is not None:
-        raise first_failure
-    return rows
-
-
 # ---------------------------------------------------------------- the job
 def _pin_model(task: BatchTask, name: str | None, revision: str | None, load_options):
     """Resolve the model and pin what will be loaded: the Hub commit sha (downloaded once here,
@@ -242,19 +162,39 @@ def run_batch(
     on_status: Callable[[str], None] | None = None,
     **load_options: Any,
 ) -> BatchResult:
-    """Run (or resume) a batch job. See the module docstring."""
-    from ..sources.records import RecordSpec, open_records
-
+    """Run (or resume) a batch job. See the module docstring. `load_options` are the
+    LoadOptions keys but revision (device, dtype, quantize, engine, trust_*)."""
     began = time.perf_counter()
     options = (options or BatchOptions()).validate()
     batch_task = get_task(task)
-    reject_unknown_options(load_options, LOAD_KEYS, "load")
+    reject_unknown(load_options, set(LoadOptions.keys()) - {"revision"}, "load")
     if isinstance(task_options, dict) or task_options is None:
         opts = batch_task.make_options(dict(task_options or {}))
     else:
         opts = task_options
     status = on_status or (lambda message: None)
     store = BatchStore(Path(output))  # checks the output format first: cheap errors first
+    plan = _plan(batch_task, opts, input, model, revision, load_options, options, store, status)
+    info = plan.info
+    runlog.annotate(task=f"batch {batch_task.name}", model=info["model"], revision=info["revision"])
+    with store.locked():
+        return _execute(plan, store, options, on_progress, status, began)
+
+
+@dataclass
+class _Plan:
+    """What a job is, before it runs: its input, model, fingerprint and output layout."""
+
+    task: BatchTask
+    job: JobSpec
+    fingerprint: dict[str, Any]
+    info: dict[str, Any]
+    chunks: int
+    table_schema: Any
+
+
+def _plan(batch_task, opts, input, model, revision, load_options, options, store, status):
+    from ..sources.records import RecordSpec, open_records
 
     status(f"scanning {input}…")
     spec = RecordSpec(options.column, options.id_column, batch_task.input_kind, options.split)
@@ -282,7 +222,6 @@ def run_batch(
     }
     total = source.total
     chunks = math.ceil(total / options.chunk_size) if total else 0
-    table_schema = schema(batch_task, opts, source.id_type)
     info = {
         "task": batch_task.name,
         "input": source.location,
@@ -293,80 +232,91 @@ def run_batch(
         "model": (resolved.alias or resolved.id) if resolved else model_identity["id"],
         "revision": model_identity.get("revision"),
     }
-    runs.annotate(task=f"batch {batch_task.name}", model=info["model"], revision=info["revision"])
+    job = JobSpec(
+        task=batch_task.name,
+        options=opts,
+        model=model_spec,
+        source=source,
+        chunk_size=options.chunk_size,
+        batch_size=options.batch_size,
+        total=total,
+    )
+    return _Plan(
+        batch_task, job, fingerprint, info, chunks, schema(batch_task, opts, source.id_type)
+    )
 
-    with store.locked():
-        manifest = store.start(fingerprint, info, restart=options.restart)
-        if manifest.get("status") == "complete" and store.output.exists():
-            return _result(store, manifest, "already-complete", 0, 0, options, began)
-        committed = store.committed()
-        pending = [c for c in range(chunks) if c not in committed]
-        resumed = sum(
-            min(options.chunk_size, total - c * options.chunk_size) for c in committed if c < chunks
-        )
-        if committed:
-            status(f"resuming: {resumed:,} of {total:,} rows already done")
-        job = JobSpec(
-            task=batch_task.name,
-            options=opts,
-            model=model_spec,
-            source=source,
-            chunk_size=options.chunk_size,
-            batch_size=options.batch_size,
-            total=total,
-        )
-        tracker = _Tracker(total, resumed, on_progress)
 
-        def commit(chunk: int, rows: list[dict[str, Any]]) -> None:
-            start, stop = job.chunk_range(chunk)
-            if len(rows) != stop - start:
-                raise JobError(
-                    f"chunk {chunk} came back with {len(rows)} rows instead of {stop - start}",
-                    hint="this is a bug; rerun with PRETRAINED_DEBUG=1 and report it",
-                )
-            fault(f"before-commit:{chunk}")
-            store.commit(chunk, rows, table_schema)
-            fault(f"after-commit:{chunk}")
-            tracker.add(len(rows))
+def _execute(plan: _Plan, store: BatchStore, options: BatchOptions, on_progress, status, began):
+    """The job under its lock: resume from the committed chunks, run the rest, finalize."""
+    job, total, chunks = plan.job, plan.job.total, plan.chunks
+    manifest = store.start(plan.fingerprint, plan.info, restart=options.restart)
+    if manifest.get("status") == "complete" and store.output.exists():
+        return _result(store, manifest, "already-complete", 0, 0, options, began)
+    committed = store.committed()
+    pending = [c for c in range(chunks) if c not in committed]
+    resumed = sum(
+        min(options.chunk_size, total - c * options.chunk_size) for c in committed if c < chunks
+    )
+    if committed:
+        status(f"resuming: {resumed:,} of {total:,} rows already done")
+    tracker = _Tracker(total, resumed, on_progress)
 
-        served: dict[str, Any] = {}
-        if pending:
-            if options.engine == "ray":
-                from .ray_engine import run_on_ray
-
-                tracker.begin()  # Ray's start-up and the actors' loading count: they are its cost
-                served = run_on_ray(job, pending, commit, options, status)
-            else:
-                served = _run_local(job, batch_task, pending, commit, status, tracker.begin)
-            _check_served(store, manifest, served)
-        fault("before-finalize")
-        status(f"writing {store.output}…")
-        metadata = {
-            **info,
-            "model": served.get("model") or manifest.get("model"),
-            "revision": served.get("revision") or manifest.get("revision"),
-            "options": fingerprint["options"],
-            "created_at": manifest.get("created_at"),
-        }
-        rows = store.finalize(chunks, table_schema, metadata)
-        if rows != total:
+    def commit(chunk: int, rows: list[dict[str, Any]]) -> None:
+        start, stop = job.chunk_range(chunk)
+        if len(rows) != stop - start:
             raise JobError(
-                f"the output has {rows} rows but the input has {total}",
-                hint="pass --restart to run the job again from scratch",
+                f"chunk {chunk} came back with {len(rows)} rows instead of {stop - start}",
+                hint="this is a bug; rerun with PRETRAINED_DEBUG=1 and report it",
             )
-        fault("after-finalize")
-        manifest = {
-            **manifest,
-            **{k: metadata[k] for k in ("model", "revision")},
-            "status": "complete",
-            "rows": rows,
-            "errors": _count_errors(store),
-            "engine": options.engine,
-            "completed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        }
-        store.write_manifest(manifest)
-        store.remove_chunks()
-        return _result(store, manifest, "complete", tracker.processed, resumed, options, began)
+        fault(f"before-commit:{chunk}")
+        store.commit(chunk, rows, plan.table_schema)
+        fault(f"after-commit:{chunk}")
+        tracker.add(len(rows))
+
+    served: dict[str, Any] = {}
+    if pending:
+        if options.executor == "ray":
+            from .ray_executor import run_on_ray
+
+            tracker.begin()  # Ray's start-up and the actors' loading count: they are its cost
+            served = run_on_ray(job, pending, commit, options, status)
+        else:
+            served = _run_local(job, plan.task, pending, commit, status, tracker.begin)
+        _check_served(store, manifest, served)
+    manifest = _finalize(plan, store, manifest, served, options, status)
+    return _result(store, manifest, "complete", tracker.processed, resumed, options, began)
+
+
+def _finalize(plan: _Plan, store: BatchStore, manifest, served, options, status):
+    """Concatenate the committed chunks into the output and record the job as complete."""
+    fault("before-finalize")
+    status(f"writing {store.output}…")
+    metadata = {
+        **plan.info,
+        "model": served.get("model") or manifest.get("model"),
+        "revision": served.get("revision") or manifest.get("revision"),
+        "options": plan.fingerprint["options"],
+        "created_at": manifest.get("created_at"),
+    }
+    rows = store.finalize(plan.chunks, plan.table_schema, metadata)
+    if rows != plan.job.total:
+        raise JobError(
+            f"the output has {rows} rows but the input has {plan.job.total}",
+            hint="pass --restart to run the job again from scratch",
+        )
+    fault("after-finalize")
+    manifest = {
+        **manifest,
+        **{k: metadata[k] for k in ("model", "revision")},
+        "status": "complete",
+        "rows": rows,
+        "errors": _count_errors(store),
+        "executor": options.executor,
+        "completed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    store.write_manifest(manifest)
+    store.remove_chunks()
+    return manifest
 
 
 def _check_served(store: BatchStore, manifest: dict[str, Any], served: dict[str, Any]) -> None:
@@ -438,14 +388,14 @@ def _count_errors(store: BatchStore) -> int:
 def _result(store, manifest, status, processed, resumed, options, began) -> BatchResult:
     seconds = round(time.perf_counter() - began, 3)
     # the task functions annotate each call as their own task; the run is the batch job
-    runs.annotate(
+    runlog.annotate(
         task=f"batch {manifest.get('task', '')}",
         model=manifest.get("model"),
         revision=manifest.get("revision"),
         rows=manifest.get("rows", 0),
         processed=processed,
         resumed=resumed,
-        engine=options.engine,
+        executor=options.executor,
     )
     return BatchResult(
         task=manifest.get("task", ""),
@@ -457,7 +407,7 @@ def _result(store, manifest, status, processed, resumed, options, began) -> Batc
         resumed=resumed,
         errors=manifest.get("errors", 0),
         chunks=manifest.get("chunks", 0),
-        engine=options.engine,
+        executor=options.executor,
         model=manifest.get("model"),
         revision=manifest.get("revision"),
         seconds=seconds,

@@ -13,7 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import UnknownTaskError, reject_unknown_options
+from ..errors import UnknownTaskError
+from ..options import reject_unknown
 
 
 @dataclass(frozen=True)
@@ -88,12 +89,12 @@ class _GenerateRunner(Runner):
         self.device = self.backend.device
 
     def run(self, values: list[Any], seed_key: int) -> list[dict[str, Any]]:
-        from ..tasks.generate import generate
+        from ..tasks.generate import generate_many
 
         # A fixed seed per (chunk, batch): a resumed run or a Ray worker draws the same samples.
         seed = (self.options.seed or 0) + seed_key
         options = dataclasses.replace(self.options, seed=seed, batch_size=len(values))
-        results = generate(list(values), options=options, backend=self.backend)
+        results = generate_many(list(values), options=options, backend=self.backend)
         out = []
         for r in results:
             row = {
@@ -115,7 +116,7 @@ class EmbedBatchOptions:
 
     @classmethod
     def from_kwargs(cls, **values: Any) -> EmbedBatchOptions:
-        reject_unknown_options(values, {"normalize", "batch_size"}, "embed")
+        reject_unknown(values, {"normalize", "batch_size"}, "embed")
         return cls(normalize=bool(values.get("normalize", True)))
 
 
@@ -170,7 +171,7 @@ def _classify_options(values: dict[str, Any]) -> ClassifyBatchOptions:
 
     values = {k: v for k, v in values.items() if v is not None and k != "batch_size"}
     known = {f.name for f in dataclasses.fields(ClassifyBatchOptions)}
-    reject_unknown_options(values, known, "classify")
+    reject_unknown(values, known, "classify")
     labels = parse_labels(values.pop("labels", None))
     options = ClassifyBatchOptions(labels=tuple(labels) if labels else None, **values)
     options.task_options(1)  # validate now, not in every worker
@@ -214,9 +215,7 @@ def _summarize_options(values: dict[str, Any]):
     from ..tasks.summarize import SummarizeOptions
 
     values = {k: v for k, v in values.items() if v is not None and k != "batch_size"}
-    reject_unknown_options(
-        values, (f.name for f in dataclasses.fields(SummarizeOptions)), "summarize"
-    )
+    reject_unknown(values, (f.name for f in dataclasses.fields(SummarizeOptions)), "summarize")
     return SummarizeOptions(**values).validate()
 
 
@@ -258,9 +257,7 @@ def _transcribe_options(values: dict[str, Any]):
     from ..tasks.transcribe import TranscribeOptions
 
     values = {k: v for k, v in values.items() if v is not None and k != "batch_size"}
-    reject_unknown_options(
-        values, (f.name for f in dataclasses.fields(TranscribeOptions)), "transcribe"
-    )
+    reject_unknown(values, (f.name for f in dataclasses.fields(TranscribeOptions)), "transcribe")
     return TranscribeOptions(**values).validate()
 
 

@@ -10,47 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import os
-import tempfile
 from pathlib import Path
 
-_SUFFIX = ".part"
+from .._util import PART_SUFFIX as _SUFFIX
+from .._util import atomic_write, process_alive
 
-
-def process_alive(pid: int) -> bool:
-    """Is process `pid` (on this machine) still running? Used to tell leftovers from work."""
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # alive, but someone else's
-        return True
-    return True
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def atomic_write(path: Path, data: str | bytes) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data.encode("utf-8") if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs are ordinary files
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    return path
+__all__ = ["atomic_write", "process_alive", "sweep"]
 
 
 def sweep(path: Path) -> int:

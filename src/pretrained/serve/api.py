@@ -160,35 +160,16 @@ async def chat_completions(body: s.ChatRequest, request: Request):
         handle = await call(
             request, lambda: task.stream_chat(messages, options=options, backend=engine)
         )
-        cid, created = s.new_id("chatcmpl"), s.now()
-
-        def chunk(delta: dict, finish: str | None = None) -> dict:
-            return {
-                "id": cid,
-                "object": "chat.completion.chunk",
-                "created": created,
-                "model": served.name,
-                "system_fingerprint": engine.revision,
-                "choices": [
-                    {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
-                ],
-            }
+        chunks = s.StreamChunks(True, served.name, engine.revision)
 
         def closing(result) -> Iterable[dict]:
-            yield chunk({}, result.completions[0].finish_reason if result else "stop")
             if result is not None:
                 server.metrics.count_tokens("chat", result.prompt_tokens, result.completion_tokens)
-            if body.include_usage and result is not None:
-                last = chunk({})
-                last["choices"] = []
-                last["usage"] = s.usage(result.prompt_tokens, result.completion_tokens)
-                yield last
+            return chunks.closing(result, body.include_usage)
 
         async def events():
-            yield sse(chunk({"role": "assistant", "content": ""}))
-            async for event in stream_events(
-                request, handle, lambda piece: chunk({"content": piece}), closing
-            ):
+            yield sse(chunks.chunk(role=True))
+            async for event in stream_events(request, handle, chunks.chunk, closing):
                 yield event
 
         return event_stream(events())
@@ -237,30 +218,16 @@ async def completions(body: s.CompletionRequest, request: Request):
         handle = await call(
             request, lambda: task.stream(prompts[0], options=options, backend=engine)
         )
-        cid, created = s.new_id("cmpl"), s.now()
-
-        def chunk(text: str, finish: str | None = None) -> dict:
-            return {
-                "id": cid,
-                "object": "text_completion",
-                "created": created,
-                "model": served.name,
-                "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": None}],
-            }
+        chunks = s.StreamChunks(False, served.name)
 
         def closing(result) -> Iterable[dict]:
-            yield chunk("", result.completions[0].finish_reason if result else "stop")
             if result is not None:
                 server.metrics.count_tokens(
                     "generate", result.prompt_tokens, result.completion_tokens
                 )
-            if body.include_usage and result is not None:
-                last = chunk("")
-                last["choices"] = []
-                last["usage"] = s.usage(result.prompt_tokens, result.completion_tokens)
-                yield last
+            return chunks.closing(result, body.include_usage)
 
-        return event_stream(stream_events(request, handle, chunk, closing))
+        return event_stream(stream_events(request, handle, chunks.chunk, closing))
 
     if len(prompts) == 1 and body.n == 1:
         handle = await call(
@@ -269,7 +236,7 @@ async def completions(body: s.CompletionRequest, request: Request):
         results = [await call(request, lambda: _collect(handle), cancel=handle.cancel)]
     else:
         results = await call(
-            request, lambda: task.generate(prompts, options=options, backend=engine)
+            request, lambda: task.generate_many(prompts, options=options, backend=engine)
         )
     server.metrics.count_tokens(
         "generate",

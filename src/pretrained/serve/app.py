@@ -72,15 +72,12 @@ class Server:
 
 def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | None = None):
     from fastapi import FastAPI
-    from fastapi.responses import JSONResponse, PlainTextResponse, Response
-    from starlette.middleware import Middleware
-    from starlette.middleware.cors import CORSMiddleware
+    from fastapi.responses import Response
 
     from . import httperrors
     from .api import router
     from .api_tasks import router as task_router
-    from .auth import AuthMiddleware
-    from .limits import AdmissionMiddleware, BodyLimitMiddleware, ClientGone, MetricsMiddleware
+    from .limits import ClientGone
 
     config = config or ServeConfig()
     server = Server(config, backends)
@@ -95,6 +92,54 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
             for batcher in server.batchers.values():
                 await batcher.close()
             server.executor.shutdown(wait=False, cancel_futures=True)
+
+    middleware = _middleware(config, server)
+    app = FastAPI(
+        title="pretrained",
+        summary="OpenAI-compatible API and web UI over pre-trained models",
+        version=_version(),
+        lifespan=lifespan,
+        middleware=middleware,
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.server = server
+    httperrors.install(app)
+
+    async def client_gone(request, exc):  # nobody reads this; close quietly
+        return Response(status_code=499)
+
+    app.add_exception_handler(ClientGone, client_gone)
+
+    _ops_routes(app, server)
+    app.include_router(router)  # the API key is checked by AuthMiddleware, before admission
+    app.include_router(task_router)
+
+    @app.api_route(
+        "/v1/{rest:path}",
+        methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
+        include_in_schema=False,
+    )
+    async def unknown_route(rest: str):
+        return httperrors.json_error(
+            404, f"no route /v1/{rest}", code="not_found", hint="see /docs for the routes"
+        )
+
+    if config.ui:
+        mount_ui(app, server)
+    app.openapi = lambda: _openapi(app)
+    return app
+
+
+def _middleware(config: ServeConfig, server: Server) -> list:
+    """Outermost first: metrics, CORS (when asked), auth before anything reads the body, the
+    body limit and read deadline, admission, and the one-traceback 500 handler."""
+    from starlette.middleware import Middleware
+    from starlette.middleware.cors import CORSMiddleware
+
+    from . import httperrors
+    from .auth import AuthMiddleware
+    from .limits import AdmissionMiddleware, BodyLimitMiddleware, MetricsMiddleware
 
     middleware = [Middleware(MetricsMiddleware, metrics=server.metrics)]
     if config.cors_origins:
@@ -123,22 +168,12 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
         Middleware(AdmissionMiddleware, admission=server.admission),
         Middleware(httperrors.UnexpectedErrors),
     ]
-    app = FastAPI(
-        title="pretrained",
-        summary="OpenAI-compatible API and web UI over pre-trained models",
-        version=_version(),
-        lifespan=lifespan,
-        middleware=middleware,
-        docs_url="/docs",
-        redoc_url=None,
-    )
-    app.state.server = server
-    httperrors.install(app)
+    return middleware
 
-    async def client_gone(request, exc):  # nobody reads this; close quietly
-        return Response(status_code=499)
 
-    app.add_exception_handler(ClientGone, client_gone)
+def _ops_routes(app, server: Server) -> None:
+    """/health, /ready and /metrics (outside /v1, for orchestrators and scrapers)."""
+    from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
     @app.get("/health", tags=["ops"])
     async def health() -> dict[str, str]:
@@ -171,24 +206,6 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
         """Prometheus metrics: requests, latency, queue depth, tokens, batch sizes."""
         data, content_type = server.metrics.render()
         return Response(data, media_type=content_type)
-
-    app.include_router(router)  # the API key is checked by AuthMiddleware, before admission
-    app.include_router(task_router)
-
-    @app.api_route(
-        "/v1/{rest:path}",
-        methods=["GET", "POST", "PUT", "DELETE", "PATCH"],
-        include_in_schema=False,
-    )
-    async def unknown_route(rest: str):
-        return httperrors.json_error(
-            404, f"no route /v1/{rest}", code="not_found", hint="see /docs for the routes"
-        )
-
-    if config.ui:
-        mount_ui(app, server)
-    app.openapi = lambda: _openapi(app)
-    return app
 
 
 def _openapi(app) -> dict[str, Any]:
@@ -258,7 +275,7 @@ def mount_ui(app, server: Server) -> None:
 
 
 def _version() -> str:
-    from .. import __version__
+    from .._util import __version__
 
     return __version__
 

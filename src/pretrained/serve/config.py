@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-from dataclasses import asdict, dataclass, field, fields, replace
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..errors import InvalidOptionError
@@ -151,9 +151,6 @@ class ServeConfig:
             data[name] = tuple(data.get(name) or ())
         names = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
-
-    def with_(self, **changes: Any) -> ServeConfig:
-        return replace(self, **changes)
 
 
 def parse_models(values: list[str] | None) -> dict[str, str]:

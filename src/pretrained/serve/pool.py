@@ -12,9 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import _LOAD_KEYS as LOAD_KEYS
 from ..errors import ModelNotServedError, PretrainedError
-from ..models.registry import resolve
+from ..models.load_options import LoadOptions
+from ..models.registry import ModelFormat, resolve
 from .config import TASKS, ServeConfig
 
 log = logging.getLogger("pretrained.serve")
@@ -47,7 +47,7 @@ def _load_embedder(model: str, options: dict[str, Any]):
 def _load_classifier(model: str, options: dict[str, Any]):
     """Zero-shot by embeddings for sentence-transformers models, else a classification head."""
     resolved = resolve(model, task="classify", revision=options.get("revision"))
-    if resolved.format == "sentence-transformers":
+    if resolved.format == ModelFormat.SENTENCE_TRANSFORMERS:
         return _load_embedder(model, options)
     from ..models import load_classifier
 
@@ -90,7 +90,7 @@ class ModelPool:
         from ..models.registry import default_model
 
         self.config = config
-        self.options = {k: v for k, v in config.load_options.items() if k in LOAD_KEYS}
+        self.options = LoadOptions.pick(config.load_options)
         self.served: dict[str, Served] = {}
         for task in config.enabled:
             name = config.model_for(task) or default_model(TASKS[task][1])

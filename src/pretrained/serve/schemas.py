@@ -11,7 +11,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ..errors import InvalidOptionError, check_unicode
-from ..tasks.generate import MAX_SEED
+from ..options import bounds
+from ..tasks.generate import GenerateOptions
 
 # Caps on list inputs: the work of one request grows with them, the body limit alone does not
 # bound it (a 2 MB body holds 500 000 one-letter texts).
@@ -21,6 +22,7 @@ MAX_INPUTS = 2048  # texts in one embeddings / classify request (OpenAI's limit 
 MAX_LABELS = 64  # candidate labels in one classify request
 MAX_MESSAGES = 1024  # chat messages
 MAX_STOPS = 4  # stop sequences (OpenAI's limit)
+MAX_N = 16  # completions per prompt
 
 
 class _Request(BaseModel):
@@ -52,21 +54,23 @@ def _check_strings(value: Any, where: tuple) -> None:
 
 class Sampling(_Request):
     model: str | None = None
-    max_tokens: int | None = Field(default=None, ge=1)
-    temperature: float | None = Field(default=None, ge=0, le=100)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    top_k: int | None = Field(default=None, ge=0)
-    repetition_penalty: float | None = Field(default=None, gt=0)
-    n: int = Field(default=1, ge=1, le=16)
+    # bounds from GenerateOptions' field specs (pretrained.options): declared once
+    max_tokens: int | None = Field(default=None, **bounds(GenerateOptions, "max_new_tokens"))
+    temperature: float | None = Field(default=None, **bounds(GenerateOptions, "temperature"))
+    top_p: float | None = Field(default=None, **bounds(GenerateOptions, "top_p"))
+    top_k: int | None = Field(default=None, **bounds(GenerateOptions, "top_k"))
+    repetition_penalty: float | None = Field(
+        default=None, **bounds(GenerateOptions, "repetition_penalty")
+    )
+    n: int = Field(default=1, **{**bounds(GenerateOptions, "num_return_sequences"), "le": MAX_N})
     stop: str | Annotated[list[str], Field(max_length=MAX_STOPS)] | None = None
-    seed: int | None = Field(default=None, ge=0, le=MAX_SEED)
+    seed: int | None = Field(default=None, **bounds(GenerateOptions, "seed"))
     stream: bool = False
     stream_options: dict[str, Any] | None = None
     user: str | None = None
 
     def options(self, max_new_tokens_limit: int, **extra: Any):
         """→ validated GenerateOptions (the same knobs and checks as the CLI)."""
-        from ..tasks.generate import GenerateOptions
         from .limits import check_max_new_tokens
 
         max_tokens = self.max_tokens
@@ -94,19 +98,28 @@ class ChatMessage(_Request):
     content: str | list[dict[str, Any]] | None = None
 
     def text(self) -> str:
-        if self.content is None:
-            return ""
-        if isinstance(self.content, str):
-            return self.content
-        parts = []
-        for part in self.content:
-            if part.get("type") != "text":
-                raise InvalidOptionError(
-                    f"message content of type {part.get('type')!r} is not supported (text only)",
-                    hint='send {"type": "text", "text": "..."} parts or a plain string',
-                )
-            parts.append(str(part.get("text", "")))
-        return "".join(parts)
+        return content_text(self.content)
+
+
+def content_text(content: Any) -> str:
+    """Chat message content → plain text, the one flattening the API and the UI share: a
+    string, a list of parts ({"type": "text", "text": ...} or bare strings), or None. A part
+    of another type (an image) is refused rather than dropped."""
+    if content is None:
+        return ""
+    if isinstance(content, str):
+        return check_unicode(content)
+    if isinstance(content, list):
+        return "".join(content_text(part) for part in content)
+    if isinstance(content, dict):
+        kind = content.get("type", "text")
+        if kind != "text":
+            raise InvalidOptionError(
+                f"message content of type {kind!r} is not supported (text only)",
+                hint='send {"type": "text", "text": "..."} parts or a plain string',
+            )
+        return content_text(content.get("text", content.get("value")))
+    return str(content)
 
 
 class ChatRequest(Sampling):
@@ -279,3 +292,38 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     503: _error("the model could not be loaded"),
     504: _error("the request took longer than --timeout"),
 }
+
+
+class StreamChunks:
+    """The chunks of one streamed answer — chat ("chat.completion.chunk", a delta per piece)
+    or text ("text_completion") — sharing one id, creation time and model; `closing` is the
+    finish chunk, then the usage chunk when the client asked for it."""
+
+    def __init__(self, chat: bool, model: str, fingerprint: str | None = None) -> None:
+        self.chat, self.model, self.fingerprint = chat, model, fingerprint
+        self.id, self.created = new_id("chatcmpl" if chat else "cmpl"), now()
+
+    def chunk(self, text: str | None = None, finish: str | None = None, *, role: bool = False):
+        head: dict[str, Any] = {
+            "id": self.id,
+            "object": "chat.completion.chunk" if self.chat else "text_completion",
+            "created": self.created,
+            "model": self.model,
+        }
+        if not self.chat:
+            choice = {"index": 0, "text": text or "", "finish_reason": finish, "logprobs": None}
+            return {**head, "choices": [choice]}
+        delta = {"role": "assistant", "content": ""} if role else {}
+        if text is not None:
+            delta["content"] = text
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        return {**head, "system_fingerprint": self.fingerprint, "choices": [choice]}
+
+    def closing(self, result: Any, include_usage: bool) -> list[dict[str, Any]]:
+        out = [self.chunk(None, result.completions[0].finish_reason if result else "stop")]
+        if include_usage and result is not None:
+            last = self.chunk(None)
+            last["choices"] = []
+            last["usage"] = usage(result.prompt_tokens, result.completion_tokens)
+            out.append(last)
+        return out

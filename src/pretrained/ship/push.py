@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import runs, settings
+from .. import runlog, settings
 from ..errors import AuthError, InputNotFoundError, InvalidOptionError, NetworkError
 
 _REPO = re.compile(r"^(?:[A-Za-z0-9][\w.\-]{0,95}/)?[A-Za-z0-9][\w.\-]{0,95}$")
@@ -178,7 +178,7 @@ def push(
             commit_message=message or f"Upload {variant} from pretrained finetune ({run_dir.name})",
             repo_type="model",
         )
-    runs.annotate(task="push", model=repo_id, revision=info.oid)
+    runlog.annotate(task="push", model=repo_id, revision=info.oid)
     return PushResult(
         repo_id=repo_id,
         url=str(url),

@@ -10,13 +10,13 @@ temporary file and removed afterwards).
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .._util import first_line
 from ..errors import (
     InputNotFoundError,
     NoAudioTrackError,
@@ -24,11 +24,10 @@ from ..errors import (
     UsageError,
     missing_dependency,
 )
+from . import s3
+from .items import AUDIO_EXTENSIONS, MEDIA_EXTENSIONS, VIDEO_EXTENSIONS, MediaItem, matches
 
 SAMPLE_RATE = 16_000
-AUDIO_EXTENSIONS = (".wav", ".mp3", ".m4a", ".flac", ".ogg", ".opus", ".aac", ".wma", ".aiff")
-VIDEO_EXTENSIONS = (".mp4", ".mkv", ".webm", ".mov", ".avi", ".m4v", ".mpeg", ".mpg")
-MEDIA_EXTENSIONS = AUDIO_EXTENSIONS + VIDEO_EXTENSIONS
 _UNSUPPORTED_HINT = (
     "pass an audio or video file FFmpeg can read (wav, mp3, m4a, flac, ogg, mp4, mkv, webm, mov)"
 )
@@ -44,8 +43,7 @@ def _av():
 
 def _first_line(exc: BaseException) -> str:
     # FFmpeg errors carry the bare reason in strerror; str() repeats the file name
-    reason = getattr(exc, "strerror", None) or str(exc).strip()
-    return (reason.splitlines() or [type(exc).__name__])[0]
+    return first_line(getattr(exc, "strerror", None) or exc, type(exc).__name__)
 
 
 @dataclass
@@ -163,39 +161,6 @@ def stream_audio(
 
 
 # ---------------------------------------------------------------- inputs: files, folders, S3
-@dataclass
-class MediaItem:
-    """One input of a transcription run."""
-
-    uri: str  # absolute path or s3://bucket/key: what the user sees and the job records
-    relative: str  # path relative to the folder / prefix it was found under (output layout)
-    size: int | None
-    fingerprint: str  # cheap identity (path + size + mtime, or S3 ETag) → cached content hash
-    path: Path | None = None  # local files
-    remote: Any = None  # sources.s3.RemoteObject for S3 objects
-
-    @property
-    def is_local(self) -> bool:
-        return self.path is not None
-
-    @contextlib.contextmanager
-    def open(self, *, endpoint_url: str | None = None) -> Iterator[Path]:
-        """A local path for the duration of the block (S3: a temp download, then removed)."""
-        if self.path is not None:
-            yield self.path
-            return
-        from .s3 import download_to_temp
-
-        with download_to_temp(self.remote, endpoint_url=endpoint_url) as local:
-            yield local
-
-
-def _matches(relative: str, glob: str | None) -> bool:
-    if glob:
-        return fnmatch.fnmatch(relative, glob) or fnmatch.fnmatch(Path(relative).name, glob)
-    return relative.lower().endswith(MEDIA_EXTENSIONS)
-
-
 def local_item(path: Path, relative: str) -> MediaItem:
     stat = path.stat()
     return MediaItem(
@@ -217,7 +182,7 @@ def list_folder(folder: Path, glob: str | None = None, recursive: bool = True) -
                 continue
             path = Path(root) / file
             relative = path.relative_to(folder).as_posix()
-            if _matches(relative, glob):
+            if matches(relative, glob):
                 items.append(local_item(path.resolve(), relative))
     return items
 
@@ -237,9 +202,7 @@ def expand_inputs(
     items: list[MediaItem] = []
     for spec in inputs:
         if spec.startswith("s3://"):
-            from .s3 import list_objects
-
-            found = list_objects(spec, glob=glob, endpoint_url=endpoint_url)
+            found = s3.list_objects(spec, glob=glob, endpoint_url=endpoint_url)
         else:
             path = Path(spec).expanduser()
             if not path.exists():
@@ -266,3 +229,17 @@ def expand_inputs(
             seen.add(item.uri)
             unique.append(item)
     return unique
+
+
+__all__ = [
+    "AUDIO_EXTENSIONS",
+    "MEDIA_EXTENSIONS",
+    "SAMPLE_RATE",
+    "VIDEO_EXTENSIONS",
+    "MediaItem",
+    "expand_inputs",
+    "list_folder",
+    "local_item",
+    "probe",
+    "stream_audio",
+]

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import settings
+from .._util import process_alive
 from ..errors import (
     AuthError,
     InputNotFoundError,
@@ -24,6 +25,7 @@ from ..errors import (
     UsageError,
     missing_dependency,
 )
+from .items import MediaItem, matches
 
 _CREDENTIALS_HINT = (
     "set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (or AWS_PROFILE) for this bucket's store"
@@ -41,6 +43,10 @@ class RemoteObject:
     @property
     def uri(self) -> str:
         return f"s3://{self.bucket}/{self.key}"
+
+    def download_to_temp(self, *, endpoint_url: str | None = None):
+        """A temporary local copy for the duration of a with block (see download_to_temp)."""
+        return download_to_temp(self, endpoint_url=endpoint_url)
 
 
 def parse_uri(uri: str) -> tuple[str, str]:
@@ -109,8 +115,6 @@ def list_objects(
     uri: str, *, glob: str | None = None, endpoint_url: str | None = None
 ) -> list[Any]:
     """Media objects under s3://bucket/prefix as MediaItems (an exact key gives just that)."""
-    from .audio import _matches
-
     bucket, prefix = parse_uri(uri)
     s3 = client(endpoint_url)
     found: list[RemoteObject] = []
@@ -131,14 +135,12 @@ def list_objects(
     items = []
     for obj in sorted(found, key=lambda o: o.key):
         relative = obj.key[len(base) :] if obj.key.startswith(base) else obj.key
-        if _matches(relative, glob):
+        if matches(relative, glob):
             items.append(_item(obj, relative))
     return items
 
 
-def _item(obj: RemoteObject, relative: str) -> Any:
-    from .audio import MediaItem
-
+def _item(obj: RemoteObject, relative: str) -> MediaItem:
     return MediaItem(
         uri=obj.uri,
         relative=relative,
@@ -156,8 +158,6 @@ def temp_dir() -> Path:
 
 def sweep_temp_files() -> int:
     """Remove downloads left by processes that no longer exist (kill -9, power loss)."""
-    from ..jobs.files import process_alive
-
     removed = 0
     for leftover in temp_dir().glob(f"{_TMP_PREFIX}*"):
         pid = leftover.name[len(_TMP_PREFIX) :].split("-", 1)[0]

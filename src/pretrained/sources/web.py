@@ -120,7 +120,8 @@ def fetch_url(
     check_url: Callable[[str], None] | None = None,
     transport: Any = None,
 ):
-    from .documents import Document, document_from_bytes
+    from .document import Document
+    from .formats import document_from_bytes
 
     body, content_type, charset, final = get_bytes(
         url, timeout=timeout, max_bytes=max_bytes, check_url=check_url, transport=transport

@@ -88,7 +88,7 @@ def fetch_wikipedia(
     timeout: float | None = None,
     check_url: Callable[[str], None] | None = None,
 ):
-    from .documents import Document
+    from .document import Document
 
     lang, title = parse_title(spec)
     url = api_url(lang, api)

@@ -25,8 +25,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import runs
-from ..errors import EmptyInputError, InvalidOptionError
+from .. import runlog
+from ..errors import EmptyInputError
+from ..options import option, validate
 from .chunking import split_sentences
 from .grounding import expected_type, has_type, support
 from .index import Passage
@@ -44,43 +45,25 @@ _MARK = re.compile(r"\[(\d{1,2})\]")
 
 @dataclass(frozen=True)
 class AskOptions:
-    k: int = 4  # passages retrieved
-    min_score: float = 0.3  # cosine similarity below which a passage is not relevant
-    max_new_tokens: int = 200
-    temperature: float = 0.0
-    chunk_tokens: int = 200  # passage size (embedding-model tokens)
-    min_support: float = 0.75  # share of an answer sentence's new words its passage must hold
-    quote_sentences: int = 1  # passage sentences quoted when the answer is not supported
+    k: int = option(4, "Passages retrieved.", ge=1, le=50, example=4, flag="-k")
+    # cosine similarity below which a passage is not relevant
+    min_score: float = option(0.3, "Least relevance of a passage.", ge=-1, le=1, example=0.3)
+    max_new_tokens: int = option(200, "Most tokens of an answer.", ge=1, example=200)
+    temperature: float = option(0.0, "Randomness; 0 = greedy.", ge=0, example=0)
+    chunk_tokens: int = option(200, "Passage size (embedding-model tokens).", ge=16, example=200)
+    # share of an answer sentence's new words its passage must hold
+    min_support: float = option(
+        0.75,
+        "Share of an answer's new words its passage must hold.",
+        ge=0,
+        le=1,
+        hint="e.g. --min-support 0.75 (0 accepts any generated answer)",
+    )
+    # passage sentences quoted when the answer is not supported
+    quote_sentences: int = option(1, "Sentences quoted when unsupported.", ge=1, le=5, example=1)
 
     def validate(self) -> AskOptions:
-        if not isinstance(self.k, int) or not 1 <= self.k <= 50:
-            raise InvalidOptionError(
-                f"-k must be between 1 and 50 (got {self.k!r})", hint="e.g. -k 4"
-            )
-        if not -1 <= self.min_score <= 1:
-            raise InvalidOptionError(
-                f"--min-score must be between -1 and 1 (got {self.min_score!r})",
-                hint="e.g. --min-score 0.3",
-            )
-        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
-            raise InvalidOptionError(
-                f"--max-new-tokens must be ≥ 1 (got {self.max_new_tokens!r})",
-                hint="e.g. --max-new-tokens 200",
-            )
-        if self.temperature < 0:
-            raise InvalidOptionError("--temperature must be ≥ 0", hint="e.g. --temperature 0")
-        if not isinstance(self.chunk_tokens, int) or self.chunk_tokens < 16:
-            raise InvalidOptionError("--chunk-tokens must be ≥ 16", hint="e.g. --chunk-tokens 200")
-        if not 0 <= self.min_support <= 1:
-            raise InvalidOptionError(
-                f"--min-support must be between 0 and 1 (got {self.min_support!r})",
-                hint="e.g. --min-support 0.75 (0 accepts any generated answer)",
-            )
-        if not isinstance(self.quote_sentences, int) or not 1 <= self.quote_sentences <= 5:
-            raise InvalidOptionError(
-                "--quote-sentences must be between 1 and 5", hint="e.g. --quote-sentences 1"
-            )
-        return self
+        return validate(self)
 
 
 @dataclass
@@ -310,7 +293,7 @@ class Asker:
         relevant = [p for p in retrieved if p.score >= options.min_score]
         if not relevant:
             timings["total_s"] = round(time.perf_counter() - began, 3)
-            runs.annotate(task="ask", model=embed_engine.model_id, found=False)
+            runlog.annotate(task="ask", model=embed_engine.model_id, found=False)
             return AskResult(
                 question,
                 f"The answer was {NOT_FOUND} (best match scored "
@@ -358,27 +341,33 @@ class Asker:
             timings=timings,
         )
         if not not_found and answer:
-            claims = check_claims(answer, fitted, question)
-            result.claims = claims
-            result.support = min(c.support for c in claims)
-            marked = {int(n) for n in _MARK.findall(answer) if 1 <= int(n) <= len(fitted)}
-            if result.support >= options.min_support:
-                numbers = marked or {c.passage for c in claims if c.passage}
-                result.citations_inferred = not marked
-                if not marked:
-                    result.answer = " ".join(
-                        f"{c.text} [{c.passage}]" if c.passage else c.text for c in claims
-                    )
-            elif sentences:
-                result.generated = answer
-                result.answer, numbers = _quote(sentences, fitted, options.quote_sentences)
-                result.quoted = True
-            else:
-                numbers = set()
-            result.citations = [Citation(n, fitted[n - 1]) for n in sorted(numbers)]
+            self._cite(result, fitted, sentences, question)
         result.timings["total_s"] = round(time.perf_counter() - began, 3)
-        runs.annotate(task="ask", found=result.found, quoted=result.quoted)
+        runlog.annotate(task="ask", found=result.found, quoted=result.quoted)
         return result
+
+    def _cite(self, result: AskResult, fitted: list, sentences: list, question: str) -> None:
+        """Check the answer against the passages it cites: supported → its citations (inferred
+        when the model marked none); unsupported → a quote of the best passage sentence."""
+        options, answer = self.options, result.answer
+        claims = check_claims(answer, fitted, question)
+        result.claims = claims
+        result.support = min(c.support for c in claims)
+        marked = {int(n) for n in _MARK.findall(answer) if 1 <= int(n) <= len(fitted)}
+        if result.support >= options.min_support:
+            numbers = marked or {c.passage for c in claims if c.passage}
+            result.citations_inferred = not marked
+            if not marked:
+                result.answer = " ".join(
+                    f"{c.text} [{c.passage}]" if c.passage else c.text for c in claims
+                )
+        elif sentences:
+            result.generated = answer
+            result.answer, numbers = _quote(sentences, fitted, options.quote_sentences)
+            result.quoted = True
+        else:
+            numbers = set()
+        result.citations = [Citation(n, fitted[n - 1]) for n in sorted(numbers)]
 
 
 def ask(

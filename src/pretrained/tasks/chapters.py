@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .._util import atomic_write
 from ..errors import InvalidOptionError
 from .transcribe import TranscribeResult, timecode
 
@@ -189,3 +190,13 @@ def summary_path(transcript_path: str | Path) -> Path:
     """talk.json → talk.summary.md (the name `transcribe --summarize` writes too)."""
     target = Path(transcript_path)
     return target.with_name(f"{target.stem}.summary.md")
+
+
+def write_transcript_summary(
+    transcript: str | Path, target: Path | None = None, **options: Any
+) -> tuple[TranscriptSummary, Path]:
+    """Summarize a transcript (a `pretrained transcribe` JSON file) into `target` (default:
+    talk.json → talk.summary.md beside it), written atomically. → (summary, the file)."""
+    summary = summarize_transcript(str(transcript), **options)
+    path = atomic_write(target or summary_path(transcript), summary.to_markdown())
+    return summary, path

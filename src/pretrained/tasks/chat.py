@@ -15,8 +15,8 @@ from .generate import (
     GenerationStream,
     _backend,
     _log,
-    _resolve_seed,
     build_result,
+    resolve_seed,
 )
 
 ROLES = ("system", "user", "assistant")
@@ -78,7 +78,7 @@ def chat(
 ) -> GenerateResult:
     """One assistant reply to a conversation (OpenAI-style messages)."""
     messages = check_messages(messages)
-    options = _resolve_seed((options or GenerateOptions()).validate())
+    options = resolve_seed((options or GenerateOptions()).validate())
     backend = _backend(backend, model, load_options)
     text, params = _render(backend, messages, options)
     out = backend.generate([text], params, add_special_tokens=False)[0]
@@ -107,7 +107,7 @@ def stream_chat(
     **load_options: Any,
 ) -> GenerationStream:
     messages = check_messages(messages)
-    options = _resolve_seed((options or GenerateOptions()).validate())
+    options = resolve_seed((options or GenerateOptions()).validate())
     backend = _backend(backend, model, load_options)
     text, params = _render(backend, messages, options)
     return GenerationStream(

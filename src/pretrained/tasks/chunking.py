@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -212,3 +213,75 @@ def pack(
                     )
                 )
     return out
+
+
+# ---------------------------------------------------------------- chunks for embedding
+_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
+# A speaker turn in a transcript: "ALICE: …", "Dr. Lee: …", "Speaker 2: …" at a line start.
+_TURN = re.compile(r"^[ \t]*[A-Z][\w.'-]*(?: [A-Z0-9][\w.'-]*){0,3}:[ \t]", re.MULTILINE)
+
+
+def sections(text: str) -> list[tuple[int, int, str | None]]:
+    """[start, end) spans of `text` cut at Markdown headings, each with its heading path
+    ("Guide › Install"); text before the first heading has none."""
+    marks = list(_HEADING.finditer(text))
+    if not marks:
+        return [(0, len(text), None)]
+    out: list[tuple[int, int, str | None]] = []
+    if marks[0].start() > 0 and text[: marks[0].start()].strip():
+        out.append((0, marks[0].start(), None))
+    path: list[tuple[int, str]] = []
+    for i, m in enumerate(marks):
+        level = len(m.group(1))
+        path = [(lv, t) for lv, t in path if lv < level] + [(level, m.group(2).strip())]
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
+        out.append((m.start(), end, " › ".join(t for _, t in path)))
+    return out
+
+
+def structured_chunks(
+    text: str, embedder: Any, *, max_tokens: int | None = None, overlap: int = 1
+) -> list[tuple[Chunk, str | None]]:
+    """Chunks that follow the document's structure: never across a Markdown heading, a
+    paragraph break or a speaker turn starts a new unit, and each chunk carries its heading
+    path (searched with the text, so "How do I install it?" finds the Install section)."""
+    budget = min(max_tokens or 200, embedder.max_tokens - 2)
+
+    def count(texts: list[str]) -> list[int]:
+        return [n - 2 for n in embedder.count_tokens(texts)]  # minus [CLS]/[SEP]
+
+    out: list[tuple[Chunk, str | None]] = []
+    for start, end, heading in sections(text):
+        units = [
+            _shift(u, start + offset)
+            for offset, piece in _turns(text[start:end])
+            for u in split_sentences(piece)
+        ]
+        if heading is not None and units and _HEADING.match(units[0].text):
+            units = units[1:]  # the heading line itself travels as the chunk's heading
+        if not units:
+            continue
+        for chunk in pack(units, count, budget, overlap=overlap):
+            out.append((chunk, heading))
+    return out
+
+
+def _turns(text: str) -> list[tuple[int, str]]:
+    """Split a transcript at speaker turns (offset, text); other text comes back whole."""
+    starts = [m.start() for m in _TURN.finditer(text)]
+    if len(starts) < 2:
+        return [(0, text)]
+    cuts = ([0] if starts[0] > 0 else []) + starts + [len(text)]
+    return [(a, text[a:b]) for a, b in zip(cuts, cuts[1:], strict=False) if text[a:b].strip()]
+
+
+def _shift(span: Any, offset: int) -> Any:
+    if not offset:
+        return span
+    return type(span)(span.text, span.start + offset, span.end + offset, span.paragraph)
+
+
+def chunk_text(text: str, embedder: Any, *, max_tokens: int | None = None, overlap: int = 1):
+    """Chunks of `text` that the embedding model reads whole (its own tokenizer counts),
+    cut along the document's structure (see `structured_chunks`)."""
+    return [c for c, _ in structured_chunks(text, embedder, max_tokens=max_tokens, overlap=overlap)]

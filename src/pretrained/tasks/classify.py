@@ -24,9 +24,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import runs
+from .. import runlog
 from ..errors import EmptyInputError, InvalidOptionError, UsageError
-from ..models.registry import languages_of
+from ..models.registry import ModelFormat, languages_of
+from ..options import option, validate
 
 METHODS = ("auto", "embedding", "nli", "sequence-classification")
 
@@ -62,30 +63,19 @@ SENTIMENT_NLI_TEMPLATE = "The sentiment of this text is {}."
 
 @dataclass(frozen=True)
 class ClassifyOptions:
-    batch_size: int = 32
-    method: str = "auto"
+    batch_size: int = option(32, "Texts per model call.", ge=1, example=32)
+    method: str = option("auto", "How labels are scored.", choices=METHODS, example="nli")
     template: str | None = None  # hypothesis / description template with {} for the label
     multi_label: bool = False  # NLI: score each label independently
-    temperature: float = 0.05  # embedding method: softmax temperature over cosine similarities
+    # embedding method: softmax temperature over cosine similarities
+    temperature: float = option(0.05, "Softmax temperature.", gt=0, le=10, example=0.05)
 
     def validate(self) -> ClassifyOptions:
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise InvalidOptionError(
-                f"--batch-size must be a whole number ≥ 1 (got {self.batch_size!r})",
-                hint="e.g. --batch-size 32",
-            )
-        if self.method not in METHODS:
-            raise InvalidOptionError(
-                f"unknown method '{self.method}'", hint=f"use one of: {', '.join(METHODS)}"
-            )
+        validate(self)
         if self.template is not None and "{}" not in self.template:
             raise InvalidOptionError(
                 "--template must contain {} where the label goes",
                 hint='e.g. --template "This review is {}."',
-            )
-        if not (isinstance(self.temperature, (int, float)) and 0 < self.temperature <= 10):
-            raise InvalidOptionError(
-                f"temperature must be in (0, 10] (got {self.temperature!r})", hint="e.g. 0.05"
             )
         return self
 
@@ -384,7 +374,7 @@ def _pick_method(model: str | None, options: ClassifyOptions, backend: Any) -> s
     from ..models.registry import resolve
 
     resolved = resolve(model, task="classify")
-    return "embedding" if resolved.format == "sentence-transformers" else "classifier"
+    return "embedding" if resolved.format == ModelFormat.SENTENCE_TRANSFORMERS else "classifier"
 
 
 def classify(
@@ -476,7 +466,7 @@ def classify(
             "texts_per_s": round(len(items) / seconds, 1) if seconds > 0 else None,
         },
     )
-    runs.annotate(
+    runlog.annotate(
         task="classify",
         model=engine.model_id,
         revision=engine.revision,

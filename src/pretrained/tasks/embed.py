@@ -12,22 +12,19 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import runs
+from .. import runlog
 from ..errors import EmptyInputError, InvalidOptionError
+from ..options import option, validate
+from .chunking import chunk_text
 
 
 @dataclass(frozen=True)
 class EmbedOptions:
-    batch_size: int = 32
+    batch_size: int = option(32, "Texts per model call.", ge=1, example=32)
     normalize: bool = True  # unit vectors: cosine similarity is a dot product
 
     def validate(self) -> EmbedOptions:
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise InvalidOptionError(
-                f"--batch-size must be a whole number ≥ 1 (got {self.batch_size!r})",
-                hint="e.g. --batch-size 32",
-            )
-        return self
+        return validate(self)
 
 
 @dataclass
@@ -79,6 +76,14 @@ def get_embedder(backend: Any = None, model: str | None = None, **load_options: 
     return load_embedder(model, **load_options)
 
 
+def embed_chunks(text: str, engine: Any, max_tokens: int | None = None, batch_size: int = 32):
+    """→ (chunks, vectors): `text` cut into chunks the model reads whole (its own tokenizer
+    counts, along the document's structure), each chunk embedded."""
+    chunks = chunk_text(text, engine, max_tokens=max_tokens)
+    vectors = engine.encode([c.text for c in chunks], batch_size=batch_size)
+    return chunks, vectors
+
+
 def embed(
     texts: str | list[str],
     model: str | None = None,
@@ -122,7 +127,7 @@ def embed(
         },
     )
     if annotate:
-        runs.annotate(
+        runlog.annotate(
             task="embedding",
             model=engine.model_id,
             revision=engine.revision,

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .. import runs
-from ..errors import EmptyInputError, InvalidOptionError, reject_unknown_options
+from .. import runlog
+from ..errors import EmptyInputError, InvalidOptionError
 from ..models.backends.base import Completion, SamplingParams, TextBackend
+from ..options import build, option, validate
 
 # Seeds are 32-bit: what every engine can take as it is (CTranslate2's set_random_seed is an
 # unsigned int; llama.cpp's sampler seed too).
@@ -21,76 +22,75 @@ MAX_SEED = 2**32 - 1
 
 @dataclass(frozen=True)
 class GenerateOptions:
-    """Every knob of text generation. temperature 0 means greedy (deterministic)."""
+    """Every knob of text generation. temperature 0 means greedy (deterministic). Each
+    field's bounds, help and example are declared here once (pretrained.options): the CLI
+    flags, the UI sliders and the API's bounds are derived from them."""
 
-    max_new_tokens: int = 128
-    temperature: float = 0.7
-    top_k: int = 50
-    top_p: float = 0.95
-    repetition_penalty: float = 1.1
-    num_return_sequences: int = 1
-    seed: int | None = None
-    stop: tuple[str, ...] = ()
-    system: str | None = None
-    raw: bool = False  # skip the chat template
-    batch_size: int = 8
+    max_new_tokens: int = option(128, "Most tokens to generate.", ge=1, example=128, short="-n")
+    temperature: float = option(
+        0.7,
+        "Randomness; 0 = greedy (deterministic).",
+        ge=0,
+        le=100,
+        note="(0 = greedy)",
+        example=0.7,
+        short="-t",
+        slider_max=2,
+    )
+    top_k: int = option(
+        50,
+        "Sample from the k most likely tokens (0 = off).",
+        ge=0,
+        note="(0 = off)",
+        example=50,
+        slider_max=200,
+    )
+    top_p: float = option(
+        0.95,
+        "Nucleus sampling: smallest set with this total probability.",
+        gt=0,
+        le=1,
+        example=0.95,
+        step=0.01,
+    )
+    repetition_penalty: float = option(
+        1.1,
+        "> 1 discourages repeating tokens (1 = off).",
+        gt=0,
+        note="(1 = off)",
+        example=1.1,
+        slider_max=2,
+    )
+    num_return_sequences: int = option(
+        1, "Completions per prompt (needs temperature > 0).", ge=1, example=3
+    )
+    seed: int | None = option(
+        None, "Random seed for reproducible sampling.", ge=0, le=MAX_SEED, example=42
+    )
+    stop: tuple[str, ...] = option(
+        (), "Stop when this text appears (repeatable).", nonempty=True, example="'\\n\\n'"
+    )
+    system: str | None = option(None, "System prompt for chat models.")
+    raw: bool = option(False, "Feed the prompt as is, without the chat template.")
+    batch_size: int = option(8, "Prompts per forward pass with --file.", ge=1, example=8)
 
     def validate(self) -> GenerateOptions:
-        def bad(name: str, value: Any, rule: str, example: str) -> InvalidOptionError:
-            flag = "--" + name.replace("_", "-")
-            return InvalidOptionError(
-                f"{flag} must be {rule} (got {value!r})", hint=f"e.g. {flag} {example}"
-            )
-
-        def number(value: Any) -> bool:
-            return (
-                isinstance(value, (int, float))
-                and not isinstance(value, bool)
-                and math.isfinite(value)
-            )
-
-        if not isinstance(self.max_new_tokens, int) or self.max_new_tokens < 1:
-            raise bad("max_new_tokens", self.max_new_tokens, "a whole number ≥ 1", "128")
-        if not number(self.temperature) or self.temperature < 0:
-            raise bad("temperature", self.temperature, "a number ≥ 0 (0 = greedy)", "0.7")
-        if self.temperature > 100:
-            raise bad("temperature", self.temperature, "at most 100", "0.7")
-        if not isinstance(self.top_k, int) or self.top_k < 0:
-            raise bad("top_k", self.top_k, "a whole number ≥ 0 (0 = off)", "50")
-        if not number(self.top_p) or not 0 < self.top_p <= 1:
-            raise bad("top_p", self.top_p, "in (0, 1]", "0.95")
-        if not number(self.repetition_penalty) or self.repetition_penalty <= 0:
-            raise bad(
-                "repetition_penalty", self.repetition_penalty, "a number > 0 (1 = off)", "1.1"
-            )
-        if not isinstance(self.num_return_sequences, int) or self.num_return_sequences < 1:
-            raise bad("num_return_sequences", self.num_return_sequences, "a whole number ≥ 1", "3")
+        validate(self)
         if self.num_return_sequences > 1 and self.temperature == 0:
             raise InvalidOptionError(
                 "--num-return-sequences > 1 needs sampling, but --temperature 0 is greedy "
                 "(every sequence would be the same)",
                 hint="set --temperature above 0, e.g. --temperature 0.8",
             )
-        if self.seed is not None and (
-            not isinstance(self.seed, int)
-            or isinstance(self.seed, bool)
-            or not 0 <= self.seed <= MAX_SEED
-        ):
-            raise bad("seed", self.seed, f"a whole number from 0 to {MAX_SEED}", "42")
-        if any(not isinstance(s, str) or not s for s in self.stop):
-            raise bad("stop", list(self.stop), "non-empty text", "'\\n\\n'")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise bad("batch_size", self.batch_size, "a whole number ≥ 1", "8")
         return self
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> GenerateOptions:
-        reject_unknown_options(kwargs, (f.name for f in fields(cls)), "generation")
         if "stop" in kwargs and isinstance(kwargs["stop"], str):
             kwargs["stop"] = (kwargs["stop"],)
         if "stop" in kwargs and kwargs["stop"] is not None:
             kwargs["stop"] = tuple(kwargs["stop"])
-        return cls(**{k: v for k, v in kwargs.items() if v is not None}).validate()
+        return build(cls, kwargs, "generation")
 
     def sampling(self, extra_stops: tuple[str, ...] = ()) -> SamplingParams:
         return SamplingParams(
@@ -237,7 +237,7 @@ def _check_prompt(prompt: Any) -> str:
     return prompt
 
 
-def _resolve_seed(options: GenerateOptions) -> GenerateOptions:
+def resolve_seed(options: GenerateOptions) -> GenerateOptions:
     """Sampling without a seed gets a random one, reported back so the run can be repeated."""
     if options.temperature > 0 and options.seed is None:
         return replace(options, seed=random.randrange(2**31))
@@ -245,7 +245,7 @@ def _resolve_seed(options: GenerateOptions) -> GenerateOptions:
 
 
 def _log(backend: TextBackend, results: list[GenerateResult]) -> None:
-    runs.annotate(
+    runlog.annotate(
         task="text-generation",
         model=backend.model_id,
         revision=backend.revision,
@@ -257,22 +257,45 @@ def _log(backend: TextBackend, results: list[GenerateResult]) -> None:
 
 
 def generate(
-    prompt: str | list[str],
+    prompt: str,
+    model: str | None = None,
+    options: GenerateOptions | None = None,
+    *,
+    backend: TextBackend | None = None,
+    **load_options: Any,
+) -> GenerateResult:
+    """Generate from one prompt. For many prompts (batched), `generate_many`."""
+    if not isinstance(prompt, str):
+        # kept while tasks/summarize.py (owned by another change) still passes lists
+        warnings.warn(
+            "generate() takes one prompt; use generate_many() for a list",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return generate_many(prompt, model, options, backend=backend, **load_options)
+    return generate_many([prompt], model, options, backend=backend, **load_options)[0]
+
+
+def generate_many(
+    prompts: list[str],
     model: str | None = None,
     options: GenerateOptions | None = None,
     *,
     backend: TextBackend | None = None,
     on_progress: Callable[[int], None] | None = None,
     **load_options: Any,
-) -> GenerateResult | list[GenerateResult]:
-    """Generate from one prompt (→ GenerateResult) or a list (→ list, batched)."""
-    single = isinstance(prompt, str)
-    prompts = [prompt] if single else list(prompt)
+) -> list[GenerateResult]:
+    """Generate from each prompt of a list, `options.batch_size` prompts per engine call."""
+    if isinstance(prompts, str):
+        raise InvalidOptionError(
+            "generate_many() takes a list of prompts", hint="use generate() for one prompt"
+        )
+    prompts = list(prompts)
     if not prompts:
         raise EmptyInputError("no prompts were given")
     for p in prompts:
         _check_prompt(p)
-    options = _resolve_seed((options or GenerateOptions()).validate())
+    options = resolve_seed((options or GenerateOptions()).validate())
     backend = _backend(backend, model, load_options)
     load_s = backend.load_seconds
     prepared = [prepare_prompt(backend, p, options) for p in prompts]
@@ -302,7 +325,7 @@ def generate(
         if on_progress:
             on_progress(len(chunk))
     _log(backend, results)
-    return results[0] if single else results
+    return results
 
 
 class GenerationStream:
@@ -371,7 +394,7 @@ def stream(
 ) -> GenerationStream:
     """Stream one completion. Stop sequences are never shown, even partially."""
     _check_prompt(prompt)
-    options = _resolve_seed((options or GenerateOptions()).validate())
+    options = resolve_seed((options or GenerateOptions()).validate())
     if options.num_return_sequences != 1:
         raise InvalidOptionError(
             "streaming returns one sequence", hint="drop --num-return-sequences, or use --no-stream"

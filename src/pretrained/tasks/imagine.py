@@ -3,7 +3,6 @@ their own recipe (prompt, negative prompt, seed, steps, guidance, size, model@re
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import Callable
@@ -11,66 +10,53 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from .. import runs
-from ..errors import EmptyInputError, InvalidOptionError
+from .. import runlog
+from ..errors import EmptyInputError
+from ..options import option, validate
 
 TEXT_TO_IMAGE = "text-to-image"
 MAX_SIDE = 4096
 MAX_IMAGES = 16
 
 
+def _side(name: str):
+    """An image side: a multiple of 8 up to MAX_SIDE (the hint offers the nearest one)."""
+    return option(
+        None,
+        f"{name.title()} in pixels.",
+        ge=8,
+        le=MAX_SIDE,
+        multiple_of=8,
+        hint=lambda v: f"e.g. --{name} {_nearest8(v)}",
+    )
+
+
 @dataclass(frozen=True)
 class ImagineOptions:
     """None means: what the model is meant to run with (steps, guidance, size)."""
 
-    steps: int | None = None
-    guidance: float | None = None
-    negative: str | None = None
-    width: int | None = None
-    height: int | None = None
-    seed: int | None = None
-    num_images: int = 1
+    steps: int | None = option(
+        None,
+        "Denoising steps.",
+        ge=1,
+        le=1000,
+        hint="e.g. --steps 4 for SD-Turbo, --steps 25 for Stable Diffusion",
+    )
+    guidance: float | None = option(
+        None,
+        "Classifier-free guidance scale.",
+        ge=0,
+        le=100,
+        hint="e.g. --guidance 7.5 (0 turns classifier-free guidance off)",
+    )
+    negative: str | None = option(None, "What the image should not show.", example='"blurry"')
+    width: int | None = _side("width")
+    height: int | None = _side("height")
+    seed: int | None = option(None, "Random seed.", ge=0, le=2**63 - 1, example=7)
+    num_images: int = option(1, "Images per prompt.", ge=1, le=MAX_IMAGES, example=4)
 
     def validate(self) -> ImagineOptions:
-        def whole(value: Any) -> bool:
-            return isinstance(value, int) and not isinstance(value, bool)
-
-        if self.steps is not None and (not whole(self.steps) or not 1 <= self.steps <= 1000):
-            raise InvalidOptionError(
-                f"--steps must be a whole number from 1 to 1000 (got {self.steps!r})",
-                hint="e.g. --steps 4 for SD-Turbo, --steps 25 for Stable Diffusion",
-            )
-        if self.guidance is not None and (
-            isinstance(self.guidance, bool)
-            or not isinstance(self.guidance, (int, float))
-            or not math.isfinite(self.guidance)
-            or not 0 <= self.guidance <= 100
-        ):
-            raise InvalidOptionError(
-                f"--guidance must be a number from 0 to 100 (got {self.guidance!r})",
-                hint="e.g. --guidance 7.5 (0 turns classifier-free guidance off)",
-            )
-        for name in ("width", "height"):
-            value = getattr(self, name)
-            if value is None:
-                continue
-            if not whole(value) or value < 8 or value > MAX_SIDE or value % 8:
-                raise InvalidOptionError(
-                    f"--{name} must be a multiple of 8 from 8 to {MAX_SIDE} (got {value!r})",
-                    hint=f"e.g. --{name} {_nearest8(value)}",
-                )
-        if self.seed is not None and (not whole(self.seed) or not 0 <= self.seed < 2**63):
-            raise InvalidOptionError(
-                f"--seed must be a whole number ≥ 0 (got {self.seed!r})", hint="e.g. --seed 7"
-            )
-        if not whole(self.num_images) or not 1 <= self.num_images <= MAX_IMAGES:
-            raise InvalidOptionError(
-                f"--num-images must be from 1 to {MAX_IMAGES} (got {self.num_images!r})",
-                hint="e.g. --num-images 4",
-            )
-        if self.negative is not None and not isinstance(self.negative, str):
-            raise InvalidOptionError("--negative must be text", hint='e.g. --negative "blurry"')
-        return self
+        return validate(self)
 
     def describe(self) -> dict[str, Any]:
         out = {
@@ -215,7 +201,7 @@ def imagine(
             f"the prompt is {overflow[0]} tokens; the text encoder reads only the first "
             f"{overflow[1]}, the rest is ignored"
         )
-    runs.annotate(
+    runlog.annotate(
         task=TEXT_TO_IMAGE,
         model=backend.model_id,
         revision=backend.revision,
@@ -258,7 +244,7 @@ def imagine(
         "generate_s": round(generate_s, 3),
         "total_s": round(time.perf_counter() - started, 3),
     }
-    runs.annotate(outputs=[r.path for r in results if r.path], seeds=seeds, timings=timings)
+    runlog.annotate(outputs=[r.path for r in results if r.path], seeds=seeds, timings=timings)
     return ImagineResult(
         prompt=prompt,
         images=results,

@@ -12,7 +12,6 @@ laptop index holds.
 
 from __future__ import annotations
 
-import contextlib
 import re
 import sqlite3
 import time
@@ -21,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import runs, settings
+from .. import runlog, settings
 from ..errors import EmptyInputError, InputNotFoundError, InvalidOptionError, UsageError
-from .chunking import Chunk, pack, split_sentences
+from .chunking import Chunk, chunk_text, sections, structured_chunks  # noqa: F401 - re-exported
+from .embed import EmbedOptions, embed_chunks, get_embedder
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SCHEMA = """
@@ -100,77 +100,6 @@ class Passage:
             "line": self.line,
             "text": self.text,
         }
-
-
-_HEADING = re.compile(r"^(#{1,6})[ \t]+(.+?)[ \t#]*$", re.MULTILINE)
-# A speaker turn in a transcript: "ALICE: …", "Dr. Lee: …", "Speaker 2: …" at a line start.
-_TURN = re.compile(r"^[ \t]*[A-Z][\w.'-]*(?: [A-Z0-9][\w.'-]*){0,3}:[ \t]", re.MULTILINE)
-
-
-def sections(text: str) -> list[tuple[int, int, str | None]]:
-    """[start, end) spans of `text` cut at Markdown headings, each with its heading path
-    ("Guide › Install"); text before the first heading has none."""
-    marks = list(_HEADING.finditer(text))
-    if not marks:
-        return [(0, len(text), None)]
-    out: list[tuple[int, int, str | None]] = []
-    if marks[0].start() > 0 and text[: marks[0].start()].strip():
-        out.append((0, marks[0].start(), None))
-    path: list[tuple[int, str]] = []
-    for i, m in enumerate(marks):
-        level = len(m.group(1))
-        path = [(lv, t) for lv, t in path if lv < level] + [(level, m.group(2).strip())]
-        end = marks[i + 1].start() if i + 1 < len(marks) else len(text)
-        out.append((m.start(), end, " › ".join(t for _, t in path)))
-    return out
-
-
-def structured_chunks(
-    text: str, embedder: Any, *, max_tokens: int | None = None, overlap: int = 1
-) -> list[tuple[Chunk, str | None]]:
-    """Chunks that follow the document's structure: never across a Markdown heading, a
-    paragraph break or a speaker turn starts a new unit, and each chunk carries its heading
-    path (searched with the text, so "How do I install it?" finds the Install section)."""
-    budget = min(max_tokens or 200, embedder.max_tokens - 2)
-
-    def count(texts: list[str]) -> list[int]:
-        return [n - 2 for n in embedder.count_tokens(texts)]  # minus [CLS]/[SEP]
-
-    out: list[tuple[Chunk, str | None]] = []
-    for start, end, heading in sections(text):
-        units = [
-            _shift(u, start + offset)
-            for offset, piece in _turns(text[start:end])
-            for u in split_sentences(piece)
-        ]
-        if heading is not None and units and _HEADING.match(units[0].text):
-            units = units[1:]  # the heading line itself travels as the chunk's heading
-        if not units:
-            continue
-        for chunk in pack(units, count, budget, overlap=overlap):
-            out.append((chunk, heading))
-    return out
-
-
-def _turns(text: str) -> list[tuple[int, str]]:
-    """Split a transcript at speaker turns (offset, text); other text comes back whole."""
-    starts = [m.start() for m in _TURN.finditer(text)]
-    if len(starts) < 2:
-        return [(0, text)]
-    cuts = ([0] if starts[0] > 0 else []) + starts + [len(text)]
-    return [(a, text[a:b]) for a, b in zip(cuts, cuts[1:], strict=False) if text[a:b].strip()]
-
-
-def _shift(span: Any, offset: int) -> Any:
-    if not offset:
-        return span
-    return type(span)(span.text, span.start + offset, span.end + offset, span.paragraph)
-
-
-def chunk_text(text: str, embedder: Any, *, max_tokens: int | None = None, overlap: int = 1):
-    """Chunks of `text` that the embedding model reads whole (its own tokenizer counts),
-    cut along the document's structure (see `structured_chunks`)."""
-    return [c for c, _ in structured_chunks(text, embedder, max_tokens=max_tokens, overlap=overlap)]
 
 
 def _line(text: str, offset: int) -> int:
@@ -325,15 +254,11 @@ def add_to_index(
 ) -> IndexReport:
     """Embed sources (paths, URLs, wiki:Title or Documents) into the index `name`."""
     from ..sources import Document, load_text
-    from .embed import get_embedder
 
     if not sources:
         raise EmptyInputError("no sources to embed", hint="pass files, URLs or wiki:Title")
     index_path(name)  # a bad name fails before the model loads
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise InvalidOptionError(
-            f"--batch-size must be a whole number ≥ 1 (got {batch_size!r})", hint="e.g. 32"
-        )
+    EmbedOptions(batch_size=batch_size).validate()
     began = time.perf_counter()
     engine = get_embedder(embedder, model, **load_options)
     report = IndexReport(index=name, model=engine.model_id)
@@ -346,8 +271,7 @@ def add_to_index(
             if known == document.sha256:
                 report.skipped.append(key)
             else:
-                chunks = chunk_text(document.text, engine, max_tokens=max_tokens)
-                vectors = engine.encode([c.text for c in chunks], batch_size=batch_size)
+                chunks, vectors = embed_chunks(document.text, engine, max_tokens, batch_size)
                 index.replace(document, key, chunks, vectors)
                 report.chunks += len(chunks)
                 (report.updated if known else report.added).append(key)
@@ -355,7 +279,7 @@ def add_to_index(
                 on_progress(1)
         report.total_documents, report.total_chunks = index.count()
     report.timings["total_s"] = round(time.perf_counter() - began, 3)
-    runs.annotate(task="embedding", model=engine.model_id, device=engine.device, index=name)
+    runlog.annotate(task="embedding", model=engine.model_id, device=engine.device, index=name)
     return report
 
 
@@ -392,8 +316,6 @@ def search_index(
     began = time.perf_counter()
     with VectorIndex(name) as index:
         model = index.meta("model")
-        from .embed import get_embedder
-
         engine = get_embedder(embedder, load_options.pop("model", None) or model, **load_options)
         if model and engine.model_id != model:
             raise UsageError(
@@ -402,15 +324,7 @@ def search_index(
             )
         vector = engine.encode([query])[0]
         hits = index.search(vector, k)
-    runs.annotate(task="search", model=engine.model_id, index=name)
+    runlog.annotate(task="search", model=engine.model_id, index=name)
     return SearchResult(
         query, name, engine.model_id, hits, {"total_s": round(time.perf_counter() - began, 3)}
     )
-
-
-def delete_index(name: str) -> bool:
-    path = index_path(name)
-    existed = path.exists()
-    with contextlib.suppress(FileNotFoundError):
-        path.unlink()
-    return existed

@@ -8,9 +8,9 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import runs
+from .. import runlog
 from ..models import hub
-from ..models.registry import TEXT_GENERATION, ResolvedModel, resolve
+from ..models.registry import TEXT_GENERATION, ModelFormat, ModelSource, ResolvedModel, resolve
 
 BYTES_PER_PARAM = {"fp32": 4.0, "fp16": 2.0, "int8": 1.0, "int4": 0.5}
 # Weights are not the whole story: activations, KV cache and the runtime add some. This factor
@@ -256,14 +256,14 @@ def _hub_info(
 def inspect(model: str | None = None, *, revision: str | None = None) -> ModelInfo:
     resolved = resolve(model, task=TEXT_GENERATION, revision=revision)
     notes: list[str] = []
-    if resolved.source == "hub":
+    if resolved.source == ModelSource.HUB:
         facts, names, sizes, rev = _hub_info(resolved)
         files = [FileInfo(n, sizes.get(n, 0), *_kind(n, resolved.format)) for n in sorted(names)]
         path = None
     else:
         folder = resolved.path
         assert folder is not None
-        if resolved.format == "gguf":
+        if resolved.format == ModelFormat.GGUF:
             target = folder / resolved.file
             facts = _gguf_info(target)
             facts["parameters_estimated"] = False
@@ -319,5 +319,5 @@ def inspect(model: str | None = None, *, revision: str | None = None) -> ModelIn
             )
         },
     )
-    runs.annotate(task="inspect", model=info.model, revision=rev)
+    runlog.annotate(task="inspect", model=info.model, revision=rev)
     return info

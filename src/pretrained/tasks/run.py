@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import runs
+from .. import runlog
+from .._util import first_line
 from ..errors import EmptyInputError, InputError, InvalidOptionError, UnknownTaskError
 from ..sources import media as sources
 
@@ -365,7 +366,7 @@ def run(
     started = time.perf_counter()
     if backend is None:
         backend = load_backend(name, model, **load_options)
-    runs.annotate(
+    runlog.annotate(
         task=name,
         model=backend.model_id,
         revision=backend.revision,
@@ -381,14 +382,14 @@ def run(
         raw = backend(*call["args"], **kwargs)
     except TypeError as exc:
         raise InvalidOptionError(
-            f"the {name} pipeline does not accept these parameters: {_first(exc)}",
+            f"the {name} pipeline does not accept these parameters: {first_line(exc)}",
             hint="check --param names against the pipeline's documentation",
         ) from exc
     except (ValueError, KeyError, IndexError) as exc:
-        raise InputError(f"the {name} pipeline rejected the input: {_first(exc)}") from exc
+        raise InputError(f"the {name} pipeline rejected the input: {first_line(exc)}") from exc
     except Exception as exc:
         if type(exc).__name__ == "PipelineException":
-            raise InputError(f"the {name} pipeline rejected the input: {_first(exc)}") from exc
+            raise InputError(f"the {name} pipeline rejected the input: {first_line(exc)}") from exc
         raise
     infer_s = time.perf_counter() - infer_start
     files: list[str] = []
@@ -398,7 +399,7 @@ def run(
         "inference_s": round(infer_s, 3),
         "total_s": round(time.perf_counter() - started, 3),
     }
-    runs.annotate(outputs=files or None)
+    runlog.annotate(outputs=files or None)
     return RunResult(
         task=name,
         input=value,
@@ -494,11 +495,6 @@ def _fill_mask_placeholder(value: str, mask: str) -> str:
     raise InputError(
         f"fill-mask needs a {mask} in the text", hint=f'e.g. "Paris is the {mask} of France."'
     )
-
-
-def _first(exc: BaseException) -> str:
-    lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
 
 
 class _Saver:

@@ -6,7 +6,6 @@ The default engine is espeak-ng (offline, rule-based, *not* neural); any Hugging
 
 from __future__ import annotations
 
-import math
 import re
 import time
 from collections.abc import Callable
@@ -14,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import runs
-from ..errors import EmptyInputError, InvalidOptionError
+from .. import runlog
+from ..errors import EmptyInputError
+from ..options import option, validate
 
 TEXT_TO_SPEECH = "text-to-speech"
 
@@ -58,28 +58,21 @@ def _pack(parts: list[str], max_chars: int) -> list[str]:
 @dataclass(frozen=True)
 class SpeakOptions:
     voice: str | None = None  # espeak-ng voice, VITS speaker id, SpeechT5 x-vector, Bark preset
-    rate: float = 1.0  # speaking speed: 1.0 normal, 1.5 faster, 0.75 slower
-    pause: float = 0.2  # seconds of silence between sentences
+    rate: float = option(
+        1.0,
+        "Speaking speed: 1.0 normal, 1.5 faster, 0.75 slower.",
+        ge=0.25,
+        le=4,
+        example=1.2,
+        hint="1.0 is normal speed, e.g. --rate 1.2 for a little faster",
+    )
+    pause: float = option(0.2, "Seconds of silence between sentences.", ge=0, le=10, example=0.3)
 
     def validate(self) -> SpeakOptions:
-        if not _number(self.rate) or not 0.25 <= self.rate <= 4:
-            raise InvalidOptionError(
-                f"--rate must be between 0.25 and 4 (got {self.rate!r})",
-                hint="1.0 is normal speed, e.g. --rate 1.2 for a little faster",
-            )
-        if not _number(self.pause) or not 0 <= self.pause <= 10:
-            raise InvalidOptionError(
-                f"--pause must be between 0 and 10 seconds (got {self.pause!r})",
-                hint="e.g. --pause 0.3",
-            )
-        return self
+        return validate(self)
 
     def describe(self) -> dict[str, Any]:
         return {"voice": self.voice or "default", "rate": self.rate, "pause": self.pause}
-
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @dataclass
@@ -161,7 +154,7 @@ def speak(
     started = time.perf_counter()
     if backend is None:
         backend = load_backend(model, **load_options)
-    runs.annotate(
+    runlog.annotate(
         task=TEXT_TO_SPEECH,
         model=backend.model_id,
         revision=backend.revision,
@@ -195,7 +188,7 @@ def speak(
         "total_s": round(time.perf_counter() - started, 3),
         "real_time_factor": round(synth_s / duration, 4) if duration else None,
     }
-    runs.annotate(duration_s=round(duration, 3), output=path, sentences=len(chunks))
+    runlog.annotate(duration_s=round(duration, 3), output=path, sentences=len(chunks))
     return SpeakResult(
         text=text,
         path=path,

@@ -6,7 +6,7 @@ import functools
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from .. import runs
+from .. import runlog
 from ..errors import EmptyInputError, InvalidOptionError
 from ..models.registry import TEXT_GENERATION, resolve
 
@@ -133,7 +133,7 @@ def tokenize(
         tokens.append(
             Token(token_id, str(piece), tokenizer.decode([token_id]), start, end, is_special)
         )
-    runs.annotate(task="tokenize", model=name, revision=rev, prompt_tokens=len(ids))
+    runlog.annotate(task="tokenize", model=name, revision=rev, prompt_tokens=len(ids))
     return TokenizeResult(
         name, rev, text, tokens, special_tokens(tokenizer), len(tokenizer), add_special_tokens
     )
@@ -170,7 +170,7 @@ def decode(
             f"token id(s) {', '.join(map(str, bad))} are outside the vocabulary of {name} (size {size})",
             hint=f"ids go from 0 to {size - 1}",
         )
-    runs.annotate(task="tokenize", model=name)
+    runlog.annotate(task="tokenize", model=name)
     return DecodeResult(
         name, ids, tokenizer.decode(ids), [str(p) for p in tokenizer.convert_ids_to_tokens(ids)]
     )

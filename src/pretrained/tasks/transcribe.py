@@ -20,14 +20,15 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from .. import runs
-from ..errors import InvalidOptionError, UnreadableInputError, reject_unknown_options
+from .. import runlog
+from ..errors import InvalidOptionError, UnreadableInputError
 from ..models.backends.transcription import (
     SAMPLE_RATE,
     Segment,
     TranscriptionBackend,
     TranscriptionParams,
 )
+from ..options import build, option, validate
 
 FORMATS = ("txt", "srt", "vtt", "json")
 TASKS = ("transcribe", "translate")
@@ -42,50 +43,47 @@ _PROMPT_CHARS = 200
 class TranscribeOptions:
     """Knobs of speech recognition. The ones in `key()` change the transcript (jobs use them)."""
 
-    language: str | None = None  # None: detect (votes over several windows of speech)
-    task: str = "transcribe"  # or "translate" (into English; multilingual models only)
-    beam_size: int = 5
+    # None: detect (votes over several windows of speech)
+    language: str | None = option(
+        None,
+        "Language code (en, fr, de …); detected when not given.",
+        hint="leave --language out to detect the language",
+    )
+    task: str = option(
+        "transcribe",
+        "transcribe, or translate (into English; multilingual models only).",
+        choices=TASKS,
+        example="translate",
+    )
+    beam_size: int = option(
+        5, "Beam width.", ge=1, le=50, example=5, hint="e.g. --beam-size 5 (1 = greedy, fastest)"
+    )
     word_timestamps: bool = False
     vad: bool = True
     initial_prompt: str | None = None
-    language_detection_segments: int = 3
-    window_seconds: float = 300.0  # audio held in memory at once
+    language_detection_segments: int = option(
+        3, "Windows of speech that vote on the language.", ge=1, example=3
+    )
+    window_seconds: float = option(
+        300.0,
+        "Audio held in memory at once.",
+        ge=60,
+        example=300,
+        hint="the default, 300 s, keeps memory small for any length of audio",
+    )
 
     def validate(self) -> TranscribeOptions:
-        if not isinstance(self.beam_size, int) or not 1 <= self.beam_size <= 50:
-            raise InvalidOptionError(
-                f"--beam-size must be a whole number from 1 to 50 (got {self.beam_size!r})",
-                hint="e.g. --beam-size 5 (1 = greedy, fastest)",
-            )
-        if self.task not in TASKS:
-            raise InvalidOptionError(
-                f"--task must be transcribe or translate (got {self.task!r})",
-                hint="--task translate turns any language into English text",
-            )
+        validate(self)
         if self.language is not None and not re.fullmatch(r"[a-z]{2,3}|haw|yue", self.language):
             raise InvalidOptionError(
                 f"--language must be a language code such as en, fr, de (got {self.language!r})",
                 hint="leave --language out to detect the language",
             )
-        if (
-            not isinstance(self.language_detection_segments, int)
-            or self.language_detection_segments < 1
-        ):
-            raise InvalidOptionError(
-                "--language-detection-segments must be a whole number ≥ 1",
-                hint="e.g. --language-detection-segments 3",
-            )
-        if not isinstance(self.window_seconds, (int, float)) or self.window_seconds < 60:
-            raise InvalidOptionError(
-                f"--window-seconds must be at least 60 (got {self.window_seconds!r})",
-                hint="the default, 300 s, keeps memory small for any length of audio",
-            )
         return self
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> TranscribeOptions:
-        reject_unknown_options(kwargs, (f.name for f in fields(cls)), "transcription")
-        return cls(**{k: v for k, v in kwargs.items() if v is not None}).validate()
+        return build(cls, kwargs, "transcription")
 
     def key(self) -> dict[str, Any]:
         """The options that change the transcript (formats and output folders do not)."""
@@ -502,7 +500,7 @@ def transcribe(
         },
         dropped_segments=guard.dropped,
     )
-    runs.annotate(
+    runlog.annotate(
         task="transcribe",
         model=speech.model_id,
         revision=speech.revision,

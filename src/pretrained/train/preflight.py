@@ -52,7 +52,7 @@ class Preflight:
 
     def lines(self) -> list[str]:
         """The human report (plain text; the CLI prints it as is)."""
-        from ..cli._output import human_bytes, human_count
+        from .._util import human_bytes, human_count
 
         d, t, p = self.data, self.tokens, self.parameters
         out = [

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from ...errors import InvalidOptionError
-from ..registry import ResolvedModel
+from ..registry import ModelFormat, ModelSource, ResolvedModel
 from .base import TextBackend
 
 # engine name → "module:attribute" of a callable(resolved, **load_options) -> TextBackend
@@ -67,7 +67,7 @@ def auto_engines(
     fast = []
     if ctranslate2.available():
         fast.append("ctranslate2")
-    if resolved.format == "gguf" and llamacpp.available():
+    if resolved.format == ModelFormat.GGUF and llamacpp.available():
         fast.append("llama.cpp")
     return [*fast, "transformers"]
 
@@ -87,7 +87,9 @@ def text_engine_candidates(
     device = check_device(device)
     engine = (engine or "auto").lower()
     engine = _ALIASES.get(engine, engine)
-    exported = _EXPORT_FORMATS.get(resolved.format) if resolved.source == "local" else None
+    exported = (
+        _EXPORT_FORMATS.get(resolved.format) if resolved.source == ModelSource.LOCAL else None
+    )
     if exported and engine in ("auto", exported):
         return [exported]
     if exported:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from ..._util import first_line
 from ...errors import ModelLoadError, UnsupportedModelError
-from ..registry import ResolvedModel
+from ..registry import ModelSource, ResolvedModel
 
 
 class SequenceClassifierBackend:
@@ -97,7 +98,7 @@ def load_sequence_classifier(
 
     start = time.time()
     prepared = prepare(resolved, trust_pickle=trust_pickle)
-    if resolved.source == "local":
+    if resolved.source == ModelSource.LOCAL:
         from ..loading import check_local_weights
 
         check_local_weights(prepared.path, trust_pickle)
@@ -121,7 +122,7 @@ def load_sequence_classifier(
                 use_safetensors=None if trust_pickle else True,
             )
     except (OSError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise ModelLoadError(f"could not load {resolved.label} as a classifier: {first}") from exc
     model.to(chosen)
     model.eval()

@@ -31,8 +31,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..._util import first_line
 from ...errors import ModelLoadError, UnsupportedModelError, missing_dependency
-from ..registry import ResolvedModel
+from ..registry import ModelFormat, ModelSource, ResolvedModel
 from .base import (
     BackendOutput,
     Completion,
@@ -147,7 +148,7 @@ def convert_folder(source: Path, out: Path, quantization: str | None, *, label: 
         # "No conversion is registered for the model configuration …", or a converter that
         # half-knows the architecture and trips over its config
         raise UnsupportedModelError(
-            f"CTranslate2 cannot convert {label}: {str(exc).splitlines()[0]}",
+            f"CTranslate2 cannot convert {label}: {first_line(exc)}",
             hint="use --engine transformers (or --engine auto, which falls back to it)",
         ) from exc
 
@@ -429,7 +430,7 @@ def load_text_backend(
     without 8-bit activations: the fallback where the int8 kernels are wrong on a CPU)."""
     if not available():
         raise missing_dependency("ctranslate2", "fast")
-    if resolved.format == "ctranslate2" and resolved.source == "local":
+    if resolved.format == ModelFormat.CTRANSLATE2 and resolved.source == ModelSource.LOCAL:
         return _load_export(resolved)
     if resolved.format not in ("transformers", "gguf"):
         raise UnsupportedModelError(
@@ -450,7 +451,7 @@ def load_text_backend(
 
 def _load_export(resolved: ResolvedModel) -> CTranslate2TextBackend:
     """A folder written by `pretrained export --format ct2` (its export.json says what it is)."""
-    from .portable import read_export
+    from .exports import read_export
 
     assert resolved.path is not None
     info = read_export(resolved.path)

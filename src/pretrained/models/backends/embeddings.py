@@ -13,8 +13,9 @@ import sys
 import time
 from typing import Any, Protocol, runtime_checkable
 
+from ..._util import first_line
 from ...errors import InvalidOptionError, ModelLoadError, UnsupportedModelError
-from ..registry import ResolvedModel
+from ..registry import ModelSource, ResolvedModel
 
 
 @runtime_checkable
@@ -120,7 +121,7 @@ def create_embedder(
 
     name = check_engine(engine)
     device = check_device(device)
-    if resolved.format in ("onnx", "ctranslate2") and resolved.source == "local":
+    if resolved.format in ("onnx", "ctranslate2") and resolved.source == ModelSource.LOCAL:
         return load_sentence_transformer(resolved, device=device)  # an export: its own runtime
     if name == "sentence-transformers":
         return load_sentence_transformer(
@@ -162,7 +163,7 @@ def load_sentence_transformer(
     """Load an embedding model from the embedded package, the Hub (safe download) or a folder."""
     from ..loading import check_local_weights, choose_device, prepare, quiet_transformers
 
-    if resolved.format in ("onnx", "ctranslate2") and resolved.source == "local":
+    if resolved.format in ("onnx", "ctranslate2") and resolved.source == ModelSource.LOCAL:
         # an embedding export written by `pretrained export`: its own runtime
         from .portable import PortableEmbedder
 
@@ -183,7 +184,7 @@ def load_sentence_transformer(
         raise missing_dependency("sentence-transformers", "text") from exc
     start = time.time()
     prepared = prepare(resolved, trust_pickle=trust_pickle)
-    if resolved.source == "local":
+    if resolved.source == ModelSource.LOCAL:
         check_local_weights(prepared.path, trust_pickle)
     chosen = choose_device(device)
     try:
@@ -195,7 +196,7 @@ def load_sentence_transformer(
                 local_files_only=True,
             )
     except (OSError, ValueError, KeyError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise ModelLoadError(
             f"could not load {resolved.label} as an embedding model: {first}",
             hint="pass a sentence-transformers model or a transformers encoder (BERT-like)",

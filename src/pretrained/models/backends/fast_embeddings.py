@@ -38,8 +38,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from ..._util import first_line
 from ...errors import InvalidOptionError, PretrainedError, UnsupportedModelError
-from ..registry import ResolvedModel
+from ..registry import ModelFormat, ResolvedModel
 
 ENGINES = ("ctranslate2", "onnx")  # torch-free embedding engines, preferred first
 RECIPE_FILE = "embedding.json"
@@ -366,7 +367,7 @@ def _export_onnx(st: Any, tokenizer_json: Path, target: Path) -> None:
     import torch
     from tokenizers import Tokenizer
 
-    from ...ship.export import torch_to_onnx
+    from .onnx_export import torch_to_onnx
 
     inner = st[0].auto_model.float().eval()
 
@@ -486,7 +487,7 @@ def load_fast_embedder(
 
         package = "ctranslate2" if engine == "ctranslate2" else "onnxruntime"
         raise missing_dependency(package, "fast" if engine == "ctranslate2" else "export")
-    if resolved.format != "sentence-transformers":
+    if resolved.format != ModelFormat.SENTENCE_TRANSFORMERS:
         raise UnsupportedModelError(
             f"{resolved.label} is not a sentence-transformers folder (no modules.json)"
         )
@@ -514,7 +515,7 @@ def load_fast_embedder(
         except (PretrainedError, OSError, MemoryError):
             raise
         except Exception as exc:  # an exporter or converter that trips over this model
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             raise UnsupportedModelError(f"its {engine} conversion failed: {first[:200]}") from exc
 
     try:

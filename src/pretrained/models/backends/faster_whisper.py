@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from ..._util import first_line
 from ...errors import (
     DeviceUnavailableError,
     InvalidOptionError,
@@ -20,7 +21,7 @@ from ...errors import (
     missing_dependency,
 )
 from .. import hub
-from ..registry import SPEECH_RECOGNITION, ResolvedModel, resolve
+from ..registry import SPEECH_RECOGNITION, ModelFormat, ModelSource, ResolvedModel, resolve
 from .transcription import Segment, TranscriptionInfo, TranscriptionParams, Word
 
 CT2_HINT = (
@@ -51,7 +52,7 @@ def resolve_transcription_model(name: str | None, revision: str | None = None) -
         resolved = ResolvedModel(name, "hub", "ctranslate2", repo, revision)
     else:
         resolved = resolve(name, task=SPEECH_RECOGNITION, revision=revision)
-    if resolved.source != "hub" and resolved.format != "ctranslate2":
+    if resolved.source != ModelSource.HUB and resolved.format != ModelFormat.CTRANSLATE2:
         raise UnsupportedModelError(
             f"{resolved.label} is a {resolved.format} model, not a faster-whisper "
             "(CTranslate2) speech model",
@@ -62,7 +63,7 @@ def resolve_transcription_model(name: str | None, revision: str | None = None) -
 
 def model_folder(resolved: ResolvedModel) -> tuple[Path, str | None]:
     """(local folder with model.bin, Hub commit sha or None), downloading from the Hub if needed."""
-    if resolved.source != "hub":
+    if resolved.source != ModelSource.HUB:
         assert resolved.path is not None
         return resolved.path, None
     assert resolved.hub_id is not None
@@ -142,7 +143,7 @@ class FasterWhisperBackend:
                 local_files_only=True,
             )
         except (RuntimeError, ValueError, OSError) as exc:
-            first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            first = first_line(exc)
             raise ModelLoadError(
                 f"could not load {resolved.label} with faster-whisper: {first}", hint=CT2_HINT
             ) from exc

@@ -34,18 +34,7 @@ from .base import (
     check_cancelled,
     cut_at_stop,
 )
-
-EXPORT_FILE = "export.json"
-
-
-def read_export(folder: Path) -> dict[str, Any]:
-    try:
-        return json.loads((folder / EXPORT_FILE).read_text())
-    except (OSError, ValueError) as exc:
-        raise ModelLoadError(
-            f"'{folder}' has no readable {EXPORT_FILE}",
-            hint="point --model at a folder written by 'pretrained export'",
-        ) from exc
+from .exports import EXPORT_FILE, read_export  # noqa: F401 - importable from here too
 
 
 def _tokenizer(folder: Path):

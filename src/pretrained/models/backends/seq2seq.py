@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
+from ..._util import first_line
 from .base import (
     BackendOutput,
     Completion,
@@ -21,6 +22,7 @@ from .base import (
     check_cancelled,
     cut_at_stop,
 )
+from .stopping import stop_when
 
 
 class Seq2SeqTextBackend:
@@ -99,8 +101,6 @@ class Seq2SeqTextBackend:
                 top_p=params.top_p,
             )
         if cancel is not None:
-            from .transformers import stop_when
-
             kwargs["stopping_criteria"] = stop_when(cancel)
         with torch.inference_mode():
             out = self.model.generate(**enc, **kwargs)
@@ -178,7 +178,7 @@ def load_seq2seq_backend(resolved, prepared, **options: Any) -> Seq2SeqTextBacke
                 use_safetensors=None if options.get("trust_pickle") else True,
             )
     except (OSError, ValueError) as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        first = first_line(exc)
         raise ModelLoadError(f"could not load {resolved.label}: {first}") from exc
     model.to(device)
     model.eval()

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from ..registry import ModelFormat
+
 if TYPE_CHECKING:  # pragma: no cover
     import numpy as np
 
@@ -43,6 +45,6 @@ class SpeechBackend(Protocol):
 def create_speech_backend(resolved: Any, **options: Any) -> SpeechBackend:
     import importlib
 
-    engine = "espeak-ng" if resolved.format == "espeak" else "transformers"
+    engine = "espeak-ng" if resolved.format == ModelFormat.ESPEAK else "transformers"
     module_name, attr = SPEECH_ENGINES[engine].split(":")
     return getattr(importlib.import_module(module_name), attr)(resolved, **options)

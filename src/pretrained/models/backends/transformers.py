@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..loading import LoadedLM
+from ..registry import ModelFormat
 from .base import (
     BackendOutput,
     Completion,
@@ -20,6 +21,7 @@ from .base import (
     check_cancelled,
     cut_at_stop,
 )
+from .stopping import stop_when
 
 
 class _FirstTokenTimer:
@@ -238,7 +240,7 @@ class TransformersTextBackend(HFTokenizerChat):
 def load_text_backend(resolved, **options: Any):
     from ..loading import load_causal_lm, prepare
 
-    if resolved.format == "transformers":
+    if resolved.format == ModelFormat.TRANSFORMERS:
         # Encoder-decoder checkpoints (BART, T5, Pegasus) load through AutoModelForSeq2SeqLM.
         from .seq2seq import is_encoder_decoder, load_seq2seq_backend
 
@@ -246,17 +248,3 @@ def load_text_backend(resolved, **options: Any):
         if is_encoder_decoder(prepared.path):
             return load_seq2seq_backend(resolved, prepared, **options)
     return TransformersTextBackend(load_causal_lm(resolved, **options))
-
-
-def stop_when(cancel: threading.Event):
-    """Stopping criteria for model.generate(): every sequence ends once `cancel` is set."""
-    import torch
-    from transformers import StoppingCriteria, StoppingCriteriaList
-
-    class Cancelled(StoppingCriteria):
-        def __call__(self, input_ids, scores, **kwargs):  # noqa: ARG002
-            return torch.full(
-                (input_ids.shape[0],), cancel.is_set(), dtype=torch.bool, device=input_ids.device
-            )
-
-    return StoppingCriteriaList([Cancelled()])

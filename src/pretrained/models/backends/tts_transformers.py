@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import InputNotFoundError, InvalidOptionError, UnsupportedModelError
-from ..registry import ResolvedModel
+from ..registry import ModelFormat, ResolvedModel
 
 SPEECHT5_VOCODER = "microsoft/speecht5_hifigan"
 XVECTORS_DATASET = "Matthijs/cmu-arctic-xvectors"
@@ -185,7 +185,7 @@ def load_speech_backend(
     from ..registry import resolve
 
     start = time.time()
-    if resolved.format != "transformers":
+    if resolved.format != ModelFormat.TRANSFORMERS:
         raise UnsupportedModelError(
             f"{resolved.label} is a {resolved.format} model, not a text-to-speech model",
             hint="use a TTS model such as facebook/mms-tts-eng, or the default espeak-ng",

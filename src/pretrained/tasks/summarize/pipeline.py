@@ -6,7 +6,7 @@ import time
 from dataclasses import replace
 from typing import Any
 
-from ... import runs
+from ... import runlog as runs
 from ...errors import EmptyInputError
 from .abstractive import Abstractive, first_sentences
 from .extractive import run_extractive

@@ -3,14 +3,14 @@ import os
 
 import pytest
 
-from pretrained import runs
+from pretrained import runlog
 
 
 def test_track_writes_one_row_with_annotations(isolated_home):
-    with runs.track("generate", params={"temperature": 0, "max_new_tokens": 5}):
-        runs.annotate(model="m", revision="abc", device="cpu", prompt_tokens=3, completion_tokens=5)
-        runs.annotate(completion_tokens=2)
-    [row] = runs.recent()
+    with runlog.track("generate", params={"temperature": 0, "max_new_tokens": 5}):
+        runlog.annotate(model="m", revision="abc", device="cpu", prompt_tokens=3, completion_tokens=5)
+        runlog.annotate(completion_tokens=2)
+    [row] = runlog.recent()
     assert row["command"] == "generate"
     assert row["model"] == "m" and row["revision"] == "abc" and row["device"] == "cpu"
     assert row["prompt_tokens"] == 3 and row["completion_tokens"] == 7
@@ -20,20 +20,20 @@ def test_track_writes_one_row_with_annotations(isolated_home):
 
 
 def test_failure_records_error_class():
-    with pytest.raises(ValueError), runs.track("generate"):
+    with pytest.raises(ValueError), runlog.track("generate"):
         raise ValueError("boom")
-    assert runs.recent()[0]["status"] == "error"
-    assert runs.recent()[0]["error_class"] == "ValueError"
+    assert runlog.recent()[0]["status"] == "error"
+    assert runlog.recent()[0]["error_class"] == "ValueError"
 
 
 def test_annotate_outside_a_run_is_a_no_op():
-    runs.annotate(model="x")
-    assert runs.recent() == []
+    runlog.annotate(model="x")
+    assert runlog.recent() == []
 
 
 def test_secrets_are_never_written(isolated_home):
     secret = "hf_" + "a" * 30
-    with runs.track(
+    with runlog.track(
         "push",
         params={
             "token": secret,
@@ -43,10 +43,10 @@ def test_secrets_are_never_written(isolated_home):
             "max_new_tokens": 3,
         },
     ):
-        runs.annotate(note=f"used {secret}")
+        runlog.annotate(note=f"used {secret}")
     raw = (isolated_home / "runs.sqlite").read_bytes()
     assert secret.encode() not in raw
-    row = runs.recent()[0]
+    row = runlog.recent()[0]
     assert row["params"]["token"] == "***" and row["params"]["api_key"] == "***"
     assert row["params"]["max_new_tokens"] == 3 and row["params"]["repo"] == "me/x"
 
@@ -54,7 +54,7 @@ def test_secrets_are_never_written(isolated_home):
 def _writer(home: str, n: int) -> None:
     os.environ["PRETRAINED_HOME"] = home
     for i in range(n):
-        with runs.track("worker", params={"i": i}):
+        with runlog.track("worker", params={"i": i}):
             pass
 
 
@@ -66,7 +66,7 @@ def test_concurrent_processes_do_not_fail_on_a_locked_database(isolated_home):
     for p in procs:
         p.join(120)
         assert p.exitcode == 0
-    assert len(runs.recent(limit=1000)) == 150
+    assert len(runlog.recent(limit=1000)) == 150
 
 
 URLS_WITH_SECRETS = [
@@ -95,11 +95,11 @@ def test_urls_lose_their_credentials(url, clean):
 
 def test_urls_in_the_run_log_are_scrubbed(isolated_home):
     url = "https://user:pw-5ecret@example.com/doc?token=tok-5ecret&page=2"
-    with runs.track("summarize", params={"source": url, "sources": [url]}):
-        runs.annotate(fetched=url)
+    with runlog.track("summarize", params={"source": url, "sources": [url]}):
+        runlog.annotate(fetched=url)
     raw = (isolated_home / "runs.sqlite").read_bytes()
     assert b"5ecret" not in raw
-    row = runs.recent()[0]
+    row = runlog.recent()[0]
     assert row["params"]["source"] == "https://***@example.com/doc?token=***&page=2"
 
 
@@ -108,6 +108,6 @@ def test_printed_errors_and_notes_are_scrubbed(cli):
     assert result.exit_code == 1
     output = result.stdout + result.stderr
     assert "5ecret" not in output and "***@127.0.0.1:9" in output, output
-    from pretrained import runs as log
+    from pretrained import runlog as log
 
     assert "5ecret" not in str(log.recent())

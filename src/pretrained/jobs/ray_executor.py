@@ -1,4 +1,4 @@
-"""The Ray engine for batch jobs: the same chunks as the local engine, run by an actor pool.
+"""The Ray executor for batch jobs: the same chunks as the local executor, run by an actor pool.
 
     ray.data.from_items([{"chunk": k} for k in pending])
         .map_batches(ChunkWorker, compute=ActorPoolStrategy(size=num_workers),
@@ -6,10 +6,10 @@
 
 Each actor loads the model once (`ChunkWorker.__init__`), then for each chunk it is handed it
 reads the chunk's rows itself (from the shared path or S3), runs them through `process_chunk` —
-the very function the local engine uses, with the same batches and seeds — and returns the
+the very function the local executor uses, with the same batches and seeds — and returns the
 chunk's rows. The driver streams results as they finish and commits each chunk (manifest.py),
-so exactly-once and resume work as with the local engine, and a job can be started on one
-engine and finished on the other.
+so exactly-once and resume work as with the local executor, and a job can be started on one
+executor and finished on the other.
 
 How the model reaches the workers: the driver pins the model (Hub commit sha, or the converted
 file's hash) before starting, and each actor loads that exact revision by name — from the
@@ -58,7 +58,7 @@ class ChunkWorker:
     def __call__(self, batch: dict[str, Any]) -> dict[str, Any]:
         import numpy as np
 
-        from .batch import process_chunk
+        from .chunks import process_chunk
 
         chunks, blobs = [], []
         for chunk in batch["chunk"]:
@@ -84,7 +84,7 @@ def _import_ray():
         import ray.data  # noqa: F401
     except ImportError as exc:
         raise DependencyError(
-            "--engine ray needs Ray Data, which is not installed",
+            "--executor ray needs Ray Data, which is not installed",
             hint="pip install 'pretrained[scale]'",
         ) from exc
     return ray
