@@ -244,7 +244,11 @@ def _load_trial(resolved: ResolvedModel, trial: Trial):
     options: dict[str, Any] = {}
     if trial.engine == "ctranslate2":
         options["compute_type"] = trial.variant
-    return create_text_backend(resolved, trial.engine, **options)
+    backend = create_text_backend(resolved, trial.engine, **options)
+    start = getattr(backend, "start", None)
+    if start is not None:  # llama.cpp in a one-shot process: full size for the many requests
+        start()
+    return backend
 
 
 def _long_prompt(backend, tokens: int) -> str:
