@@ -26,7 +26,7 @@ from .results import NOT_CHECKED, REFERENCE, WORKLOADS, Trial, Verdict, by_speed
 
 TIMED_TOKENS = 24  # the batch-1 decode that is timed
 TIMING_PROMPT = "Describe, step by step, how to bake a loaf of bread at home."
-CLOSE = 1.3  # a second timing round for engines within this factor of a workload's fastest
+CLOSE = 1.2  # a second timing round for engines within this factor of a workload's fastest
 
 
 def candidates(resolved: ResolvedModel) -> list[Trial]:
