@@ -673,3 +673,18 @@ def test_the_cli_is_one_shot_only_for_one_shot_commands(cli, monkeypatch):
     assert seen and all(seen) and not llamacpp._ONE_SHOT  # reset for the next command
     assert "generate" in cli_main.ONE_SHOT and "serve" not in cli_main.ONE_SHOT
     assert "chat" not in cli_main.ONE_SHOT
+
+
+def test_the_calibration_runs_llama_cpp_full_size_in_a_one_shot_call(gguf_backend):
+    """`pretrained generate` calibrates on first use: the canary's many requests of many sizes
+    get the full-size server, not one restarted for each."""
+    from pretrained.models.backends import llamacpp
+    from pretrained.models.calibrate import measuring
+    from pretrained.models.calibrate.results import Trial
+
+    llamacpp.one_shot(True)
+    trial = Trial("llama.cpp", "gguf Q4_1")
+    backend = measuring._load_trial(resolve("smollm2-135m-instruct"), trial)
+    assert backend.size == (backend.context_length, llamacpp.PARALLEL)
+    backend.generate(["Say hi"], GREEDY)
+    assert backend.size == (backend.context_length, llamacpp.PARALLEL)
