@@ -236,7 +236,7 @@ import pretrained
 from pretrained.models.backends.base import SamplingParams
 from pretrained.tasks.summarize import SummarizeOptions, summarize
 text = open(sys.argv[1]).read()
-backend = pretrained.load("smollm2-135m-instruct")
+backend = pretrained.load("smollm2-135m-instruct", task="summarize")  # as the CLI does
 calls, real = [], backend.generate
 def recording(prompts, params, **kw):
     calls.append((list(prompts), params, kw))

@@ -122,6 +122,10 @@ def machine() -> dict:
         "cpus": os.cpu_count(),
         "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
         "cpu": cpu,
+        # a shared machine: how busy it was when the figures were written
+        "load_average": [round(x, 2) for x in os.getloadavg()]
+        if hasattr(os, "getloadavg")
+        else None,
         "calibration": calibrate.table_rows(),
     }
 
@@ -133,7 +137,8 @@ def write_markdown(rows: list[dict], path: Path, where: dict | None = None) -> N
         lines += [
             f"Machine: {cpu['model']} ({cpu['arch']}, {cpu['threads']} threads), "
             f"{where['ram_gb']} GiB; ISA: {', '.join(cpu['isa']) or '-'}"
-            + (f"; env: {cpu['env']}" if cpu.get("env") else ""),
+            + (f"; env: {cpu['env']}" if cpu.get("env") else "")
+            + (f"; load average {where['load_average']}" if where.get("load_average") else ""),
             "",
         ]
         if where.get("calibration"):
@@ -153,7 +158,17 @@ def write_markdown(rows: list[dict], path: Path, where: dict | None = None) -> N
                     + " |"
                 )
             lines.append("")
-    lines += [
+    fresh = [r for r in rows if not r.get("stale")]
+    lines += _row_table(fresh)
+    stale = [r for r in rows if r.get("stale")]
+    if stale:  # suites not rerun this time: kept, with where and when they were measured
+        lines += ["", f"Not rerun this time ({stale[0]['stale']}):", ""]
+        lines += _row_table(stale)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def _row_table(rows: list[dict]) -> list[str]:
+    lines = [
         "| suite | figure | pretrained | baseline | baseline is | ratio |",
         "|---|---|---|---|---|---|",
     ]
@@ -168,7 +183,7 @@ def write_markdown(rows: list[dict], path: Path, where: dict | None = None) -> N
         lines.append(
             f"| {r['suite']} | {r['name']} | {ours} | {base} | {r.get('baseline_name', '-')} | {ratio} |"
         )
-    path.write_text("\n".join(lines) + "\n")
+    return lines
 
 
 def write_chart(rows: list[dict], path: Path) -> None:
@@ -192,11 +207,23 @@ def write_chart(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
+def kept_rows(path: Path, rerun: set[str], note: str) -> list[dict]:
+    """The rows of `path` whose suite was not rerun, each marked stale (an earlier note wins)."""
+    old = json.loads(path.read_text()).get("rows", [])
+    return [{**r, "stale": r.get("stale") or note} for r in old if r["suite"] not in rerun]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--only", help="comma-separated suite names (bench_<name>.py)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--out", default=str(HERE))
+    parser.add_argument(
+        "--keep",
+        metavar="NOTE",
+        help="keep the rows of the suites not run from the existing results.json, marked "
+        "stale with NOTE (where and when they were measured)",
+    )
     args = parser.parse_args()
     names = sorted(p.stem[len("bench_") :] for p in HERE.glob("bench_*.py"))
     if args.only:
@@ -230,6 +257,8 @@ def main() -> int:
         print(f"   ({time.time() - start:.0f}s)", flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
+    if args.keep and (out / "results.json").exists():
+        rows += kept_rows(out / "results.json", {r["suite"] for r in rows} | set(names), args.keep)
     where = machine()
     (out / "results.json").write_text(json.dumps({"machine": where, "rows": rows}, indent=2) + "\n")
     write_markdown(rows, out / "results.md", where)

@@ -8,11 +8,14 @@ named one warns, verdicts are cached per model × CPU × versions, the CLI shows
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
 import pretrained
 from pretrained.models import calibrate
+from pretrained.models.calibrate import canary, measuring
+from pretrained.models.calibrate.results import Trial
 from pretrained.models.registry import resolve
 from tests.helpers import assert_one_line_error
 
@@ -50,7 +53,7 @@ def test_a_failing_canary_is_never_chosen_and_a_named_engine_warns(
     tiny_llama_dir, own_cache, monkeypatch, capsys
 ):
     resolved = resolve(str(tiny_llama_dir))
-    real = calibrate.next_token_picks
+    real = canary.next_token_picks
 
     def broken_int8(backend, texts, positions):
         picks = real(backend, texts, positions)
@@ -58,7 +61,8 @@ def test_a_failing_canary_is_never_chosen_and_a_named_engine_warns(
             return [[(p + 1) % 7 for p in row] for row in picks]
         return picks
 
-    monkeypatch.setattr(calibrate, "next_token_picks", broken_int8)
+    monkeypatch.setattr(canary, "next_token_picks", broken_int8)
+    fixed_speeds(monkeypatch, {"ctranslate2": 50.0, "transformers": 10.0})
     backend = pretrained.load(str(tiny_llama_dir))
     assert backend.engine == "transformers"  # the only engine left
     verdict = calibrate.verdict(resolved, run=False)
@@ -75,31 +79,126 @@ def test_a_failing_canary_is_never_chosen_and_a_named_engine_warns(
     assert "ctranslate2 failed the quality canary" in err and "transformers" in err
 
 
-def test_the_fastest_engine_that_passed_wins_and_sets_the_compute_type(
-    tiny_llama_dir, own_cache, monkeypatch
-):
-    """int8 fails here (a faked greedy loop), float32 passes: auto runs CTranslate2 float32."""
-    real = calibrate._greedy_ids
+def fixed_speeds(monkeypatch, speeds: dict[str, float]):
+    """Timings by engine label (else by engine name) instead of measured ones: the ranking
+    the tests need, on any machine. Returns the labels timed, in order."""
+    timed = []
 
-    def looping_int8(backend, prompts, max_new_tokens=calibrate.GREEDY_TOKENS):
+    def fake_time(backend, trial):
+        timed.append(trial.label)
+        tps = speeds.get(trial.label, speeds.get(trial.engine, 1.0))
+        trial.decode_tps, trial.prefill_tps = tps, tps * 10
+
+    monkeypatch.setattr(measuring, "_time", fake_time)
+    return timed
+
+
+def canaried(monkeypatch) -> list[str]:
+    """The labels whose canary ran, in order."""
+    ran = []
+    real = canary.check
+
+    def spy(backend, trial, truth):
+        ran.append(trial.label)
+        return real(backend, trial, truth)
+
+    monkeypatch.setattr(canary, "check", spy)
+    return ran
+
+
+def looping_int8(monkeypatch):
+    """CTranslate2 int8 answers every canary prompt 'Daily Daily …' (a faked broken path)."""
+    real = canary._greedy_ids
+
+    def looping(backend, prompts, max_new_tokens=calibrate.GREEDY_TOKENS):
         pairs, seconds = real(backend, prompts, max_new_tokens)
         if backend.engine == "ctranslate2" and backend.dtype == "int8":
             word = backend.tokenizer.encode(" Daily", False)
             pairs = [(ids, (word * 12)[:max_new_tokens]) for ids, _ in pairs]
         return pairs, seconds
 
-    monkeypatch.setattr(calibrate, "_greedy_ids", looping_int8)
-    monkeypatch.setattr(calibrate, "degenerate", lambda text: "Daily Daily" in text)
+    monkeypatch.setattr(canary, "_greedy_ids", looping)
+    monkeypatch.setattr(canary, "degenerate", lambda text: "Daily Daily" in text)
+
+
+def test_the_fastest_engine_that_passed_wins_and_sets_the_compute_type(
+    tiny_llama_dir, own_cache, monkeypatch
+):
+    """int8 is fastest and fails (a faked greedy loop), float32 passes: auto runs CTranslate2
+    float32, and the slower reference's canary is not needed."""
+    looping_int8(monkeypatch)
+    fixed_speeds(monkeypatch, {"ctranslate2 int8": 90.0, "ctranslate2 float32": 60.0})
+    ran = canaried(monkeypatch)
     backend = pretrained.load(str(tiny_llama_dir))
     verdict = calibrate.verdict(resolve(str(tiny_llama_dir)), run=False)
     trials = {t.label: t for t in verdict.trials}
     assert not trials["ctranslate2 int8"].passed and trials["ctranslate2 int8"].degenerate
+    assert "greedy loop" in trials["ctranslate2 int8"].reason
+    assert trials["ctranslate2 int8"].agreement is None  # stopped at the first failed check
     assert trials["ctranslate2 float32"].passed
+    assert ran == ["ctranslate2 int8", "ctranslate2 float32"]
     assert verdict.variant("ctranslate2") == "float32"
-    if verdict.chosen().engine == "ctranslate2":
-        assert backend.engine == "ctranslate2" and backend.dtype == "float32"
-    else:  # transformers measured faster on this machine: then it runs
-        assert backend.engine == verdict.chosen().engine
+    assert verdict.chosen().label == "ctranslate2 float32"
+    assert (backend.engine, backend.dtype) == ("ctranslate2", "float32")
+
+
+def test_the_canary_stops_once_the_result_cannot_change(tiny_llama_dir, own_cache, monkeypatch):
+    """The fastest engine passes for every workload: the slower ones' canaries are not run,
+    their trials say so, and none of them counts as failed (no warning for --engine)."""
+    fixed_speeds(monkeypatch, {"ctranslate2 int8": 90.0, "ctranslate2 float32": 60.0})
+    ran = canaried(monkeypatch)
+    verdict = calibrate.verdict(resolve(str(tiny_llama_dir)))
+    assert ran == ["ctranslate2 int8"]
+    trials = {t.label: t for t in verdict.trials}
+    assert trials["ctranslate2 int8"].passed and verdict.chosen().label == "ctranslate2 int8"
+    skipped = trials["ctranslate2 float32"]
+    assert not skipped.passed and not skipped.checked
+    assert skipped.reason.startswith(calibrate.NOT_CHECKED) and "int8" in skipped.reason
+    assert skipped.decode_tps == 60.0  # timed all the same: the table has its speed
+    assert verdict.failed("ctranslate2") == []
+    rows = {row["engine"]: row for row in verdict.table()}
+    assert rows["ctranslate2 float32"]["canary"].startswith("not checked")
+    assert rows["ctranslate2 int8"]["chosen"]
+
+
+def test_a_slower_engine_wins_a_workload_it_is_fastest_for(tiny_llama_dir, own_cache, monkeypatch):
+    """Per workload: float32 reads prompts fastest (summarize/ask), int8 decodes fastest
+    (generate): both canaries run, each wins its own workload; the reference's does not."""
+
+    def fake_time(backend, trial):
+        decode, prefill = {"int8": (90.0, 100.0), "float32": (30.0, 5000.0)}.get(
+            trial.variant or "", (5.0, 50.0)
+        )
+        trial.decode_tps, trial.prefill_tps = decode, prefill
+
+    monkeypatch.setattr(measuring, "_time", fake_time)
+    ran = canaried(monkeypatch)
+    verdict = calibrate.verdict(resolve(str(tiny_llama_dir)))
+    assert sorted(ran) == ["ctranslate2 float32", "ctranslate2 int8"]
+    assert verdict.chosen().label == "ctranslate2 int8"
+    assert verdict.chosen("summarize").label == "ctranslate2 float32"
+
+
+def test_canary_order_walks_each_workload_until_one_passes():
+    fast, mid, slow = Trial("a", decode_tps=90, prefill_tps=900), Trial("b"), Trial("c")
+    mid.decode_tps, mid.prefill_tps = 60, 600
+    slow.decode_tps, slow.prefill_tps = 30, 300
+    trials = [slow, mid, fast]
+    for t in trials:
+        t.reason = calibrate.NOT_CHECKED
+    verdicts = {"a": (False, "agreement 10% < 80%"), "b": (True, ""), "c": (True, "")}
+
+    def check(trial):
+        trial.passed, trial.reason = verdicts[trial.engine]
+
+    order = [t.engine for t in measuring.canary_order(trials, check)]
+    assert order == ["a", "b"]  # c can no longer change the result
+    assert not slow.checked and fast.checked and not fast.passed
+    # nothing passes: every trial is tried once, then it stops
+    for t in trials:
+        t.passed, t.reason = False, calibrate.NOT_CHECKED
+    verdicts = {k: (False, "greedy loop") for k in "abc"}
+    assert [t.engine for t in measuring.canary_order(trials, check)] == ["a", "b", "c"]
 
 
 def test_verdicts_are_cached_per_model_cpu_and_versions(tiny_llama_dir, own_cache, monkeypatch):
@@ -114,8 +213,9 @@ def test_verdicts_are_cached_per_model_cpu_and_versions(tiny_llama_dir, own_cach
     monkeypatch.setattr(calibrate, "measure", no_measuring)
     again = calibrate.verdict(resolved)
     assert again.to_dict() == first.to_dict()
-    # another CPU kind (here: the oneDNN kernels held to AVX2) is another verdict
-    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    # another CPU kind (here: the oneDNN kernels held to another ISA) is another verdict
+    held = os.environ.get("ONEDNN_MAX_CPU_ISA")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "SSE41" if held == "AVX2" else "AVX2")
     assert calibrate.verdict(resolved, run=False) is None
     with pytest.raises(AssertionError, match="measured again"):
         calibrate.verdict(resolved)

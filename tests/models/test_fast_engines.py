@@ -581,3 +581,110 @@ def test_generate_stops_when_its_cancel_scope_is_set(engine_backend):
         engine_backend.generate(["Hello"], params)
     # no scope: untouched (and greedy n > 1 works on every engine: n equal sequences)
     assert len(engine_backend.generate(["Hello"], params)[0].completions) == 2
+
+
+# ---------------------------------------------------------------- llama.cpp start-up sizing
+@pytest.fixture
+def gguf_backend():
+    """llama.cpp on the embedded SmolLM2 GGUF (98 MB: loads in well under a second)."""
+    pytest.importorskip("xllamacpp")
+    from pretrained.models.backends import llamacpp
+
+    def make(one_shot: bool):
+        llamacpp.one_shot(one_shot)
+        return llamacpp.load_text_backend(resolve("smollm2-135m-instruct"))
+
+    yield make
+    llamacpp.one_shot(False)
+
+
+GREEDY = SamplingParams(max_new_tokens=8, temperature=0)
+
+
+def test_a_one_shot_call_sizes_llama_cpp_to_its_request(gguf_backend):
+    from pretrained.models.backends import llamacpp
+
+    backend = gguf_backend(True)
+    assert backend.server is None  # nothing started before the request is known
+    out = backend.generate(["Say hi"], GREEDY)[0]
+    assert out.completions[0].text.strip() and out.completions[0].completion_tokens == 8
+    assert backend.size == (llamacpp.MIN_CONTEXT, 1)
+    # a larger request (more sequences, more tokens) than the sized context still works: the
+    # server starts again at its size, and the reply is the same as a full-size server's
+    long = " ".join(["The quick brown fox jumps over the lazy dog."] * 60)
+    params = SamplingParams(max_new_tokens=16, temperature=0)
+    grown = backend.generate([long, "Say hi", long], params)
+    context, slots = backend.size
+    assert slots == 3 and llamacpp.MIN_CONTEXT < context <= backend.context_length
+    assert context % llamacpp.CONTEXT_STEP == 0
+    assert [o.completions[0].completion_tokens for o in grown] == [16, 16, 16]
+    full = gguf_backend(False)
+    assert [o.completions[0].text for o in full.generate([long, "Say hi", long], params)] == [
+        o.completions[0].text for o in grown
+    ]
+
+
+def test_a_request_beyond_the_context_errors_in_one_line(gguf_backend):
+    from pretrained.errors import PretrainedError
+
+    backend = gguf_backend(True)
+    huge = " ".join(["The quick brown fox jumps over the lazy dog."] * 500)  # ≈ 5,500 tokens
+    assert backend.count_tokens(huge) > backend.context_length
+    with pytest.raises(PretrainedError) as info:
+        backend.generate([huge], GREEDY)
+    assert "\n" not in info.value.message and info.value.hint
+    assert backend.generate(["Say hi"], GREEDY)[0].completions[0].text.strip()  # still usable
+
+
+def test_servers_and_the_api_keep_llama_cpp_parallel_slots(gguf_backend):
+    """Not one-shot (serve, chat, the Python API): the full context and PARALLEL slots from
+    the start, whatever the requests; a backend made one-shot grows to that once it is over."""
+    from pretrained.models.backends import llamacpp
+
+    backend = gguf_backend(False)
+    full = (backend.context_length, llamacpp.PARALLEL)
+    assert backend.server is not None and backend.size == full
+    backend.generate(["Say hi"], GREEDY)
+    assert backend.size == full
+    leftover = gguf_backend(True)
+    leftover.generate(["Say hi"], GREEDY)
+    llamacpp.one_shot(False)
+    leftover.generate(["Say hi"], GREEDY)
+    assert leftover.size == full
+
+
+def test_the_cli_is_one_shot_only_for_one_shot_commands(cli, monkeypatch):
+    pytest.importorskip("xllamacpp")
+    from pretrained.cli import main as cli_main
+    from pretrained.models import calibrate
+    from pretrained.models.backends import llamacpp
+
+    seen = []
+    real = llamacpp.LlamaCppTextBackend._fit
+
+    def spy(self, prompts, params):
+        seen.append(llamacpp._ONE_SHOT)
+        return real(self, prompts, params)
+
+    monkeypatch.setattr(llamacpp.LlamaCppTextBackend, "_fit", spy)
+    monkeypatch.setattr(calibrate, "verdict", lambda *a, **k: None)  # not what is tested
+    r = cli("generate", "Say hi", "--engine", "llama.cpp", "-t", "0", "--max-new-tokens", "4")
+    assert r.exit_code == 0, r.stderr
+    assert seen and all(seen) and not llamacpp._ONE_SHOT  # reset for the next command
+    assert "generate" in cli_main.ONE_SHOT and "serve" not in cli_main.ONE_SHOT
+    assert "chat" not in cli_main.ONE_SHOT
+
+
+def test_the_calibration_runs_llama_cpp_full_size_in_a_one_shot_call(gguf_backend):
+    """`pretrained generate` calibrates on first use: the canary's many requests of many sizes
+    get the full-size server, not one restarted for each."""
+    from pretrained.models.backends import llamacpp
+    from pretrained.models.calibrate import measuring
+    from pretrained.models.calibrate.results import Trial
+
+    llamacpp.one_shot(True)
+    trial = Trial("llama.cpp", "gguf Q4_1")
+    backend = measuring._load_trial(resolve("smollm2-135m-instruct"), trial)
+    assert backend.size == (backend.context_length, llamacpp.PARALLEL)
+    backend.generate(["Say hi"], GREEDY)
+    assert backend.size == (backend.context_length, llamacpp.PARALLEL)

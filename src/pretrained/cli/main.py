@@ -75,8 +75,24 @@ def _root(
     """Run, fine-tune, evaluate and ship pre-trained models — offline-first."""
 
 
-for _name in COMMANDS:
-    importlib.import_module(f"{__package__}.{_name}").register(app)
+_registered: set[str] = set()
+# Commands that make one model request and exit: llama.cpp starts sized to that request
+# (models/backends/llamacpp.py one_shot) instead of a server's full context and slots.
+ONE_SHOT = ("generate", "summarize", "ask", "run")
+
+
+def _register(names) -> None:
+    for name in names:
+        if name not in _registered:
+            importlib.import_module(f"{__package__}.{name}").register(app)
+            _registered.add(name)
+
+
+def _command_for(args: list[str]) -> str | None:
+    """The command module `args` runs, when it is plainly one (else None: load them all,
+    for --help, a typo's suggestions, or a command registered under another name)."""
+    first = args[0] if args else None
+    return first if first in COMMANDS else None
 
 
 # Typer ≥ 0.2x vendors its own copy of Click, so Click's classes are matched by shape here
@@ -109,8 +125,15 @@ def _usage_hint(exc: Any) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    name = _command_for(args)
+    # only the command that runs is imported and built: the others cost ≈ 0.1 s of start-up
+    _register([name] if name else COMMANDS)
     command = typer.main.get_command(app)
     _instrument(command, [])
+    if name in ONE_SHOT:
+        from ..models.backends import llamacpp
+
+        llamacpp.one_shot(True)
     try:
         result = command.main(args=args, prog_name="pretrained", standalone_mode=False)
         sys.stdout.flush()
@@ -146,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
             "this is a bug or an unhandled case; rerun with PRETRAINED_DEBUG=1 for the traceback",
         )
         return 1
+    finally:
+        if name in ONE_SHOT:  # in-process callers (tests) go on with other commands
+            from ..models.backends import llamacpp
+
+            llamacpp.one_shot(False)
 
 
 def run() -> None:

@@ -49,6 +49,22 @@ PARALLEL = 8
 # Context per sequence, capped so the shared KV cache stays small on laptops (and quick to
 # allocate: it is part of every cold start).
 MAX_CONTEXT = 4096
+# One-shot processes (`pretrained generate …`: one request, then exit) start llama.cpp on the
+# first request, sized to it — context rounded up to CONTEXT_STEP tokens (at least
+# MIN_CONTEXT), as many slots as it has sequences — instead of MAX_CONTEXT × PARALLEL up front;
+# a later, larger request starts it again at the larger size. Set by the CLI (one_shot()); a
+# server, a REPL or the Python API keep the full size from the start.
+MIN_CONTEXT, CONTEXT_STEP = 512, 256
+_ONE_SHOT = False
+
+
+def one_shot(enabled: bool = True) -> None:
+    """Size llama.cpp to each request in this process (see _ONE_SHOT): for CLI commands that
+    make one request and exit."""
+    global _ONE_SHOT
+    _ONE_SHOT = enabled
+
+
 # The transformers warper order: penalty, temperature, top-k, top-p (llama.cpp's default
 # order applies top-p before temperature and adds min-p 0.05).
 _SAMPLERS = ["penalties", "temperature", "top_k", "top_p"]
@@ -92,10 +108,13 @@ _GGUF_FORMATS = {
 }
 
 
-def gguf_scalars(path: Path) -> dict[str, Any]:
+def gguf_scalars(
+    path: Path, until: Callable[[dict[str, Any]], str] | None = None
+) -> dict[str, Any]:
     """The scalar metadata of a GGUF file (strings and numbers; arrays such as the vocabulary
     are skipped, not parsed). gguf's GGUFReader builds an object per vocabulary entry, which
-    takes seconds — the whole cold-start budget — for a value read on every start."""
+    takes seconds — the whole cold-start budget — for a value read on every start. With
+    `until`, reading stops once the key `until(values so far)` names has been read."""
     import struct
 
     def read(fmt: str):
@@ -131,12 +150,15 @@ def gguf_scalars(path: Path) -> dict[str, Any]:
                 out[key] = read(_GGUF_FORMATS[kind])
             else:
                 skip(kind)
+            if until is not None and until(out) in out:
+                break
     return out
 
 
 def gguf_context_length(path: Path) -> int | None:
-    """The trained context length, from the GGUF header."""
-    meta = gguf_scalars(path)
+    """The trained context length, from the GGUF header (read up to that key: the vocabulary
+    arrays after it take ≈ 0.1 s to skip, on every start)."""
+    meta = gguf_scalars(path, until=lambda m: f"{m.get('general.architecture')}.context_length")
     value = meta.get(f"{meta.get('general.architecture')}.context_length")
     return int(value) if value else None
 
@@ -182,29 +204,69 @@ class LlamaCppTextBackend(TokenizerMethods):
         self.cache_hit = False
         trained = gguf_context_length(gguf_path) or 2048
         self.context_length = min(trained, MAX_CONTEXT)
-        threads = threads or cpu_threads()
+        self.threads = threads or cpu_threads()
+        self._xllamacpp = xllamacpp
+        self.server: Any = None
+        self.size = (0, 0)  # (context, slots) of the running server
+        self._sizing = threading.Lock()
+        if not _ONE_SHOT:  # started now, at full size: a server's requests come in parallel
+            self._start(self.context_length, parallel)
+        self.load_seconds = time.perf_counter() - start
 
-        params = xllamacpp.CommonParams()
-        params.model.path = str(gguf_path)
-        params.n_ctx = self.context_length
-        params.n_parallel = parallel
+    def _start(self, context: int, slots: int) -> None:
+        """(Re)start llama.cpp's in-process server with `context` tokens shared by `slots`."""
+        params = self._xllamacpp.CommonParams()
+        params.model.path = str(self.gguf_path)
+        params.n_ctx = context
+        params.n_parallel = slots
         params.kv_unified = True  # every slot may use the whole context, the cache is shared
         params.n_batch = 512
-        params.cpuparams.n_threads = threads
-        params.cpuparams_batch.n_threads = threads
+        params.cpuparams.n_threads = self.threads
+        params.cpuparams_batch.n_threads = self.threads
         params.n_gpu_layers = 0
         params.warmup = False
         params.cache_ram_mib = 0
         params.api_keys = [secrets.token_hex(16)]  # the in-process server's port answers no one
         params.verbosity = 4 if settings.debug() else -1
+        self.server = None  # the old one's memory goes before the new one takes its own
+        began = time.perf_counter()
         try:
-            self.server = xllamacpp.Server(params)
+            self.server = self._xllamacpp.Server(params)
         except Exception as exc:  # xllamacpp raises RuntimeError with llama.cpp's reason
+            self.size = (0, 0)
             raise ModelLoadError(
-                f"llama.cpp could not load {gguf_path.name}: {exc}",
+                f"llama.cpp could not load {self.gguf_path.name}: {exc}",
                 hint="try --engine transformers",
             ) from exc
-        self.load_seconds = time.perf_counter() - start
+        self.size = (context, slots)
+        if getattr(self, "load_seconds", None) is not None:  # started after load: part of it
+            self.load_seconds += time.perf_counter() - began
+
+    def start(self) -> None:
+        """Start the full-size server now (MAX_CONTEXT × PARALLEL), even in a one-shot
+        process: for work that sends many requests of many sizes (the calibration)."""
+        if self.size != (self.context_length, self.parallel):
+            self._start(self.context_length, self.parallel)
+
+    def _fit(self, prompts: list[list[int]], params: SamplingParams) -> None:
+        """A server big enough for this request. One-shot: started (or restarted larger) at
+        the request's size. Otherwise the full-size one (started at load, or now for a backend
+        made in a one-shot call that outlived it). A request beyond context_length is
+        llama.cpp's to refuse (a one-line error, see _request)."""
+        if self.size == (self.context_length, self.parallel):
+            return  # full size already (not one-shot, or started by start())
+        with self._sizing:
+            if not _ONE_SHOT:
+                self.start()
+                return
+            sequences = len(prompts) * params.num_return_sequences
+            need = sum(len(p) for p in prompts) * params.num_return_sequences
+            need += sequences * params.max_new_tokens
+            context = max(MIN_CONTEXT, -(-need // CONTEXT_STEP) * CONTEXT_STEP)
+            context = min(context, self.context_length)
+            slots = min(self.parallel, sequences)
+            if self.server is None or context > self.size[0] or slots > self.size[1]:
+                self._start(max(context, self.size[0]), max(slots, self.size[1]))
 
     # ------------------------------------------------------------ one request
     def _body(self, prompts: list[list[int]], params: SamplingParams, ids: bool) -> dict[str, Any]:
@@ -247,6 +309,7 @@ class LlamaCppTextBackend(TokenizerMethods):
         sequences start in the same decoding step, so the batch — and the result — is the
         same every time. Returns one _Run per choice index (prompt i, or sequence j); with
         `ids`, each run also has its token ids (the parity tests use them)."""
+        self._fit(prompts, params)
         count = len(prompts) * params.num_return_sequences
         runs = [_Run() for _ in range(count)]
         watchers = [StopWatcher(params.stop) for _ in range(count)]
