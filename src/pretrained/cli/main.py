@@ -29,6 +29,8 @@ COMMANDS = (
     "classify",
     "embed",
     "ask",
+    "rerank",
+    "mcp",
     "eval",
     "run",
     "speak",
