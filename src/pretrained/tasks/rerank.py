@@ -192,7 +192,9 @@ def rerank(
         kind=backend.kind,
         engine=backend.engine,
         tokens=sum(counts),
-        truncated=[i for i, n in enumerate(counts) if n > backend.max_tokens],
+        truncated=[
+            i for i, n in enumerate(counts) if backend.max_tokens and n > backend.max_tokens
+        ],
         max_tokens=backend.max_tokens,
         return_documents=options.return_documents,
         timings=timings,

@@ -24,9 +24,9 @@ class BiEncoderReranker:
 
     def __init__(self, embedder: Any) -> None:
         self.embedder = embedder
-        self.model_id = embedder.model_id
-        self.engine = embedder.engine
-        self.max_tokens = embedder.max_tokens
+        self.model_id = getattr(embedder, "model_id", type(embedder).__name__)
+        self.engine = getattr(embedder, "engine", "unknown")
+        self.max_tokens = getattr(embedder, "max_tokens", None)
         self.load_seconds = getattr(embedder, "load_seconds", 0.0)
 
     def score(self, query: str, passages: list[str], *, batch_size: int = 32):
@@ -40,7 +40,9 @@ class BiEncoderReranker:
         )
         norms = np.maximum(np.linalg.norm(vectors, axis=1), 1e-12)
         scores = (vectors @ q) / norms
-        return [float(x) for x in scores], self.embedder.count_tokens(list(passages))
+        count = getattr(self.embedder, "count_tokens", None)  # every real engine has one
+        counts = count(list(passages)) if count else [0] * len(passages)
+        return [float(x) for x in scores], counts
 
 
 class CrossEncoderReranker:
