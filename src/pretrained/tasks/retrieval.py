@@ -154,7 +154,7 @@ def search(
             sentences.append(Sentence(s.text, i, 0.0))
             texts.append(f"{headings[i]}: {s.text}" if headings[i] else s.text)
     if texts:
-        ranker = ranker or BiEncoderReranker(embedder)
+        ranker = ranker or BiEncoderReranker(embedder, {question: query})
         options = RerankOptions(max_documents=None)
         sims = rerank(question, texts, options, backend=ranker, annotate=False).scores
         kind = expected_type(question)

@@ -22,8 +22,10 @@ from .base import check_cancelled
 class BiEncoderReranker:
     kind = "bi-encoder"
 
-    def __init__(self, embedder: Any) -> None:
+    def __init__(self, embedder: Any, encoded: dict[str, Any] | None = None) -> None:
+        """`encoded`: query text → its vector, for queries the caller has embedded already."""
         self.embedder = embedder
+        self.encoded = encoded or {}
         self.model_id = getattr(embedder, "model_id", type(embedder).__name__)
         self.engine = getattr(embedder, "engine", "unknown")
         self.max_tokens = getattr(embedder, "max_tokens", None)
@@ -33,7 +35,8 @@ class BiEncoderReranker:
         """→ (cosine per passage, token count per passage incl. special tokens)."""
         import numpy as np
 
-        q = np.asarray(self.embedder.encode([query])[0], dtype=np.float32)
+        known = self.encoded.get(query)
+        q = np.array(self.embedder.encode([query])[0] if known is None else known, np.float32)
         q /= max(float(np.linalg.norm(q)), 1e-12)
         vectors = np.asarray(
             self.embedder.encode(list(passages), batch_size=batch_size), dtype=np.float32
