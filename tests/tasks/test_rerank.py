@@ -164,28 +164,50 @@ def test_registry_cross_encoder_loads_through_the_hub_client(
 
 
 # ------------------------------------------------------------------ ask's retrieval
+class Recording:
+    """A ranker that records its calls and scores passages naming potassium 1, others 0."""
+
+    kind, engine, model_id, max_tokens = "cross-encoder", "test", "recording", 512
+
+    def __init__(self):
+        self.calls = []
+
+    def score(self, query, passages):
+        self.calls.append((query, list(passages)))
+        return [1.0 if "potassium" in p else 0.0 for p in passages], [3] * len(passages)
+
+
 def test_retrieval_scores_sentences_through_the_given_ranker():
     from pretrained.sources import from_text
     from pretrained.tasks.retrieval import Corpus, search
 
-    class Recording:
-        kind, engine, model_id, max_tokens = "cross-encoder", "test", "recording", 512
-
-        def __init__(self):
-            self.calls = []
-
-        def score(self, query, passages):
-            self.calls.append((query, list(passages)))
-            return [1.0 if "potassium" in p else 0.0 for p in passages], [3] * len(passages)
-
     embedder = FakeEmbedder()
     corpus = Corpus([from_text("\n\n".join(PASSAGES))], embedder, chunk_tokens=16)
     ranker = Recording()
-    passages, sentences = search(
-        "What is rich in potassium?", corpus, None, embedder, 2, ranker=ranker
-    )
-    assert ranker.calls and ranker.calls[0][0] == "What is rich in potassium?"
+    question = "What is rich in potassium?"
+    passages, sentences = search(question, corpus, None, embedder, 2, ranker=ranker)
+    assert ranker.calls and ranker.calls[0][0] == question
     assert "potassium" in sentences[0].text and "potassium" in passages[0].text
+
+
+def test_ask_takes_a_reranker_and_a_bad_one_fails_first(cli, tmp_path):
+    from pretrained.models.backends.scripted import ScriptedTextBackend
+    from pretrained.sources import from_text
+    from pretrained.tasks.ask import ask
+
+    ranker = Recording()
+    ask(
+        "What is rich in potassium?",
+        [from_text("\n\n".join(PASSAGES))],
+        backend=ScriptedTextBackend("Bananas are rich in potassium [1]."),
+        embedder=FakeEmbedder(),
+        reranker=ranker,
+    )
+    assert ranker.calls
+    context = tmp_path / "notes.txt"
+    context.write_text("\n\n".join(PASSAGES))
+    result = cli("ask", "q?", "--context", context, "--reranker", str(tmp_path / "missing"))
+    assert_one_line_error(result, 1, "no model")
 
 
 # ------------------------------------------------------------------ CLI
