@@ -155,3 +155,20 @@ def test_http_mcp_without_the_key_is_refused(live, key):
     headers = {"Authorization": f"Bearer {key}"} if key else {}
     r = httpx.post(live.url + "/mcp", json={}, headers=headers)
     assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
+
+
+def test_http_mcp_bad_requests_are_4xx_never_5xx_or_a_hang(live):
+    import httpx
+
+    headers = {
+        "Authorization": f"Bearer {KEY}",
+        "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream",
+    }
+    url = live.url + "/mcp"
+    assert httpx.post(url, content=b"{not json", headers=headers).status_code == 400
+    assert httpx.post(url, content=b"[]", headers=headers).status_code == 400
+    r = httpx.get(url, headers=headers, timeout=10)  # no event stream is held open
+    assert r.status_code == 405 and r.json()["error"]["code"] == "method_not_allowed"
+    big = httpx.post(url, content=b"x" * (3 * 1024 * 1024), headers=headers)
+    assert big.status_code == 413

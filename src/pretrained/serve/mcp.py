@@ -122,7 +122,7 @@ def build(pool: Any, *, server: Any = None, local: bool = True):
         log_level="WARNING",
     )
     run = Runner(server)
-    max_new = server.config.max_new_tokens if server else 2048
+    max_new = pool.config.max_new_tokens  # the most a generate call may ask for
     for task in ("summarize", "classify", "embed", "rerank", "transcribe", "generate", "tokenize"):
         if pool.has(task):
             TOOLS[task](mcp, pool, run, server=server, local=local, max_new=max_new)
@@ -384,8 +384,29 @@ def mount(app: Any, server: Any):
         host=server.config.host,
     )
     for route in inner.routes:
+        route.app = _no_stream(route.app)
         app.router.routes.append(route)
     return mcp
+
+
+def _no_stream(endpoint):
+    """GET would open a server-to-client event stream that a stateless JSON endpoint never
+    writes to (a held connection per call): answered 405, as the MCP spec allows."""
+    from .httperrors import json_error
+
+    async def app(scope, receive, send):
+        if scope["type"] == "http" and scope.get("method") == "GET":
+            response = json_error(
+                405,
+                "GET /mcp opens no event stream here (stateless JSON endpoint)",
+                code="method_not_allowed",
+                hint="POST JSON-RPC messages to /mcp",
+                headers={"Allow": "POST, DELETE"},
+            )
+            return await response(scope, receive, send)
+        return await endpoint(scope, receive, send)
+
+    return app
 
 
 def serve_stdio(pool: Any) -> None:
