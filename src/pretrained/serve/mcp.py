@@ -14,6 +14,7 @@ admission slots, runs under its deadline and cancel scope, and local paths are r
 # bounds, some from the enclosing function) to build its JSON schema.
 import asyncio
 import base64
+import logging
 import threading
 import time
 from typing import Annotated, Any, Literal
@@ -113,14 +114,21 @@ def build(pool: Any, *, server: Any = None, local: bool = True):
     HTTP app's Server) supplies admission, deadline and limits; `local` allows file paths."""
     from .. import __version__
 
-    mcp = _server_class()(
-        "pretrained",
-        title="pretrained",
-        version=__version__,
-        instructions="Local pre-trained models: summarize, ask (cited answers from given "
-        "documents), classify, embed, similar, rerank, transcribe, generate, tokenize.",
-        log_level="WARNING",
-    )
+    # MCPServer() calls logging.basicConfig (a rich handler on the root logger) unless the root
+    # logger has a handler: a placeholder for the call keeps the host process's logging as is
+    root, placeholder = logging.getLogger(), logging.NullHandler()
+    root.addHandler(placeholder)
+    try:
+        mcp = _server_class()(
+            "pretrained",
+            title="pretrained",
+            version=__version__,
+            instructions="Local pre-trained models: summarize, ask (cited answers from given "
+            "documents), classify, embed, similar, rerank, transcribe, generate, tokenize.",
+            log_level="WARNING",
+        )
+    finally:
+        root.removeHandler(placeholder)
     run = Runner(server)
     max_new = pool.config.max_new_tokens  # the most a generate call may ask for
     for task in ("summarize", "classify", "embed", "rerank", "transcribe", "generate", "tokenize"):
