@@ -53,6 +53,9 @@ _EXPORTS: dict[str, str] = {
     "load_text": "pretrained.sources",
     "ask": "pretrained.tasks.ask",
     "AskOptions": "pretrained.tasks.ask",
+    "rerank": "pretrained.tasks.rerank",
+    "RerankOptions": "pretrained.tasks.rerank",
+    "load_reranker": "pretrained.models",
     "Document": "pretrained.sources",
     "FinetuneOptions": "pretrained.train.finetune",
     "FinetuneResult": "pretrained.train.finetune",
@@ -106,6 +109,9 @@ __all__ = [
     "transcribe",
     "transcribe_inputs",
     "load_transcriber",
+    "rerank",
+    "RerankOptions",
+    "load_reranker",
 ]
 
 
@@ -187,7 +193,7 @@ def __getattr__(name: str) -> Any:
 if TYPE_CHECKING:  # pragma: no cover
     from .errors import PretrainedError
     from .jobs.transcribe import transcribe_inputs
-    from .models import load, load_transcriber
+    from .models import load, load_reranker, load_transcriber
     from .models.registry import resolve
     from .ship.push import push
     from .sources import Document, load_text
@@ -200,6 +206,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .tasks.imagine import ImagineOptions, imagine
     from .tasks.inspect import ModelInfo, inspect
     from .tasks.models import list_models
+    from .tasks.rerank import RerankOptions, rerank
     from .tasks.run import RunOptions, run
     from .tasks.speak import SpeakOptions, speak
     from .tasks.summarize import SummarizeOptions, SummaryResult, summarize

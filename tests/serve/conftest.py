@@ -184,11 +184,13 @@ class LiveServer:
 
 def every_task_backends() -> dict:
     """Scripted engines for every served task (text, embeddings, transcription)."""
+    from pretrained.models.backends.rerankers import BiEncoderReranker
     from pretrained.models.backends.scripted import ScriptedTranscriber
 
     text = ScriptedTextBackend("hello there my friend")
     embedder = FakeEmbedder()
     return {
+        "rerank": BiEncoderReranker(embedder),
         "generate": text,
         "chat": text,
         "summarize": text,

@@ -74,6 +74,15 @@ def ask(
             "--embedding-model", help="Model used for retrieval.", rich_help_panel=o.MODEL_PANEL
         ),
     ] = None,
+    reranker: Annotated[
+        str | None,
+        typer.Option(
+            "--reranker",
+            help="Rerank model for the candidate sentences (default: the embedding model as "
+            "bi-encoder), e.g. ms-marco-minilm-l6.",
+            rich_help_panel=o.MODEL_PANEL,
+        ),
+    ] = None,
     revision: o.Revision = None,
     device: o.Device = None,
     engine: o.Engine = "auto",
@@ -121,6 +130,7 @@ def ask(
         backend=remote,
         model=model,
         embedding_model=embedding_model,
+        reranker=reranker,
         **load,
     )
     many = file is not None

@@ -30,6 +30,8 @@ COMMANDS = (
     "classify",
     "embed",
     "ask",
+    "rerank",
+    "mcp",
     "eval",
     "run",
     "speak",

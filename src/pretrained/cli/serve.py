@@ -164,7 +164,7 @@ def serve(
         + f" on http://{shown}:{port}"
     )
     info(
-        f"UI at / · API at /v1 · docs at /docs · API key {'required' if api_key else 'off'}"
+        f"UI at / · API at /v1 · MCP at /mcp · docs at /docs · API key {'required' if api_key else 'off'}"
         f" · {max_concurrency} at once, queue {max_queue}, timeout {timeout:g}s"
         + (" · preloading" if preload else " · models load on first use")
     )

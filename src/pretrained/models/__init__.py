@@ -13,7 +13,7 @@ from ..errors import UnsupportedModelError
 from . import loading
 from .backends import create_text_backend, text_engine_candidates
 from .backends.base import TextBackend
-from .registry import EMBEDDING, TEXT_GENERATION, ModelFormat, ResolvedModel, resolve
+from .registry import EMBEDDING, RERANK, TEXT_GENERATION, ModelFormat, ResolvedModel, resolve
 
 _MAX_LOADED = 3
 _loaded: OrderedDict[tuple, Any] = OrderedDict()
@@ -246,6 +246,25 @@ def load_classifier(
     )
 
 
+def load_reranker(
+    model: str | None = None,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    trust_remote_code: bool = False,
+    trust_pickle: bool = False,
+):
+    """Load (or reuse) a rerank backend: an embedding model (sentence-transformers folder or
+    alias) ranks as a bi-encoder on the embedding engines, anything else as a cross-encoder."""
+    from .backends.rerankers import BiEncoderReranker, load_cross_encoder
+
+    resolved = resolve(model, task=RERANK, revision=revision)
+    options = dict(device=device, trust_remote_code=trust_remote_code, trust_pickle=trust_pickle)
+    if resolved.format == "sentence-transformers":
+        return BiEncoderReranker(load_embedder(model, revision=revision, **options))
+    return _load_encoder("reranker", RERANK, load_cross_encoder, model, revision, **options)
+
+
 def load_transcriber(
     model: str | None = None,
     *,
@@ -278,6 +297,7 @@ __all__ = [
     "load_embedder",
     "load_image_pipeline",
     "load_pipeline",
+    "load_reranker",
     "load_speech",
     "load_transcriber",
     "resolve",

@@ -43,6 +43,7 @@ class ModelSource(StrEnum):
 TEXT_GENERATION = "text-generation"
 EMBEDDING = "embedding"
 SPEECH_RECOGNITION = "speech-recognition"
+RERANK = "rerank"
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,17 @@ EMBEDDED: tuple[ModelEntry, ...] = (
     ),
 )
 
+# Hub models with a short name but no PyPI copy (they download on first use, then run offline).
+HUB_ALIASES: tuple[ModelEntry, ...] = (
+    ModelEntry(
+        alias="ms-marco-minilm-l6",
+        hub_id="cross-encoder/ms-marco-MiniLM-L-6-v2",
+        task=RERANK,
+        format="transformers",
+        description="MS MARCO MiniLM-L6 cross-encoder: scores (query, passage) pairs for rerank",
+    ),
+)
+
 # Per-task defaults. Other capabilities map onto these (chat/summarize/ask use the LM, classify
 # uses the embedder for zero-shot, transcribe uses Whisper).
 DEFAULTS: dict[str, str] = {
@@ -110,6 +122,7 @@ DEFAULTS: dict[str, str] = {
     "text-to-speech": "espeak-ng",
     "text-to-image": "stabilityai/sd-turbo",
     "feature-extraction": "minilm-l6",
+    RERANK: "minilm-l6",  # bi-encoder; tasks/rerank.py takes the cross-encoder once it is cached
 }
 
 # Engines that are programs on this machine rather than weights: name → description.
@@ -118,7 +131,7 @@ SYSTEM_MODELS: dict[str, str] = {
 }
 _SYSTEM_ALIASES = {"espeak-ng": "espeak-ng", "espeak": "espeak-ng"}
 
-_BY_ALIAS = {entry.alias: entry for entry in EMBEDDED}
+_BY_ALIAS = {entry.alias: entry for entry in EMBEDDED + HUB_ALIASES}
 # A Hub id: "name" or "org/name"; letters, digits, '-', '_', '.'; no '--' or '..'.
 _HUB_ID = re.compile(r"^(?:[A-Za-z0-9][\w.\-]{0,95}/)?[A-Za-z0-9][\w.\-]{0,95}$")
 

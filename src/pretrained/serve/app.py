@@ -4,7 +4,7 @@ health/ready/metrics, and the Gradio UI mounted at /.
     from pretrained.serve import ServeConfig, create_app
     app = create_app(ServeConfig(api_keys=("secret",)))      # any ASGI server can run it
 
-Middlewares, outermost first: metrics → CORS (only with --cors) → auth (API key on /v1, failure
+Middlewares, outermost first: metrics → CORS (only with --cors) → auth (API key on /v1 and /mcp, failure
 throttling, before anything else costs) → body (size limit, read deadline, received whole) →
 admission (concurrency + queue, deadline) → errors (one log line and a JSON 500 for a bug).
 """
@@ -76,8 +76,10 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
 
     from . import httperrors
     from .api import router
+    from .api_rerank import router as rerank_router
     from .api_tasks import router as task_router
     from .limits import ClientGone
+    from .mcp import mount as mount_mcp
 
     config = config or ServeConfig()
     server = Server(config, backends)
@@ -87,7 +89,8 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
         if config.preload:
             threading.Thread(target=server.pool.preload, name="preload", daemon=True).start()
         try:
-            yield
+            async with server.mcp.session_manager.run():  # /mcp's task group
+                yield
         finally:
             for batcher in server.batchers.values():
                 await batcher.close()
@@ -114,6 +117,8 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
     _ops_routes(app, server)
     app.include_router(router)  # the API key is checked by AuthMiddleware, before admission
     app.include_router(task_router)
+    app.include_router(rerank_router)
+    server.mcp = mount_mcp(app, server)  # /mcp: the tasks as MCP tools, behind the same key
 
     @app.api_route(
         "/v1/{rest:path}",
@@ -156,6 +161,7 @@ def _middleware(config: ServeConfig, server: Server) -> list:
             AuthMiddleware,
             digests=config.key_digests,
             max_failures=config.max_auth_failures,
+            prefix=("/v1/", "/mcp"),
             metrics=server.metrics,
         ),
         Middleware(

@@ -95,7 +95,7 @@ class AuthMiddleware:
         *,
         digests: tuple[str, ...],
         max_failures: int,
-        prefix: str = "/v1/",
+        prefix: str | tuple[str, ...] = "/v1/",
         login_path: str = "/login",
         metrics=None,
     ) -> None:

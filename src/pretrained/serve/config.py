@@ -29,6 +29,7 @@ TASKS: dict[str, tuple[str, str]] = {
     "embed": ("pretrained.tasks.embed", "embedding"),
     "classify": ("pretrained.tasks.classify", "classify"),
     "transcribe": ("pretrained.tasks.transcribe", "speech-recognition"),
+    "rerank": ("pretrained.tasks.rerank", "rerank"),
 }
 # tasks that share one text-generation model unless told otherwise
 TEXT_TASKS = ("generate", "chat", "tokenize", "summarize")

@@ -62,6 +62,14 @@ def _load_transcriber(model: str, options: dict[str, Any]):
     return load_transcriber(model, **_only(options, "revision", "device"))
 
 
+def _load_reranker(model: str, options: dict[str, Any]):
+    from ..models import load_reranker
+
+    return load_reranker(
+        model, **_only(options, "revision", "device", "trust_remote_code", "trust_pickle")
+    )
+
+
 # server task → loader(model, load options) -> backend. Tasks that share a model (generate,
 # chat, summarize) share the backend through the models package's cache.
 LOADERS: dict[str, Callable[[str, dict[str, Any]], Any]] = {
@@ -72,6 +80,7 @@ LOADERS: dict[str, Callable[[str, dict[str, Any]], Any]] = {
     "embed": _load_embedder,
     "classify": _load_classifier,
     "transcribe": _load_transcriber,
+    "rerank": _load_reranker,
 }
 
 

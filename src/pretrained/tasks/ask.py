@@ -220,8 +220,11 @@ class Asker:
         embedder: Any = None,
         model: str | None = None,
         embedding_model: str | None = None,
+        reranker: Any = None,
         **load_options: Any,
     ) -> None:
+        """`reranker`: a rerank model name or backend for the sentence rerank (default: the
+        embedder as a bi-encoder)."""
         from ..sources import Document, load_text
         from .embed import get_embedder
 
@@ -237,6 +240,11 @@ class Asker:
             from .index import check_index
 
             check_index(index)  # a bad or missing index fails before any model loads
+        if isinstance(reranker, str) and (self.documents or index):
+            from ..models import load_reranker
+
+            reranker = load_reranker(reranker, device=load_options.get("device"))
+        self.ranker = reranker
         if self.documents or index:
             self.embedder = get_embedder(
                 embedder, embedding_model, device=load_options.get("device")
@@ -288,7 +296,9 @@ class Asker:
             )
         embed_engine = self.embedder
         start = time.perf_counter()
-        retrieved, sentences = search(question, self.corpus, self.index, embed_engine, options.k)
+        retrieved, sentences = search(
+            question, self.corpus, self.index, embed_engine, options.k, ranker=self.ranker
+        )
         timings = {"retrieve_s": round(time.perf_counter() - start, 3)}
         relevant = [p for p in retrieved if p.score >= options.min_score]
         if not relevant:

