@@ -454,7 +454,7 @@ def _write(src: _Source, staging: Path, options: ExportOptions, trust_remote_cod
             f"{src.model_id} is not a text generator: GGUF exports are for causal LMs",
             hint="export embedders and classifiers with --format onnx or ct2",
         )
-    from .gguf import convert, check_quantize
+    from .gguf import check_quantize, convert
 
     quantize = check_quantize(options.quantize)
     name = f"{Path(src.model_id.rstrip('/')).name}.{quantize.upper()}.gguf"

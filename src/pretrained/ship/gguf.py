@@ -182,7 +182,7 @@ def _tensors(folder: Path, arch: str, config: dict[str, Any], blocks: int):
     tied = config.get("tie_word_embeddings", True)
     for file in files:
         with safe_open(str(file), framework="pt") as fh:
-            for name in fh.keys():
+            for name in fh.keys():  # noqa: SIM118 - safe_open is not iterable
                 if name.endswith((".attn.bias", ".attn.masked_bias", "rotary_emb.inv_freq")):
                     continue
                 if name == "lm_head.weight" and tied:
