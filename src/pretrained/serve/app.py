@@ -174,6 +174,9 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
 
     app.include_router(router)  # the API key is checked by AuthMiddleware, before admission
     app.include_router(task_router)
+    from .adapters import router as adapter_router
+
+    app.include_router(adapter_router())  # POST/DELETE /v1/adapters (--adapter)
 
     @app.api_route(
         "/v1/{rest:path}",
