@@ -40,6 +40,10 @@ def export(
     max_new_tokens: Annotated[
         int, typer.Option("--max-new-tokens", help="Greedy tokens compared for generators.")
     ] = 16,
+    prompt: Annotated[
+        list[str] | None,
+        typer.Option("--prompt", help="Greedy parity prompt for generators (repeatable)."),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty output.")] = False,
     revision: o.Revision = None,
     trust_remote_code: o.TrustRemoteCode = False,
@@ -57,6 +61,7 @@ def export(
         kind=task,
         max_new_tokens=max_new_tokens,
         ollama=ollama,
+        prompts=tuple(prompt or ()),
     ).validate()
     quiet_status = quiet or json_out
     with spinner(f"exporting {model}…", quiet=quiet_status):

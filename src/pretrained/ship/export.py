@@ -66,6 +66,7 @@ class ExportOptions:
     max_new_tokens: int = 16  # greedy parity check length for generators
     opset: int = 18
     ollama: bool = False  # gguf: also write an Ollama Modelfile
+    prompts: tuple[str, ...] = ()  # generators: greedy parity prompts (default SAMPLE_PROMPTS)
 
     def validate(self) -> ExportOptions:
         if self.format not in FORMATS:
@@ -90,6 +91,10 @@ class ExportOptions:
         if self.kind not in KINDS:
             raise InvalidOptionError(
                 f"unknown export task '{self.kind}'", hint=f"use one of: {', '.join(KINDS)}"
+            )
+        if len(self.prompts) > 16 or not all(isinstance(p, str) and p for p in self.prompts):
+            raise InvalidOptionError(
+                "--prompt takes up to 16 non-empty prompts", hint='e.g. --prompt "Quote by"'
             )
         if not isinstance(self.max_new_tokens, int) or not 1 <= self.max_new_tokens <= 512:
             raise InvalidOptionError(
@@ -420,7 +425,8 @@ def _parity(src: _Source, out: Path, options: ExportOptions, module) -> dict[str
         return report
     from .parity import portable_generation
 
-    return portable_generation(src, portable, module, options, SAMPLE_PROMPTS, SAMPLE_TEXTS)
+    prompts = tuple(options.prompts) or SAMPLE_PROMPTS
+    return portable_generation(src, portable, module, options, prompts, SAMPLE_TEXTS)
 
 
 # ---------------------------------------------------------------- the command
@@ -519,7 +525,11 @@ def export_model(
             from .parity import gguf_generation
 
             parity = gguf_generation(
-                src.folder, staging / extra["file"], options, SAMPLE_PROMPTS, src.model_id
+                src.folder,
+                staging / extra["file"],
+                options,
+                tuple(options.prompts) or SAMPLE_PROMPTS,
+                src.model_id,
             )
         else:
             parity = _parity(src, staging, options, module)
