@@ -158,3 +158,49 @@ def test_bad_adapter_flags(cli, tiny_llama_dir, adapters, args, message):
     args = [a.replace("ADAPTER", str(adapters["a"])) for a in args]
     result = cli("serve", "--model", str(tiny_llama_dir), "--no-ui", *args)
     assert_one_line_error(result, 2, message)
+
+
+def test_an_adapter_that_does_not_fit_is_a_400_and_the_base_keeps_serving(
+    tiny_llama_dir, adapters, tmp_path
+):
+    import json
+
+    import torch
+    from fastapi.testclient import TestClient
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    wide = LlamaForCausalLM(
+        LlamaConfig(vocab_size=400, hidden_size=64, intermediate_size=64, num_hidden_layers=2,
+                    num_attention_heads=4, num_key_value_heads=2)
+    )  # fmt: skip
+    folder = tmp_path / "wide-lora"
+    get_peft_model(wide, LoraConfig(r=2, target_modules=["q_proj"])).save_pretrained(folder)
+    config = json.loads((folder / "adapter_config.json").read_text())
+    config["base_model_name_or_path"] = str(tiny_llama_dir)  # claims the served base
+    (folder / "adapter_config.json").write_text(json.dumps(config))
+
+    with TestClient(_server(tiny_llama_dir, {"a": adapters["a"]}, api_keys=(KEY,))) as client:
+        client.headers["Authorization"] = f"Bearer {KEY}"
+        r = client.post("/v1/adapters", json={"name": "wide", "source": str(folder)})
+        assert r.status_code == 400 and "does not fit" in r.json()["error"]["message"]
+        ids = [m["id"] for m in client.get("/v1/models").json()["data"]]
+        assert f"{tiny_llama_dir}:wide" not in ids and f"{tiny_llama_dir}:a" in ids
+        chat = {"messages": [{"role": "user", "content": "Hi"}], "max_tokens": 3}
+        assert (
+            client.post(
+                "/v1/chat/completions", json={**chat, "model": str(tiny_llama_dir)}
+            ).status_code
+            == 200
+        )
+
+
+def test_runtime_edits_are_refused_with_several_workers(tiny_llama_dir, adapters):
+    from fastapi.testclient import TestClient
+
+    app = _server(tiny_llama_dir, {"a": adapters["a"]}, api_keys=(KEY,), workers=2)
+    with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {KEY}"
+        r = client.post("/v1/adapters", json={"name": "b", "source": str(adapters["b"])})
+        assert r.status_code == 400 and "--workers" in r.json()["error"]["message"]

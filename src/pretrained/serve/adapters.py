@@ -15,6 +15,7 @@ are not affected). A source is a LoRA adapter folder, a `pretrained finetune` ru
 """
 
 import contextlib
+import logging
 import re
 import threading
 import warnings
@@ -24,6 +25,7 @@ from typing import Any
 
 from ..errors import InvalidOptionError, ModelNotServedError, PretrainedError
 
+log = logging.getLogger("pretrained.serve")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 TASKS = ("generate", "chat", "summarize")  # the tasks that generate with the base model
 
@@ -156,13 +158,18 @@ class Adapters:
         return any(n not in self.loaded for n in self.folders)
 
     def attach(self, backend) -> None:
-        """Load every registered adapter onto the base backend's model (once each)."""
-        missing = [n for n in self.folders if n not in self.loaded]
-        if not missing:
+        """Load every registered adapter onto the base backend's model (once each). One that
+        does not fit is dropped with a log line; the base and the others go on serving."""
+        if not self.pending():
             return
         with self.lock:
-            for name in missing:
-                self._load(backend, name)
+            for name in [n for n in self.folders if n not in self.loaded]:
+                try:
+                    self._load(backend, name)
+                except PretrainedError as exc:
+                    log.error("adapter %s not served: %s", name, exc.message)
+                    self.folders.pop(name, None)
+                    self.sources.pop(name, None)
 
     def _load(self, backend, name: str) -> None:
         from ..models.loading import quiet_peft
@@ -279,6 +286,11 @@ def router():
         if adapters is None:
             raise ModelNotServedError(
                 "this server serves no adapters", hint="start it with --adapter NAME=SOURCE"
+            )
+        if server.config.workers > 1:
+            raise InvalidOptionError(
+                "adapters cannot change at run time with --workers > 1 (each worker has its own)",
+                hint="restart with the --adapter flags you want",
             )
         if not server.config.key_digests:
             return server, None
