@@ -204,3 +204,22 @@ def test_runtime_edits_are_refused_with_several_workers(tiny_llama_dir, adapters
         client.headers["Authorization"] = f"Bearer {KEY}"
         r = client.post("/v1/adapters", json={"name": "b", "source": str(adapters["b"])})
         assert r.status_code == 400 and "--workers" in r.json()["error"]["message"]
+
+
+def test_an_adapter_from_the_hub(fake_hub, tiny_llama_dir, adapters):
+    """A Hub id as the source: the adapter's files are downloaded (safetensors only) and served."""
+    from fastapi.testclient import TestClient
+
+    fake_hub.add_folder("org/tiny-lora", adapters["b"])
+    app = _server(tiny_llama_dir, {"hub": "org/tiny-lora"}, api_keys=(KEY,))
+    with TestClient(app) as client:
+        client.headers["Authorization"] = f"Bearer {KEY}"
+        ids = [m["id"] for m in client.get("/v1/models").json()["data"]]
+        assert f"{tiny_llama_dir}:hub" in ids
+        chat = {"messages": [{"role": "user", "content": "Hello world"}], "max_tokens": 6}
+        chat["temperature"] = 0
+        base = client.post("/v1/chat/completions", json={**chat, "model": str(tiny_llama_dir)})
+        tuned = client.post("/v1/chat/completions", json={**chat, "model": f"{tiny_llama_dir}:hub"})
+        assert tuned.status_code == 200, tuned.text
+        text = tuned.json()["choices"][0]["message"]["content"]
+        assert text != base.json()["choices"][0]["message"]["content"]

@@ -187,3 +187,38 @@ def test_gguf_export_of_a_fine_tuning_run(cli, tiny_llama_dir, tmp_path):
     ).text
     row = next(r for r in data["parity"]["greedy"])
     assert gguf_text == reference or row.get("near_tie")
+
+
+def test_a_pass_with_warnings_never_says_plain_passed(monkeypatch, cli, tiny_llama_dir, tmp_path):
+    from pretrained.ship import parity
+
+    real = parity.gguf_generation
+
+    def with_a_near_tie(*args, **kwargs):
+        report = real(*args, **kwargs)
+        report["warnings"] = ["greedy text of 'x' differs from token 3: a near-tie"]
+        return report
+
+    monkeypatch.setattr(parity, "gguf_generation", with_a_near_tie)
+    result = cli("export", str(tiny_llama_dir), "--format", "gguf", "-o", str(tmp_path / "w"))
+    assert result.exit_code == 0, result.stderr
+    assert "parity passed with warnings" in result.stderr
+    assert "warning: greedy text of 'x' differs from token 3" in result.stderr
+
+
+def test_identify_llama3_chat_format():
+    from pretrained.ship.modelfile import OLLAMA_TEMPLATES, identify
+
+    class Tok:
+        bos_token = "<|begin_of_text|>"
+        chat_template = "llama3"
+
+        def apply_chat_template(self, messages, tokenize, add_generation_prompt):
+            turns = "".join(
+                f"<|start_header_id|>{m['role']}<|end_header_id|>\n\n{m['content']}<|eot_id|>"
+                for m in messages
+            )
+            return self.bos_token + turns + "<|start_header_id|>assistant<|end_header_id|>\n\n"
+
+    assert identify(Tok()) == ("llama3-instruct", None)
+    assert "<|eot_id|>" in OLLAMA_TEMPLATES["llama3-instruct"]
