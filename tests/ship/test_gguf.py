@@ -222,3 +222,12 @@ def test_identify_llama3_chat_format():
 
     assert identify(Tok()) == ("llama3-instruct", None)
     assert "<|eot_id|>" in OLLAMA_TEMPLATES["llama3-instruct"]
+
+
+def test_gguf_export_without_llama_cpp(monkeypatch, cli, tiny_llama_dir, tmp_path):
+    from pretrained.models.backends import llamacpp
+
+    monkeypatch.setattr(llamacpp, "available", lambda: False)
+    result = cli("export", str(tiny_llama_dir), "--format", "gguf", "-o", str(tmp_path / "n"))
+    assert_one_line_error(result, 1, "'xllamacpp'")
+    assert "pretrained[export]" in result.stderr

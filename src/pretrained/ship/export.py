@@ -460,8 +460,13 @@ def _write(src: _Source, staging: Path, options: ExportOptions, trust_remote_cod
             f"{src.model_id} is not a text generator: GGUF exports are for causal LMs",
             hint="export embedders and classifiers with --format onnx or ct2",
         )
+    from ..models.backends import llamacpp
     from .gguf import check_quantize, convert
 
+    if not llamacpp.available():  # the parity check runs the file in llama.cpp
+        from ..errors import missing_dependency
+
+        raise missing_dependency("xllamacpp", "export")
     quantize = check_quantize(options.quantize)
     name = f"{Path(src.model_id.rstrip('/')).name}.{quantize.upper()}.gguf"
     info = convert(src.folder, staging / name, quantize, name=src.model_id)

@@ -252,7 +252,7 @@ def _ggml_quantize():
     if fn is None:
         raise UnsupportedModelError(
             "q4_k_m needs llama.cpp's quantizer, which this install does not have",
-            hint="pip install 'pretrained[fast]' (xllamacpp), or use --quantize q8_0 or f16",
+            hint="pip install 'pretrained[export]' (xllamacpp), or use --quantize q8_0 or f16",
         )
     fn.restype = ctypes.c_size_t
     fn.argtypes = [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p] + [ctypes.c_int64] * 3
