@@ -272,13 +272,15 @@ def router():
     from pydantic import BaseModel, ConfigDict, Field
 
     from .httperrors import json_error
+    from .schemas import ERRORS, _error
 
     class AdapterRequest(BaseModel):
         model_config = ConfigDict(extra="forbid")
         name: str = Field(max_length=64, description="the adapter's name: requests use BASE:NAME")
         source: str = Field(max_length=1024, description="adapter folder, run folder or Hub id")
 
-    routes = APIRouter(prefix="/v1/adapters", tags=["adapters"])
+    responses = {**ERRORS, 403: _error("run-time adapter changes need the server's API key set")}
+    routes = APIRouter(prefix="/v1/adapters", tags=["adapters"], responses=responses)
 
     def registry(request: Request):
         server = request.app.state.server
