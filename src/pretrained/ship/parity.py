@@ -31,6 +31,39 @@ def cut_reply(ids: list[int], eos: list[int], limit: int) -> list[int]:
     return ids
 
 
+def parity_prompts(tokenizer, prompts) -> list[tuple[str, list[int]]]:
+    """(prompt, ids): the prompts as text to continue and, when the model has a chat template,
+    two of the calibration canary's chat prompts rendered with it (chat replies are where a
+    broken int8 path shows first)."""
+    from ..models.calibrate import CANARY_PROMPTS
+
+    out = [(p, tokenizer(p)["input_ids"]) for p in prompts]
+    if getattr(tokenizer, "chat_template", None):
+        for p in CANARY_PROMPTS[:2]:
+            text = tokenizer.apply_chat_template(
+                [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
+            )
+            out.append((p, tokenizer(text, add_special_tokens=False)["input_ids"]))
+    return out
+
+
+def _reference_reply(model, tokenizer, ids: list[int], eos: list[int], n: int) -> list[int]:
+    import torch
+
+    with torch.inference_mode():
+        out = model.generate(
+            input_ids=torch.tensor([ids]),
+            attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+            max_new_tokens=n,
+            do_sample=False,
+            eos_token_id=eos or None,
+            pad_token_id=tokenizer.pad_token_id
+            if tokenizer.pad_token_id is not None
+            else (eos or [0])[0],
+        )
+    return cut_reply(out[0, len(ids) :].tolist(), eos, n)
+
+
 def near_tie_agreement(ref_logits, got_logits) -> float:
     """Share of positions where the export's top token is the original's, or a near-tie for
     it under the original's logits (calibrate's `_agrees`, over full rows)."""
@@ -146,18 +179,8 @@ def portable_generation(src, portable, module, options, prompts, texts) -> dict[
         got_rows += list(got)
     n = options.max_new_tokens
     cases = []
-    for prompt in prompts:
-        ids = tokenizer(prompt, return_tensors="pt")
-        with torch.inference_mode():
-            out = inner.generate(
-                **ids,
-                max_new_tokens=n,
-                do_sample=False,
-                pad_token_id=tokenizer.pad_token_id or (eos[0] if eos else 0),
-                eos_token_id=eos or None,
-            )
-        prompt_ids = ids["input_ids"][0].tolist()
-        ref = cut_reply(out[0, len(prompt_ids) :].tolist(), eos, n)
+    for prompt, prompt_ids in parity_prompts(tokenizer, prompts):
+        ref = _reference_reply(inner, tokenizer, prompt_ids, eos, n)
         got = cut_reply(portable.greedy(prompt_ids, n, eos), eos, n)
         if eos and len(got) < n and (not got or got[-1] not in eos):
             got.append(eos[0])  # CTranslate2 leaves out the end token it stopped at
@@ -188,13 +211,11 @@ def gguf_generation(folder, gguf_file, options, prompts, model_id: str) -> dict[
     prompts (chat-templated when the model has a chat template) and whether they stop at EOS."""
     import time
 
-    import torch
-
     from ..models.backends.base import SamplingParams
     from ..models.backends.fast_tokenizer import FastTokenizer
     from ..models.backends.llamacpp import LlamaCppTextBackend
     from ..models.backends.transformers import TransformersTextBackend
-    from ..models.calibrate import CANARY_PROMPTS, _Reference, next_token_picks
+    from ..models.calibrate import _Reference, next_token_picks
     from ..models.loading import load_causal_lm
     from ..models.registry import resolve
 
@@ -204,24 +225,10 @@ def gguf_generation(folder, gguf_file, options, prompts, model_id: str) -> dict[
         truth = _Reference(reference)
         agreement = truth.agreement(next_token_picks(engine, truth.texts, truth.positions))
         tokenizer, eos, n = reference.tokenizer, reference._eos_ids, options.max_new_tokens
-        encoded = [(p, tokenizer(p)["input_ids"]) for p in prompts]
-        if reference.has_chat_template:
-            for p in CANARY_PROMPTS[:2]:
-                text = reference.render_chat([{"role": "user", "content": p}])
-                encoded.append((p, tokenizer(text, add_special_tokens=False)["input_ids"]))
         params = SamplingParams(max_new_tokens=n, temperature=0)
         cases = []
-        for prompt, ids in encoded:
-            with torch.inference_mode():
-                out = reference.model.generate(
-                    input_ids=torch.tensor([ids]),
-                    attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                    max_new_tokens=n,
-                    do_sample=False,
-                    eos_token_id=eos or None,
-                    pad_token_id=tokenizer.pad_token_id,
-                )
-            ref = cut_reply(out[0, len(ids) :].tolist(), eos, n)
+        for prompt, ids in parity_prompts(tokenizer, prompts):
+            ref = _reference_reply(reference.model, tokenizer, ids, eos, n)
             run = engine._request([ids], params, time.perf_counter(), ids=True)[0]
             cases.append((prompt, ids, ref, cut_reply(run.ids, eos, n)))
         report = {
