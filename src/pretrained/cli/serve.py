@@ -24,6 +24,15 @@ def serve(
             rich_help_panel=o.MODEL_PANEL,
         ),
     ] = None,
+    adapter: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--adapter",
+            help="NAME=SOURCE: a LoRA adapter (folder, run folder or Hub id) on the text model, "
+            "served as model 'BASE:NAME'. Repeatable.",
+            rich_help_panel=o.MODEL_PANEL,
+        ),
+    ] = None,
     task: Annotated[
         list[str] | None,
         typer.Option(
@@ -128,6 +137,7 @@ def serve(
     """Serve a web UI (/) and an OpenAI-compatible API (/v1) from one process."""
     from ..serve import ServeConfig
     from ..serve import serve as run_server
+    from ..serve.adapters import parse_adapters
     from ..serve.config import MiB, parse_models
 
     load = o.load_params(dict(locals()))
@@ -135,6 +145,7 @@ def serve(
     config = ServeConfig(
         tasks=tuple(task or ()),
         models=parse_models(model),
+        adapters=parse_adapters(adapter),
         load_options={k: v for k, v in load.items() if v not in (None, False)},
         api_keys=(api_key,) if api_key else (),
         host=host,

@@ -237,7 +237,10 @@ def detect_format(path: Path) -> tuple[str, str | None]:
     if "export.json" in names:  # written by `pretrained export`
         import json
 
-        fmt = json.loads((path / "export.json").read_text()).get("format")
+        info = json.loads((path / "export.json").read_text())
+        fmt = info.get("format")
+        if fmt == "gguf" and (path / str(info.get("file"))).is_file():
+            return "gguf", info["file"]
         return ("onnx" if fmt == "onnx" else "ctranslate2"), None
     if "adapter_config.json" in names:
         return "peft-adapter", None

@@ -42,7 +42,7 @@ async def call(request: Request, fn: Callable[[], Any], cancel=None) -> Any:
 async def backend(request: Request, task: str, requested: str | None) -> Any:
     """The served backend of a task; loading it (first use, without --preload) runs in a thread."""
     pool = server_of(request).pool
-    loaded = pool.loaded(task)
+    loaded = pool.loaded(task, requested)  # requested: 'BASE:NAME' picks an adapter
     if loaded is not None:
         return loaded
     return await call(request, lambda: pool.backend(task, requested))

@@ -76,6 +76,7 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
 
     from . import httperrors
     from .api import router
+    from .adapters import router as adapter_router
     from .api_rerank import router as rerank_router
     from .api_tasks import router as task_router
     from .limits import ClientGone
@@ -119,6 +120,7 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
     app.include_router(task_router)
     app.include_router(rerank_router)
     server.mcp = mount_mcp(app, server)  # /mcp: the tasks as MCP tools, behind the same key
+    app.include_router(adapter_router())  # POST/DELETE /v1/adapters (--adapter)
 
     @app.api_route(
         "/v1/{rest:path}",

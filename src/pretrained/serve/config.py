@@ -53,6 +53,7 @@ def available_tasks() -> list[str]:
 class ServeConfig:
     tasks: tuple[str, ...] = ()  # empty → every available task
     models: dict[str, str] = field(default_factory=dict)  # task (or "text") → model
+    adapters: dict[str, str] = field(default_factory=dict)  # LoRA name → source (adapters.py)
     load_options: dict[str, Any] = field(default_factory=dict)  # device, dtype, revision …
     api_keys: tuple[str, ...] = ()  # empty → no auth (only sensible on 127.0.0.1)
     api_key_digests: tuple[str, ...] = ()  # SHA-256 of more keys (how workers receive them)

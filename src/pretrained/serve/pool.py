@@ -15,6 +15,7 @@ from typing import Any
 from ..errors import ModelNotServedError, PretrainedError
 from ..models.load_options import LoadOptions
 from ..models.registry import ModelFormat, resolve
+from .adapters import served_as, view
 from .config import TASKS, ServeConfig
 
 log = logging.getLogger("pretrained.serve")
@@ -114,6 +115,9 @@ class ModelPool:
         self.preloading = False
         self.preload_error: str | None = None
         self.on_loaded: Callable[[str, str], None] | None = None
+        from .adapters import for_pool  # LoRA adapters served per request (--adapter)
+
+        self.adapters = for_pool(self, config)
 
     # -------------------------------------------------------------- lookup
     def has(self, task: str) -> bool:
@@ -130,6 +134,8 @@ class ModelPool:
                 f"this server does not serve the '{task}' task",
                 hint=f"start it with --task {task} (tasks served: {', '.join(self.served)})",
             )
+        if self.adapters is not None and (adapter := served_as(self, served, requested)):
+            return adapter
         if requested and requested not in served.ids and requested != "default":
             names = sorted({s.name for s in self.served.values()})
             raise ModelNotServedError(
@@ -138,13 +144,22 @@ class ModelPool:
             )
         return served
 
-    def loaded(self, task: str) -> Any:
+    def loaded(self, task: str, requested: str | None = None) -> Any:
         """The task's backend if it is loaded (no waiting, no loading), else None."""
+        if self.adapters is not None and self.adapters.pending():
+            return None  # adapters still to load onto it: that happens in a worker thread
+        return view(self, task, requested, self.loaded_base(task))
+
+    def loaded_base(self, task: str) -> Any:
         served = self.served.get(task)
         return served.backend if served is not None else None
 
     def backend(self, task: str, requested: str | None = None) -> Any:
-        served = self.check(task, requested)
+        self.check(task, requested)
+        return view(self, task, requested, self.base_backend(task))
+
+    def base_backend(self, task: str, requested: str | None = None) -> Any:
+        served = self.served[self.check(task, requested).task]
         if served.backend is not None:
             return served.backend
         with self._locks[task]:
@@ -219,4 +234,7 @@ class ModelPool:
             )
             entry["tasks"].append(s.task)
             entry["loaded"] = entry["loaded"] or s.backend is not None
+        if self.adapters is not None:
+            base = next(m for m in out.values() if m["id"] == self.adapters.base)
+            return list(out.values()) + self.adapters.models(base["loaded"])
         return list(out.values())
