@@ -13,6 +13,7 @@ from typing import Any
 from .. import runs
 from ..errors import EmptyInputError, InvalidOptionError, reject_unknown_options
 from ..models.backends.base import Completion, SamplingParams, TextBackend
+from . import structured
 
 # Seeds are 32-bit: what every engine can take as it is (CTranslate2's set_random_seed is an
 # unsigned int; llama.cpp's sampler seed too).
@@ -34,6 +35,14 @@ class GenerateOptions:
     system: str | None = None
     raw: bool = False  # skip the chat template
     batch_size: int = 8
+    # constrained generation (tasks/structured.py, models/structured): at most one of these
+    json_schema: str | None = None  # a schema: JSON text (from_kwargs: a dict or a file too)
+    json_object: bool = False  # any JSON object
+    regex: str | None = None  # the whole output matches this pattern
+    choice: tuple[str, ...] = ()  # the output is exactly one of these
+    grammar: str | None = None  # a Lark grammar in llguidance's dialect (tool calls use it)
+    grammar_name: str | None = None  # what errors call that grammar
+    logprobs: int | None = None  # per-token logprobs with this many alternatives (0: none)
 
     def validate(self) -> GenerateOptions:
         def bad(name: str, value: Any, rule: str, example: str) -> InvalidOptionError:
@@ -81,7 +90,19 @@ class GenerateOptions:
             raise bad("stop", list(self.stop), "non-empty text", "'\\n\\n'")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise bad("batch_size", self.batch_size, "a whole number ≥ 1", "8")
+        if self.logprobs is not None and (
+            not isinstance(self.logprobs, int) or not 0 <= self.logprobs <= 20
+        ):
+            raise bad("logprobs", self.logprobs, "a whole number from 0 to 20", "5")
+        self.constraint()  # a bad or impossible constraint fails here, before any load
         return self
+
+    def constraint(self):
+        """The output constraint these options ask for (a models.structured.Constraint), or
+        None for free decoding."""
+        from .structured import options_constraint
+
+        return options_constraint(self)
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> GenerateOptions:
@@ -90,6 +111,16 @@ class GenerateOptions:
             kwargs["stop"] = (kwargs["stop"],)
         if "stop" in kwargs and kwargs["stop"] is not None:
             kwargs["stop"] = tuple(kwargs["stop"])
+        if kwargs.get("json_schema") is not None:
+            import json
+
+            from ..models.structured import read_schema
+
+            kwargs["json_schema"] = json.dumps(read_schema(kwargs["json_schema"]))
+        if isinstance(kwargs.get("choice"), str):
+            kwargs["choice"] = tuple(c.strip() for c in kwargs["choice"].split(","))
+        elif kwargs.get("choice") is not None:
+            kwargs["choice"] = tuple(kwargs["choice"])
         return cls(**{k: v for k, v in kwargs.items() if v is not None}).validate()
 
     def sampling(self, extra_stops: tuple[str, ...] = ()) -> SamplingParams:
@@ -102,6 +133,8 @@ class GenerateOptions:
             num_return_sequences=self.num_return_sequences,
             seed=self.seed,
             stop=tuple(self.stop) + tuple(s for s in extra_stops if s not in self.stop),
+            grammar=constraint.lark() if (constraint := self.constraint()) else None,
+            logprobs=self.logprobs,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -123,6 +156,10 @@ class GenerateOptions:
             out["system"] = self.system
         if self.raw:
             out["raw"] = True
+        if (constraint := self.constraint()) is not None:
+            out.update(constraint.describe())
+        if self.logprobs is not None:
+            out["logprobs"] = self.logprobs
         return out
 
 
@@ -273,7 +310,7 @@ def generate(
     for p in prompts:
         _check_prompt(p)
     options = _resolve_seed((options or GenerateOptions()).validate())
-    backend = _backend(backend, model, load_options)
+    backend = structured.engine(_backend(backend, model, load_options), options)
     load_s = backend.load_seconds
     prepared = [prepare_prompt(backend, p, options) for p in prompts]
     results: list[GenerateResult] = []
@@ -286,6 +323,7 @@ def generate(
         )
         elapsed = time.perf_counter() - began
         for offset, out in enumerate(outputs):
+            structured.check(options, out.completions)
             results.append(
                 build_result(
                     backend,
@@ -336,8 +374,12 @@ class GenerationStream:
             if chunk.done:
                 elapsed = time.perf_counter() - self._started
                 completion = Completion(
-                    self.text, chunk.finish_reason or "stop", chunk.completion_tokens or 0
+                    self.text,
+                    chunk.finish_reason or "stop",
+                    chunk.completion_tokens or 0,
+                    chunk.extra.get("logprobs"),
                 )
+                structured.check(self.options, [completion])
                 self.result = build_result(
                     self.backend,
                     self.prompt,
@@ -376,7 +418,7 @@ def stream(
         raise InvalidOptionError(
             "streaming returns one sequence", hint="drop --num-return-sequences, or use --no-stream"
         )
-    backend = _backend(backend, model, load_options)
+    backend = structured.engine(_backend(backend, model, load_options), options)
     text, chat = prepare_prompt(backend, prompt, options)
     return GenerationStream(
         backend, prompt, text, chat, options, options.sampling(), backend.load_seconds
