@@ -89,6 +89,8 @@ class TransformersTextBackend(HFTokenizerChat):
             "eos_token_id": self._eos_ids or None,
             "bos_token_id": getattr(self.model.generation_config, "bos_token_id", None),
         }
+        if params.logprobs is not None:  # the raw logits of every step, kept only when asked
+            config.update(output_logits=True, return_dict_in_generate=True)
         if params.greedy:
             config.update(do_sample=False)
         else:
@@ -105,8 +107,7 @@ class TransformersTextBackend(HFTokenizerChat):
         return kwargs
 
     def _structured_kwargs(self, params: SamplingParams, rows: int) -> dict[str, Any]:
-        """generate() arguments of a constraint (a grammar mask per row) and of logprobs (the
-        raw logits of every step, kept only when asked for)."""
+        """generate() arguments of a constraint: a grammar mask per batch row."""
         from transformers import LogitsProcessorList
 
         extra: dict[str, Any] = {}
@@ -115,8 +116,6 @@ class TransformersTextBackend(HFTokenizerChat):
 
             mask = logits_processor(self.tokenizer, params.grammar, rows)
             extra["logits_processor"] = LogitsProcessorList([mask])
-        if params.logprobs is not None:
-            extra.update(output_logits=True, return_dict_in_generate=True)
         return extra
 
     def _logprobs(self, out: Any, row: int, count: int, params: SamplingParams):
@@ -144,7 +143,9 @@ class TransformersTextBackend(HFTokenizerChat):
             if k in ("input_ids", "attention_mask")
         }
 
-    def _completion(self, new_ids: list[int], params: SamplingParams, out: Any = None, row: int = 0) -> Completion:
+    def _completion(
+        self, new_ids: list[int], params: SamplingParams, out: Any = None, row: int = 0
+    ) -> Completion:
         """Cut one generated sequence at EOS, decode it, and cut at stop sequences."""
         finish = "length"
         count = len(new_ids)

@@ -85,7 +85,9 @@ class Constraint:
                 raise ConstraintUnmetError(f"the output is not valid JSON{cut}: {exc}") from None
             problem = schema_violation(value, self.schema or _OBJECT)
             if problem:
-                raise ConstraintUnmetError(f"the output does not match {self.label}{cut}: {problem}")
+                raise ConstraintUnmetError(
+                    f"the output does not match {self.label}{cut}: {problem}"
+                )
             return value
         if self.kind == "regex" and not re.fullmatch(self.spec, text):
             raise ConstraintUnmetError(f"the output does not match the regex {self.spec!r}{cut}")
@@ -251,7 +253,8 @@ def _check_schema(spec: str, label: str) -> None:
     except jsonschema.SchemaError as exc:
         where = "/".join(str(p) for p in exc.absolute_path)
         raise ConstraintError(
-            f"{label} is not a valid JSON schema: {exc.message}" + (f" (at {where})" if where else ""),
+            f"{label} is not a valid JSON schema: {exc.message}"
+            + (f" (at {where})" if where else ""),
             hint='types are "object", "array", "string", "number", "integer", "boolean", "null"',
         ) from None
 

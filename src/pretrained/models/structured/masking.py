@@ -52,9 +52,11 @@ def matcher(tokenizer: Any, lark: str) -> Any:
         raise ConstraintError(
             f"the constraint cannot be applied: {found.get_error().strip().splitlines()[0]}"
         )
-    if not found.is_accepting() and not any(found.compute_bitmask()):
+    probe = found.deep_copy()
+    probe.compute_bitmask()  # an empty language shows here: the matcher errs, only EOS is left
+    if probe.is_error() or (probe.is_stopped() and not probe.is_accepting()):
         raise ConstraintError(
-            "the constraint can never be met: no token can start an output it allows",
+            "the constraint can never be met: no output of this model's tokens matches it",
             hint="loosen the regex or schema",
         )
     return found
