@@ -52,4 +52,9 @@ def values(
     json_schema: str | None, json_object: bool, regex: str | None, choice: str | None
 ) -> dict[str, Any]:
     """The GenerateOptions fields of the flags (checked there, before the model loads)."""
-    return {"json_schema": json_schema, "json_object": json_object, "regex": regex, "choice": choice}
+    return {
+        "json_schema": json_schema,
+        "json_object": json_object,
+        "regex": regex,
+        "choice": choice,
+    }

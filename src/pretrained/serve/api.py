@@ -149,6 +149,10 @@ async def chat_completions(body: s.ChatRequest, request: Request):
     served = server.pool.check("chat", body.model)
     if body.max_completion_tokens is not None:
         body.max_tokens = body.max_completion_tokens
+    from . import structured
+
+    if structured.wanted(body):  # response_format, tools, logprobs: serve/structured.py
+        return await structured.chat_completions(body, request, served)
     options = body.options(server.config.max_new_tokens)
     messages = body.plain_messages()
     task.check_messages(messages)
