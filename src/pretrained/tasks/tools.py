@@ -24,6 +24,7 @@ from typing import Any
 from ..errors import ConstraintError, ConstraintUnmetError, InvalidOptionError
 from ..models.backends.base import FALLBACK_CHAT_STOPS, TextBackend
 from ..models.structured import Constraint, check, schema_violation
+from ..models.structured.constraint import json_lark
 from . import structured
 
 OPEN, CLOSE = "<tool_call>", "</tool_call>"
@@ -140,9 +141,11 @@ def grammar(tools: list[Tool], mode: str, parallel: bool = False) -> str:
         for t in tools
     ]
     schema = shapes[0] if len(shapes) == 1 else {"anyOf": shapes}
+    # a call is read by a program, not a person: one optional space between JSON tokens
+    schema["x-guidance"] = {"whitespace_pattern": "[ ]?"}
     lines = [
         "calls: call" + (' ("\\n" call)*' if parallel else ""),
-        f"call: {json.dumps(OPEN)} %json {json.dumps(schema, ensure_ascii=False)} {json.dumps(CLOSE)}",
+        f"call: {json.dumps(OPEN)} {json_lark(schema)} {json.dumps(CLOSE)}",
     ]
     if mode == "auto":
         return "\n".join(["start: calls | answer", "answer: /[^<\\s][\\s\\S]*/", *lines])

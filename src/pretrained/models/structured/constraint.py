@@ -28,6 +28,10 @@ from typing import Any
 from ...errors import ConstraintError, ConstraintUnmetError, missing_dependency
 
 KINDS = ("json_schema", "json_object", "regex", "choice", "lark")
+# Whitespace JSON may hold between tokens: one optional newline and some indentation. Small
+# models under llguidance's default (any whitespace) fill the token limit with blank lines
+# ("{\n\n\n…", seen with a random tiny model); a schema's own "x-guidance" options win.
+JSON_WHITESPACE = r"\n?[ \t]{0,12}"
 # The JSON-schema dialect used when a schema names none ($schema): what OpenAI's strict mode
 # and llguidance implement.
 _OBJECT = {"type": "object"}
@@ -52,7 +56,7 @@ class Constraint:
     def lark(self) -> str:
         """The Lark grammar (llguidance's dialect) that this constraint is."""
         if self.kind in ("json_schema", "json_object"):
-            return "start: %json " + json.dumps(self.schema, ensure_ascii=False)
+            return "start: " + json_lark(self.schema or _OBJECT)
         if self.kind == "regex":
             return "start: " + lark_regex(self.spec)
         if self.kind == "choice":
@@ -100,6 +104,12 @@ class Constraint:
         return self.name or {"json_schema": "the JSON schema", "json_object": "a JSON object"}.get(
             self.kind, self.kind
         )
+
+
+def json_lark(schema: dict[str, Any]) -> str:
+    """A schema as a Lark %json item, with bounded whitespace unless the schema says otherwise."""
+    options = {"whitespace_pattern": JSON_WHITESPACE, **(schema.get("x-guidance") or {})}
+    return "%json " + json.dumps({**schema, "x-guidance": options}, ensure_ascii=False)
 
 
 def lark_regex(pattern: str) -> str:
