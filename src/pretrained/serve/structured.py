@@ -22,6 +22,7 @@ def wanted(body: s.ChatRequest) -> bool:
         fmt != "text"
         or body.tools
         or body.logprobs
+        or body.top_logprobs is not None
         or body.tool_choice not in (None, "none", "auto")
         or any(m.role == "tool" or m.tool_calls for m in body.messages)
     )
