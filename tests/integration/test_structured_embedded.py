@@ -27,25 +27,25 @@ def obj(**props):
     }
 
 
-S, I, B = {"type": "string", "maxLength": 40}, {"type": "integer"}, {"type": "boolean"}
+TEXT, INT, BOOL = {"type": "string", "maxLength": 40}, {"type": "integer"}, {"type": "boolean"}
 CASES = [
-    ("Name a big city and its population.", obj(city=S, population=I)),
-    ("Describe a person with a name and an age.", obj(name=S, age=I)),
-    ("Is water wet? Answer with a boolean and a reason.", obj(answer=B, reason=S)),
-    ("List three fruits.", obj(fruits={"type": "array", "items": S, "minItems": 3, "maxItems": 3})),
-    ("Rate the movie Up from 1 to 5.", obj(title=S, stars={"type": "integer", "minimum": 1, "maximum": 5})),
+    ("Name a big city and its population.", obj(city=TEXT, population=INT)),
+    ("Describe a person with a name and an age.", obj(name=TEXT, age=INT)),
+    ("Is water wet? Answer with a boolean and a reason.", obj(answer=BOOL, reason=TEXT)),
+    ("List three fruits.", obj(fruits={"type": "array", "items": TEXT, "minItems": 3, "maxItems": 3})),
+    ("Rate the movie Up from 1 to 5.", obj(title=TEXT, stars={"type": "integer", "minimum": 1, "maximum": 5})),
     ("What is the sentiment of 'I love it'?", obj(sentiment={"enum": ["positive", "negative", "neutral"]})),
-    ("Give a book with its author and year.", obj(title=S, author=S, year=I)),
+    ("Give a book with its author and year.", obj(title=TEXT, author=TEXT, year=INT)),
     ("Convert 3 km to meters.", obj(km={"type": "number"}, meters={"type": "number"})),
-    ("Give a colour as an RGB triple.", obj(name=S, rgb={"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255}, "minItems": 3, "maxItems": 3})),
-    ("Describe a pet: its kind and whether it is friendly.", obj(kind=S, friendly=B, owner=obj(name=S))),
+    ("Give a colour as an RGB triple.", obj(name=TEXT, rgb={"type": "array", "items": {"type": "integer", "minimum": 0, "maximum": 255}, "minItems": 3, "maxItems": 3})),
+    ("Describe a pet: its kind and whether it is friendly.", obj(kind=TEXT, friendly=BOOL, owner=obj(name=TEXT))),
 ]  # fmt: skip
 WEATHER = {
     "type": "function",
     "function": {
         "name": "get_weather",
         "description": "Current weather of a city",
-        "parameters": obj(city=S),
+        "parameters": obj(city=TEXT),
     },
 }
 

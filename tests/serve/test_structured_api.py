@@ -104,9 +104,11 @@ def test_arguments_that_break_the_schema_are_never_returned():
     import openai
 
     bad = '<tool_call>{"name": "get_weather", "arguments": {"town": "Oslo"}}</tool_call>'
-    with LiveServer(make_app(ScriptedTextBackend(bad))) as server:
-        with pytest.raises(openai.BadRequestError) as info:
-            _client(server.url).chat.completions.create(model=MODEL, messages=ASK, tools=TOOLS)
+    with (
+        LiveServer(make_app(ScriptedTextBackend(bad))) as server,
+        pytest.raises(openai.BadRequestError) as info,
+    ):
+        _client(server.url).chat.completions.create(model=MODEL, messages=ASK, tools=TOOLS)
     assert info.value.body["code"] == "constraint_unmet"
 
 

@@ -21,7 +21,13 @@ router = APIRouter(prefix="/v1", responses=s.ERRORS)
 # `stream: true` answers with server-sent events instead of one JSON body
 STREAMED = {
     200: {
-        "content": {"application/json": {}, "text/event-stream": {"schema": {"type": "string"}}},
+        "content": {
+            "application/json": {},
+            # each server-sent event: a `data:` line (a JSON chunk, or [DONE])
+            "text/event-stream": {
+                "schema": {"type": "object", "properties": {"data": {"type": "string"}}}
+            },
+        },
         "description": "one JSON body, or server-sent events with `stream: true`",
     }
 }
