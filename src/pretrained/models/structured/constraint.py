@@ -114,7 +114,10 @@ def json_lark(schema: dict[str, Any]) -> str:
 
 def lark_regex(pattern: str) -> str:
     """A Python-style regex as a Lark terminal (/.../ with slashes escaped)."""
-    import llguidance
+    try:
+        import llguidance
+    except ImportError:
+        raise missing_dependency("llguidance", "structured") from None
 
     return "/" + llguidance.regex_to_lark(pattern, "") + "/"
 
