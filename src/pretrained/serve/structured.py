@@ -79,6 +79,7 @@ async def chat_completions(body: s.ChatRequest, request: Request, served):
     messages = _messages(body)
     tools = tool_task.parse_tools(body.tools) if body.tools else []
     mode, allowed = tool_task.choose(tools, body.tool_choice) if tools else ("none", [])
+    allowed = [] if mode == "none" else allowed  # none: free text, never parsed as calls
     if not tools and body.tool_choice not in (None, "none", "auto"):
         raise ConstraintError("tool_choice names a tool, but the request declares no tools")
     if body.stream and body.n != 1:
