@@ -9,6 +9,8 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     │   ├── UnknownTaskError
     │   ├── ModelNotServedError         a server request names a model the server does not serve
     │   ├── ResumeMismatchError         a batch output or a fine-tuning run has other settings
+    │   ├── ConstraintError             a bad or impossible output constraint (schema, regex,
+    │   │                               choice, tool) — refused before any decoding
     │   └── RunExistsError              a fine-tuning run folder exists (no --resume/--overwrite)
     ├── InputError                      the input cannot be used
     │   ├── EmptyInputError             empty prompt / empty text
@@ -36,7 +38,8 @@ Every error carries a one-line ``hint`` that tells the user how to fix it, and a
     ├── NetworkError                    the network was needed and failed
     ├── DependencyError                 an optional extra is not installed
     ├── WorkCancelledError              the caller gave up (a server deadline, a client gone)
-    └── ExportError                     an export failed or did not pass its parity check
+    ├── ExportError                     an export failed or did not pass its parity check
+    └── ConstraintUnmetError            a constrained output did not validate (cut at the limit)
 """
 
 from __future__ import annotations
@@ -208,6 +211,20 @@ class WorkCancelledError(PretrainedError):
 
 class ExportError(PretrainedError):
     default_hint = "see export.json in the output folder for the parity figures"
+
+
+class ConstraintError(UsageError):
+    """A JSON schema, regex, choice list or tool definition that is malformed, unsupported or
+    can never be met (found before decoding, by the grammar compiler)."""
+
+    default_hint = "see docs/structured.md for the accepted constraints"
+
+
+class ConstraintUnmetError(PretrainedError):
+    """The constrained output did not validate: decoding stopped (the token limit) before the
+    constraint was complete. Never returned as if it were an answer."""
+
+    default_hint = "raise --max-new-tokens (max_tokens on the API) and retry"
 
 
 def reject_unknown_options(given: Iterable[str], known: Iterable[str], what: str) -> None:

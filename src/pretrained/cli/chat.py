@@ -8,6 +8,7 @@ import typer
 
 from ..errors import PretrainedError
 from . import _options as o
+from . import _structured as c
 from ._model import describe_knobs, load_backend
 from ._output import info, print_error, print_json
 
@@ -32,6 +33,10 @@ def chat(
     seed: o.Seed = None,
     stop: o.Stop = None,
     system: o.System = None,
+    json_schema: c.JsonSchema = None,
+    json_object: c.JsonObject = False,
+    regex: c.Regex = None,
+    choice: c.Choice = None,
     json_out: o.Json = False,
     quiet: o.Quiet = False,
 ) -> None:

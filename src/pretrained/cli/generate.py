@@ -10,6 +10,7 @@ import typer
 
 from ..errors import EmptyInputError, UsageError
 from . import _options as o
+from . import _structured as c
 from ._model import describe_knobs, load_backend
 from ._output import info, print_json, progress, stdout_is_tty
 
@@ -71,6 +72,10 @@ def generate(
             rich_help_panel=o.OUTPUT_PANEL,
         ),
     ] = None,
+    json_schema: c.JsonSchema = None,
+    json_object: c.JsonObject = False,
+    regex: c.Regex = None,
+    choice: c.Choice = None,
     json_out: o.Json = False,
     quiet: o.Quiet = False,
 ) -> None:

@@ -63,13 +63,18 @@ def load(
         )
         key += _run_folder_state(resolved)
         try:
-            return _cached(
+            backend = _cached(
                 key, functools.partial(create_text_backend, resolved, chosen, **options, **extra)
             )
         except UnsupportedModelError:
             if i == len(candidates) - 1:
                 raise
             # 'auto': this engine cannot run the model, try the next one
+            continue
+        # how to load this model again on another engine (models/structured/handoff.py)
+        backend.load_request = {"model": model, "task": task, "revision": revision, **options}
+        backend.model_format = resolved.format
+        return backend
     raise AssertionError("unreachable: the candidate list is never empty")
 
 

@@ -21,7 +21,13 @@ router = APIRouter(prefix="/v1", responses=s.ERRORS)
 # `stream: true` answers with server-sent events instead of one JSON body
 STREAMED = {
     200: {
-        "content": {"application/json": {}, "text/event-stream": {"schema": {"type": "string"}}},
+        "content": {
+            "application/json": {},
+            # each server-sent event: a `data:` line (a JSON chunk, or [DONE])
+            "text/event-stream": {
+                "schema": {"type": "object", "properties": {"data": {"type": "string"}}}
+            },
+        },
         "description": "one JSON body, or server-sent events with `stream: true`",
     }
 }
@@ -149,6 +155,10 @@ async def chat_completions(body: s.ChatRequest, request: Request):
     served = server.pool.check("chat", body.model)
     if body.max_completion_tokens is not None:
         body.max_tokens = body.max_completion_tokens
+    from . import structured
+
+    if structured.wanted(body):  # response_format, tools, logprobs: serve/structured.py
+        return await structured.chat_completions(body, request, served)
     options = body.options(server.config.max_new_tokens)
     messages = body.plain_messages()
     task.check_messages(messages)

@@ -27,6 +27,8 @@ _STATUS: list[tuple[type[e.PretrainedError], int, str, str]] = [
     (e.InputNotFoundError, 400, "invalid_request_error", "input_not_found"),
     (e.UnreadableInputError, 400, "invalid_request_error", "unreadable_input"),
     (e.InputError, 400, "invalid_request_error", "invalid_input"),
+    (e.ConstraintError, 400, "invalid_request_error", "invalid_constraint"),
+    (e.ConstraintUnmetError, 400, "invalid_request_error", "constraint_unmet"),
     (e.UsageError, 400, "invalid_request_error", "invalid_value"),
     (e.UnknownModelError, 404, "invalid_request_error", "model_not_found"),
     (e.ModelNotFoundError, 404, "invalid_request_error", "model_not_found"),

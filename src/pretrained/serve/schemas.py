@@ -94,8 +94,12 @@ class Sampling(_Request):
 
 
 class ChatMessage(_Request):
-    role: Literal["system", "developer", "user", "assistant"]
+    role: Literal["system", "developer", "user", "assistant", "tool"]
     content: str | list[dict[str, Any]] | None = None
+    # tool calling (serve/structured.py): an assistant turn's calls, a tool turn's answer
+    tool_calls: Annotated[list[dict[str, Any]], Field(max_length=64)] | None = None
+    tool_call_id: str | None = None
+    name: str | None = None
 
     def text(self) -> str:
         return content_text(self.content)
@@ -125,6 +129,13 @@ def content_text(content: Any) -> str:
 class ChatRequest(Sampling):
     messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     max_completion_tokens: int | None = Field(default=None, ge=1)
+    # structure (serve/structured.py): OpenAI's response_format, tools, tool_choice, logprobs
+    response_format: dict[str, Any] | None = None
+    tools: Annotated[list[dict[str, Any]], Field(max_length=128)] | None = None
+    tool_choice: str | dict[str, Any] | None = None
+    parallel_tool_calls: bool | None = None
+    logprobs: bool = False
+    top_logprobs: int | None = Field(default=None, ge=0, le=20)
 
     def plain_messages(self) -> list[dict[str, str]]:
         return [

@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import EmptyInputError, InputError, InvalidOptionError
 from ..models.backends.base import FALLBACK_CHAT_STOPS, TextBackend
+from . import structured
 from .generate import (
     GenerateOptions,
     GenerateResult,
@@ -79,9 +80,10 @@ def chat(
     """One assistant reply to a conversation (OpenAI-style messages)."""
     messages = check_messages(messages)
     options = resolve_seed((options or GenerateOptions()).validate())
-    backend = _backend(backend, model, load_options)
+    backend = structured.engine(_backend(backend, model, load_options), options)
     text, params = _render(backend, messages, options)
     out = backend.generate([text], params, add_special_tokens=False)[0]
+    structured.check(options, out.completions)
 
     result = build_result(
         backend,
@@ -108,7 +110,7 @@ def stream_chat(
 ) -> GenerationStream:
     messages = check_messages(messages)
     options = resolve_seed((options or GenerateOptions()).validate())
-    backend = _backend(backend, model, load_options)
+    backend = structured.engine(_backend(backend, model, load_options), options)
     text, params = _render(backend, messages, options)
     return GenerationStream(
         backend, messages[-1]["content"], text, True, options, params, backend.load_seconds

@@ -14,6 +14,7 @@ from .. import runlog
 from ..errors import EmptyInputError, InvalidOptionError
 from ..models.backends.base import Completion, SamplingParams, TextBackend
 from ..options import build, option, validate
+from . import structured
 
 # Seeds are 32-bit: what every engine can take as it is (CTranslate2's set_random_seed is an
 # unsigned int; llama.cpp's sampler seed too).
@@ -73,6 +74,21 @@ class GenerateOptions:
     system: str | None = option(None, "System prompt for chat models.")
     raw: bool = option(False, "Feed the prompt as is, without the chat template.")
     batch_size: int = option(8, "Prompts per forward pass with --file.", ge=1, example=8)
+    # constrained generation (tasks/structured.py, models/structured): at most one of these
+    json_schema: str | None = option(
+        None, "The output is JSON that validates against this schema (JSON text; from_kwargs: "
+        "a dict or a file too)."
+    )
+    json_object: bool = option(False, "The output is one JSON object.")
+    regex: str | None = option(None, "The whole output matches this regular expression.")
+    choice: tuple[str, ...] = option((), "The output is exactly one of these.")
+    grammar: str | None = option(
+        None, "A Lark grammar in llguidance's dialect (tool calls use it)."
+    )
+    grammar_name: str | None = option(None, "What errors call that grammar.")
+    logprobs: int | None = option(
+        None, "Per-token log-probabilities with this many alternatives.", ge=0, le=20, example=5
+    )
 
     def validate(self) -> GenerateOptions:
         validate(self)
@@ -82,7 +98,15 @@ class GenerateOptions:
                 "(every sequence would be the same)",
                 hint="set --temperature above 0, e.g. --temperature 0.8",
             )
+        self.constraint()  # a bad or impossible constraint fails here, before any load
         return self
+
+    def constraint(self):
+        """The output constraint these options ask for (a models.structured.Constraint), or
+        None for free decoding."""
+        from .structured import options_constraint
+
+        return options_constraint(self)
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> GenerateOptions:
@@ -90,6 +114,16 @@ class GenerateOptions:
             kwargs["stop"] = (kwargs["stop"],)
         if "stop" in kwargs and kwargs["stop"] is not None:
             kwargs["stop"] = tuple(kwargs["stop"])
+        if kwargs.get("json_schema") is not None:
+            import json
+
+            from ..models.structured import read_schema
+
+            kwargs["json_schema"] = json.dumps(read_schema(kwargs["json_schema"]))
+        if isinstance(kwargs.get("choice"), str):
+            kwargs["choice"] = tuple(c.strip() for c in kwargs["choice"].split(","))
+        elif kwargs.get("choice") is not None:
+            kwargs["choice"] = tuple(kwargs["choice"])
         return build(cls, kwargs, "generation")
 
     def sampling(self, extra_stops: tuple[str, ...] = ()) -> SamplingParams:
@@ -102,6 +136,8 @@ class GenerateOptions:
             num_return_sequences=self.num_return_sequences,
             seed=self.seed,
             stop=tuple(self.stop) + tuple(s for s in extra_stops if s not in self.stop),
+            grammar=constraint.lark() if (constraint := self.constraint()) else None,
+            logprobs=self.logprobs,
         )
 
     def describe(self) -> dict[str, Any]:
@@ -123,6 +159,10 @@ class GenerateOptions:
             out["system"] = self.system
         if self.raw:
             out["raw"] = True
+        if (constraint := self.constraint()) is not None:
+            out.update(constraint.describe())
+        if self.logprobs is not None:
+            out["logprobs"] = self.logprobs
         return out
 
 
@@ -296,7 +336,7 @@ def generate_many(
     for p in prompts:
         _check_prompt(p)
     options = resolve_seed((options or GenerateOptions()).validate())
-    backend = _backend(backend, model, load_options)
+    backend = structured.engine(_backend(backend, model, load_options), options)
     load_s = backend.load_seconds
     prepared = [prepare_prompt(backend, p, options) for p in prompts]
     results: list[GenerateResult] = []
@@ -309,6 +349,7 @@ def generate_many(
         )
         elapsed = time.perf_counter() - began
         for offset, out in enumerate(outputs):
+            structured.check(options, out.completions)
             results.append(
                 build_result(
                     backend,
@@ -359,8 +400,12 @@ class GenerationStream:
             if chunk.done:
                 elapsed = time.perf_counter() - self._started
                 completion = Completion(
-                    self.text, chunk.finish_reason or "stop", chunk.completion_tokens or 0
+                    self.text,
+                    chunk.finish_reason or "stop",
+                    chunk.completion_tokens or 0,
+                    chunk.extra.get("logprobs"),
                 )
+                structured.check(self.options, [completion])
                 self.result = build_result(
                     self.backend,
                     self.prompt,
@@ -399,7 +444,7 @@ def stream(
         raise InvalidOptionError(
             "streaming returns one sequence", hint="drop --num-return-sequences, or use --no-stream"
         )
-    backend = _backend(backend, model, load_options)
+    backend = structured.engine(_backend(backend, model, load_options), options)
     text, chat = prepare_prompt(backend, prompt, options)
     return GenerationStream(
         backend, prompt, text, chat, options, options.sampling(), backend.load_seconds

@@ -55,6 +55,11 @@ class SamplingParams:
     num_return_sequences: int = 1
     seed: int | None = None
     stop: tuple[str, ...] = ()
+    # constrained decoding (models/structured): a Lark grammar in llguidance's dialect that the
+    # output must match; only engines with `constrains = True` take it (others hand it off)
+    grammar: str | None = None
+    # per-token log-probabilities: None = off, k ≥ 0 = the chosen token and k alternatives
+    logprobs: int | None = None
 
     @property
     def greedy(self) -> bool:
@@ -66,13 +71,19 @@ class Completion:
     text: str
     finish_reason: str  # "stop" (EOS or a stop sequence) | "length"
     completion_tokens: int
+    # with SamplingParams.logprobs: OpenAI's shape, one entry per generated token (EOS not
+    # included): {"token", "logprob", "bytes", "top_logprobs": [{"token", "logprob", "bytes"}]}
+    logprobs: list[dict[str, Any]] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "text": self.text,
             "finish_reason": self.finish_reason,
             "completion_tokens": self.completion_tokens,
         }
+        if self.logprobs is not None:
+            out["logprobs"] = self.logprobs
+        return out
 
 
 @dataclass

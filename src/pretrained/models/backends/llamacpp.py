@@ -174,10 +174,12 @@ class _Run:
     finish: str | None = None
     first: float | None = None
     error: str | None = None
+    logprobs: list[dict[str, Any]] = field(default_factory=list)  # llama.cpp's entries
 
 
 class LlamaCppTextBackend(TokenizerMethods):
     engine = "llama.cpp"
+    constrains = True  # grammars (llguidance, built into llama.cpp) and logprobs
 
     def __init__(
         self,
@@ -285,6 +287,7 @@ class LlamaCppTextBackend(TokenizerMethods):
         }
         if ids:  # each token's id comes with its probability: costs a vocabulary sort per token
             body["logprobs"] = 1
+        structured_body(body, params)
         if params.greedy:
             body.update(temperature=0.0, top_k=1)
         else:
@@ -331,9 +334,10 @@ class LlamaCppTextBackend(TokenizerMethods):
                 run, watcher = runs[choice.get("index", 0)], watchers[choice.get("index", 0)]
                 if run.finish is not None:
                     continue  # stopped by a stop sequence; its batch-mates go on
-                run.ids.extend(
-                    item["id"] for item in (choice.get("logprobs") or {}).get("content") or []
-                )
+                content = (choice.get("logprobs") or {}).get("content") or []
+                run.ids.extend(item["id"] for item in content)
+                if params.logprobs is not None:
+                    run.logprobs.extend(content)
                 delta = choice.get("text") or ""
                 if delta:
                     if run.first is None:
@@ -427,7 +431,7 @@ class LlamaCppTextBackend(TokenizerMethods):
             BackendOutput(
                 prompt_tokens=len(encoded[i]),
                 completions=[
-                    Completion(r.text, r.finish or "stop", r.tokens)
+                    Completion(r.text, r.finish or "stop", r.tokens, self._logprobs(r, params))
                     for r in runs[i * n : (i + 1) * n]
                 ],
                 first_token_s=min(firsts) if firsts else None,
@@ -462,7 +466,42 @@ class LlamaCppTextBackend(TokenizerMethods):
             prompt_tokens=len(ids),
             completion_tokens=run.tokens,
             first_token_s=run.first,
+            extra={"logprobs": self._logprobs(run, params)} if params.logprobs is not None else {},
         )
+
+    def _logprobs(self, run: _Run, params: SamplingParams) -> list[dict[str, Any]] | None:
+        if params.logprobs is None:
+            return None
+        eos = set(self.tokenizer.eos_ids)
+        return openai_logprobs(
+            [item for item in run.logprobs if item.get("id") not in eos and item.get("bytes")],
+            params.logprobs,
+        )
+
+
+def structured_body(body: dict[str, Any], params: SamplingParams) -> None:
+    """The request fields of a constraint and of logprobs: llama.cpp runs llguidance grammars
+    itself (a grammar text starting with `%llguidance`; models/structured makes the grammar)."""
+    if params.grammar:
+        body["grammar"] = "%llguidance {}\n" + params.grammar
+    if params.logprobs is not None:
+        body["logprobs"] = max(1, params.logprobs, body.get("logprobs", 0))
+
+
+def openai_logprobs(items: list[dict[str, Any]], top: int) -> list[dict[str, Any]]:
+    """llama.cpp's per-token entries in OpenAI's shape, `top` alternatives each."""
+    return [
+        {
+            "token": item.get("token", ""),
+            "logprob": item.get("logprob", 0.0),
+            "bytes": item.get("bytes"),
+            "top_logprobs": [
+                {"token": a.get("token", ""), "logprob": a.get("logprob"), "bytes": a.get("bytes")}
+                for a in (item.get("top_logprobs") or [])[:top]
+            ],
+        }
+        for item in items
+    ]
 
 
 def quant_name(path: Path) -> str:

@@ -22,6 +22,10 @@ from .base import (
 
 class ScriptedTextBackend:
     engine = "scripted"
+    # takes constrained requests (no hand-off) so upper layers can be tested: the grammar is
+    # recorded in `grammars`, the reply still comes from the script, and the task layer's
+    # validation of every constrained output (tasks/structured.py) judges it
+    constrains = True
 
     def __init__(
         self,
@@ -40,6 +44,7 @@ class ScriptedTextBackend:
         self.context_length = context_length
         self._chat = chat_template
         self.prompts: list[str] = []
+        self.grammars: list[str | None] = []
 
     @property
     def has_chat_template(self) -> bool:
@@ -63,6 +68,7 @@ class ScriptedTextBackend:
 
     def generate(self, prompts, params, *, add_special_tokens=True) -> list[BackendOutput]:
         self.prompts.extend(prompts)
+        self.grammars.append(params.grammar)
         out = []
         for prompt in prompts:
             check_cancelled()  # as the real engines do between tokens
@@ -78,6 +84,7 @@ class ScriptedTextBackend:
         self, prompt, params, *, add_special_tokens=True, cancel: threading.Event | None = None
     ) -> Iterator[StreamChunk]:
         self.prompts.append(prompt)
+        self.grammars.append(params.grammar)
         full = self.reply(prompt, params) if callable(self.reply) else self.reply
         words = full.split(" ")[: params.max_new_tokens]
         watcher = StopWatcher(params.stop)

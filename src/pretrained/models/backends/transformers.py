@@ -43,6 +43,7 @@ class _FirstTokenTimer:
 
 class TransformersTextBackend(HFTokenizerChat):
     engine = "transformers"
+    constrains = True  # grammars through a logits processor (models/structured), logprobs
 
     def __init__(self, loaded: LoadedLM) -> None:
         self.loaded = loaded
@@ -90,6 +91,8 @@ class TransformersTextBackend(HFTokenizerChat):
             "eos_token_id": self._eos_ids or None,
             "bos_token_id": getattr(self.model.generation_config, "bos_token_id", None),
         }
+        if params.logprobs is not None:  # the raw logits of every step, kept only when asked
+            config.update(output_logits=True, return_dict_in_generate=True)
         if params.greedy:
             config.update(do_sample=False)
         else:
@@ -104,6 +107,27 @@ class TransformersTextBackend(HFTokenizerChat):
             kwargs["generation_config"].stop_strings = list(params.stop)
             kwargs["tokenizer"] = self.tokenizer
         return kwargs
+
+    def _structured_kwargs(self, params: SamplingParams, rows: int) -> dict[str, Any]:
+        """generate() arguments of a constraint: a grammar mask per batch row."""
+        from transformers import LogitsProcessorList
+
+        extra: dict[str, Any] = {}
+        if params.grammar:
+            from ..structured.masking import logits_processor
+
+            mask = logits_processor(self.tokenizer, params.grammar, rows)
+            extra["logits_processor"] = LogitsProcessorList([mask])
+        return extra
+
+    def _logprobs(self, out: Any, row: int, count: int, params: SamplingParams):
+        if params.logprobs is None:
+            return None
+        from ..structured.masking import step_logprobs
+
+        ids = out.sequences[row, out.sequences.shape[1] - len(out.logits) :].tolist()
+        ids = [t for t in ids[:count] if t not in self._eos_ids]
+        return step_logprobs(out.logits, row, ids, params.logprobs, self.tokenizer)
 
     def _seed(self, params: SamplingParams) -> None:
         if params.seed is not None:
@@ -121,7 +145,9 @@ class TransformersTextBackend(HFTokenizerChat):
             if k in ("input_ids", "attention_mask")
         }
 
-    def _completion(self, new_ids: list[int], params: SamplingParams) -> Completion:
+    def _completion(
+        self, new_ids: list[int], params: SamplingParams, out: Any = None, row: int = 0
+    ) -> Completion:
         """Cut one generated sequence at EOS, decode it, and cut at stop sequences."""
         finish = "length"
         count = len(new_ids)
@@ -133,7 +159,8 @@ class TransformersTextBackend(HFTokenizerChat):
         text, hit = cut_at_stop(text, params.stop)
         if hit:
             finish = "stop"
-        return Completion(text=text, finish_reason=finish, completion_tokens=count)
+        logprobs = self._logprobs(out, row, count, params) if out is not None else None
+        return Completion(text, finish, count, logprobs)
 
     def generate(
         self, prompts: list[str], params: SamplingParams, *, add_special_tokens: bool = True
@@ -154,10 +181,12 @@ class TransformersTextBackend(HFTokenizerChat):
         inputs = self._encode(batch, add_special_tokens)
         timer = _FirstTokenTimer()
         extra = {"stopping_criteria": stop_when(cancel)} if cancel is not None else {}
+        extra.update(self._structured_kwargs(params, len(batch) * params.num_return_sequences))
         with torch.inference_mode():
             out = self.model.generate(
                 **inputs, **self._generation_kwargs(params), streamer=timer, **extra
             )
+        full, out = out, getattr(out, "sequences", out)
         check_cancelled()
         seconds = time.perf_counter() - start
         width = inputs["input_ids"].shape[1]
@@ -166,7 +195,8 @@ class TransformersTextBackend(HFTokenizerChat):
         for i in range(len(prompts)):
             prompt_tokens = int(inputs["attention_mask"][i * len(batch) // len(prompts)].sum())
             completions = [
-                self._completion(out[i * n + j, width:].tolist(), params) for j in range(n)
+                self._completion(out[i * n + j, width:].tolist(), params, full, i * n + j)
+                for j in range(n)
             ]
             results.append(BackendOutput(prompt_tokens, completions, first, seconds))
         return results
@@ -195,6 +225,7 @@ class TransformersTextBackend(HFTokenizerChat):
                     result["out"] = self.model.generate(
                         **inputs,
                         **self._generation_kwargs(params),
+                        **self._structured_kwargs(params, 1),
                         streamer=streamer,
                         stopping_criteria=stop_when(cancel),
                     )
@@ -225,8 +256,9 @@ class TransformersTextBackend(HFTokenizerChat):
             thread.join()
         if "error" in result:
             raise result["error"]
-        new_ids = result["out"][0, inputs["input_ids"].shape[1] :].tolist()
-        completion = self._completion(new_ids, params)
+        full = result["out"]
+        new_ids = getattr(full, "sequences", full)[0, inputs["input_ids"].shape[1] :].tolist()
+        completion = self._completion(new_ids, params, full if full is not None else None)
         finish = "stop" if cancelled else completion.finish_reason
         yield StreamChunk(
             done=True,
@@ -234,6 +266,7 @@ class TransformersTextBackend(HFTokenizerChat):
             prompt_tokens=int(inputs["attention_mask"][0].sum()),
             completion_tokens=completion.completion_tokens,
             first_token_s=first,
+            extra={"logprobs": completion.logprobs} if params.logprobs is not None else {},
         )
 
 
