@@ -8,7 +8,9 @@ from pretrained import runlog
 
 def test_track_writes_one_row_with_annotations(isolated_home):
     with runlog.track("generate", params={"temperature": 0, "max_new_tokens": 5}):
-        runlog.annotate(model="m", revision="abc", device="cpu", prompt_tokens=3, completion_tokens=5)
+        runlog.annotate(
+            model="m", revision="abc", device="cpu", prompt_tokens=3, completion_tokens=5
+        )
         runlog.annotate(completion_tokens=2)
     [row] = runlog.recent()
     assert row["command"] == "generate"

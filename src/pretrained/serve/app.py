@@ -75,8 +75,8 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
     from fastapi.responses import Response
 
     from . import httperrors
-    from .api import router
     from .adapters import router as adapter_router
+    from .api import router
     from .api_rerank import router as rerank_router
     from .api_tasks import router as task_router
     from .limits import ClientGone

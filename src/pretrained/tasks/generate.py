@@ -76,8 +76,9 @@ class GenerateOptions:
     batch_size: int = option(8, "Prompts per forward pass with --file.", ge=1, example=8)
     # constrained generation (tasks/structured.py, models/structured): at most one of these
     json_schema: str | None = option(
-        None, "The output is JSON that validates against this schema (JSON text; from_kwargs: "
-        "a dict or a file too)."
+        None,
+        "The output is JSON that validates against this schema (JSON text; from_kwargs: "
+        "a dict or a file too).",
     )
     json_object: bool = option(False, "The output is one JSON object.")
     regex: str | None = option(None, "The whole output matches this regular expression.")
