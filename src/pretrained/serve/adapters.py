@@ -308,7 +308,7 @@ def router():
 
     @routes.post("")
     async def add_adapter(body: AdapterRequest, request: Request):
-        from .api import call
+        from .endpoints import call
 
         server, adapters = registry(request)
         if adapters is None:
@@ -321,7 +321,7 @@ def router():
 
     @routes.delete("/{name}")
     async def remove_adapter(name: str, request: Request):
-        from .api import call
+        from .endpoints import call
 
         server, adapters = registry(request)
         if adapters is None:

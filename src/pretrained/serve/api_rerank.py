@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from ..tasks.rerank import MAX_DOCUMENTS
 from . import schemas as s
-from .api import backend, call, json_response, server_of
+from .endpoints import backend, call, json_response, server_of
 
 router = APIRouter(prefix="/v1", responses=s.ERRORS)
 

@@ -16,7 +16,7 @@ from fastapi.responses import PlainTextResponse
 from ..errors import InvalidOptionError
 from . import calls
 from . import schemas as s
-from .api import backend, call, json_response, server_of
+from .endpoints import backend, call, json_response, server_of
 from .limits import RequestTimeout, deadline_of
 
 router = APIRouter(prefix="/v1", responses=s.ERRORS)

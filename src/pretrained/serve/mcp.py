@@ -112,7 +112,7 @@ def _server_class():
 def build(pool: Any, *, server: Any = None, local: bool = True):
     """The MCP server over `pool`: one tool per served task (ask: chat + embed). `server` (the
     HTTP app's Server) supplies admission, deadline and limits; `local` allows file paths."""
-    from .. import __version__
+    from .._util import __version__
 
     # MCPServer() calls logging.basicConfig (a rich handler on the root logger) unless the root
     # logger has a handler: a placeholder for the call keeps the host process's logging as is

@@ -13,7 +13,16 @@ from fastapi import Request
 
 from ..errors import ConstraintError, InvalidOptionError
 from . import schemas as s
-from .api import _collect, backend, call, event_stream, json_response, server_of, sse, stream_events
+from .endpoints import (
+    _collect,
+    backend,
+    call,
+    event_stream,
+    json_response,
+    server_of,
+    sse,
+    stream_events,
+)
 
 
 def wanted(body: s.ChatRequest) -> bool:

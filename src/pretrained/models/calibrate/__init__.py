@@ -142,7 +142,7 @@ def verdict(
             return Verdict.from_dict(json.loads(path.read_text()))
         result = measure(resolved, trials, revision=revision, status=status)
         result.cpu, result.versions, result.key = cpu, versions, key
-        from ...jobs.files import atomic_write
+        from ..._util import atomic_write
 
         atomic_write(path, json.dumps(result.to_dict(), indent=1))
     return result

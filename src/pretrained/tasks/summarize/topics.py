@@ -8,7 +8,7 @@ from typing import Any
 
 from ..chunking import Span
 from .content import headline
-from .extractive import INFO_WEIGHT, paragraph_segments
+from .scoring import INFO_WEIGHT, paragraph_segments, relevance, with_content
 
 HEADLINE_TERMS = 4
 
@@ -45,7 +45,6 @@ def chapter_title(texts: list[str], vectors, document: list[str]) -> str:
     import numpy as np
 
     from .content import informativeness, term_weights
-    from .extractive import relevance, with_content
 
     if len(texts) == 1:
         return texts[0]
