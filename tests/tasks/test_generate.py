@@ -180,5 +180,5 @@ def test_generate_is_one_prompt_and_generate_many_a_list():
     assert isinstance(one, GenerateResult) and [type(r) for r in many] == [GenerateResult] * 2
     with pytest.raises(InvalidOptionError, match="list of prompts"):
         generate_many("a", backend=backend)
-    with pytest.warns(DeprecationWarning, match="generate_many"):
-        assert len(generate(["a", "b"], backend=backend)) == 2  # until summarize.py switches
+    with pytest.raises(InvalidOptionError, match="one prompt"):
+        generate(["a", "b"], backend=backend)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from ..errors import InvalidOptionError, check_unicode
 from ..options import bounds
 from ..tasks.generate import GenerateOptions
+from ..tasks.summarize.options import SummarizeOptions
 
 # Caps on list inputs: the work of one request grows with them, the body limit alone does not
 # bound it (a 2 MB body holds 500 000 one-letter texts).
@@ -265,9 +266,9 @@ class SummarizeRequest(_Request):
     text: str | None = None
     url: str | None = None
     mode: Literal["auto", "extractive", "abstractive"] = "auto"
-    sentences: int | None = Field(default=None, ge=1, le=50)
-    words: int | None = Field(default=None, ge=5, le=2000)
-    ratio: float | None = Field(default=None, gt=0, lt=1)
+    sentences: int | None = Field(default=None, **bounds(SummarizeOptions, "sentences"))
+    words: int | None = Field(default=None, **bounds(SummarizeOptions, "words"))
+    ratio: float | None = Field(default=None, **bounds(SummarizeOptions, "ratio"))
     focus: str | None = None
 
 

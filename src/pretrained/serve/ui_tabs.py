@@ -175,9 +175,10 @@ def chat_tab(ctx: Context) -> None:
 def summarize_tab(ctx: Context) -> None:
     import gradio as gr
 
+    from ..tasks.summarize import SummarizeOptions
+
     async def summarize(text, url, upload, mode, sentences):
         from ..sources import load_text
-        from ..tasks.summarize import SummarizeOptions
         from . import calls
 
         text, url = _text(text), _text(url)
@@ -226,7 +227,7 @@ def summarize_tab(ctx: Context) -> None:
             sum_file = gr.File(label="…or a file (txt, md, html, pdf, docx)", type="filepath")
         with gr.Row():
             sum_mode = gr.Radio(["auto", "extractive", "abstractive"], value="auto", label="mode")
-            sum_len = gr.Slider(1, 15, value=3, step=1, label="length (sentences)")
+            sum_len = slider(SummarizeOptions, "sentences", "length (sentences)", value=3)
         sum_run = gr.Button("Summarize", variant="primary", elem_id="summarize-button")
         sum_out = gr.Textbox(label="summary", lines=6, elem_id="summarize-output")
         sum_info = gr.Markdown(elem_id="summarize-model")

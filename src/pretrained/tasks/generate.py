@@ -5,7 +5,6 @@ from __future__ import annotations
 import random
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -307,13 +306,9 @@ def generate(
 ) -> GenerateResult:
     """Generate from one prompt. For many prompts (batched), `generate_many`."""
     if not isinstance(prompt, str):
-        # kept while tasks/summarize.py (owned by another change) still passes lists
-        warnings.warn(
-            "generate() takes one prompt; use generate_many() for a list",
-            DeprecationWarning,
-            stacklevel=2,
+        raise InvalidOptionError(
+            "generate() takes one prompt (text)", hint="for a list of prompts use generate_many()"
         )
-        return generate_many(prompt, model, options, backend=backend, **load_options)
     return generate_many([prompt], model, options, backend=backend, **load_options)[0]
 
 

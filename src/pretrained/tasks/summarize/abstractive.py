@@ -118,7 +118,7 @@ class Abstractive:
         return budget
 
     def generate(self, prompts: list[str], new_tokens: int, stage: str) -> list[str]:
-        from ..generate import GenerateOptions, generate
+        from ..generate import GenerateOptions, generate_many
 
         if self.prompter.seq2seq:  # the decoder has its own position limit
             new_tokens = min(new_tokens, (self.backend.context_length or 1024) - 2)
@@ -141,7 +141,7 @@ class Abstractive:
 
         if self.progress:
             self.progress(stage, 0, len(prompts))
-        results = generate(prompts, options=options, backend=self.backend, on_progress=advance)
+        results = generate_many(prompts, options=options, backend=self.backend, on_progress=advance)
         out = []
         for r in results:
             self.calls += 1

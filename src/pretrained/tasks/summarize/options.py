@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ...errors import InvalidOptionError
+from ...options import option, validate
 
 MODES = ("auto", "extractive", "abstractive")
 DEFAULT_CHUNK_TOKENS = 1536  # decoder LMs: smaller chunks = better small-model summaries
@@ -17,66 +18,52 @@ MAX_EMBEDDED = 1200  # longer documents: a lexical pre-selection keeps this many
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
-# ---------------------------------------------------------------- options and result
 @dataclass(frozen=True)
 class SummarizeOptions:
-    mode: str = "auto"
-    sentences: int | None = None
-    words: int | None = None
-    ratio: float | None = None
-    focus: str | None = None
+    """Every knob of summarize, each declared once with its bounds (pretrained.options): the
+    CLI, the UI slider and the API's bounds are derived from these."""
+
+    mode: str = option("auto", "auto, extractive or abstractive.", choices=MODES)
+    sentences: int | None = option(
+        None, "Length in sentences.", ge=1, le=50, example=5, slider_max=15
+    )
+    words: int | None = option(None, "Length in words.", ge=5, le=2000, example=150)
+    ratio: float | None = option(None, "Length as a share of the input.", gt=0, lt=1, example=0.1)
+    focus: str | None = option(None, "A question or topic to focus on.", example='"the costs"')
     model: str | None = None  # abstractive: chat or seq2seq model (default: embedded SmolLM2)
     embedding_model: str | None = None  # extractive: sentence-embedding model (default MiniLM)
-    chunk_tokens: int | None = None  # abstractive: most tokens of input per model call
-    max_depth: int = 3  # abstractive: most reduce levels before extractive pre-compression
-    batch_size: int = 4  # abstractive: chunks per generate call; extractive: ×8 sentences
-    diversity: float = 0.3  # MMR: 0 = pure relevance, 1 = pure novelty
-    position_weight: float = 1.0  # 0 switches the position prior off
+    chunk_tokens: int | None = option(
+        None, "Abstractive: most tokens of input per model call.", ge=64, example=1024
+    )
+    max_depth: int = option(
+        3, "Abstractive: most reduce levels before extractive pre-compression.", ge=1, le=10
+    )
+    batch_size: int = option(
+        4, "Abstractive: chunks per generate call; extractive: ×8 sentences.", ge=1, example=4
+    )
+    diversity: float = option(
+        0.3, "MMR: 0 = pure relevance, 1 = pure novelty.", ge=0, le=1, example=0.3
+    )
+    position_weight: float = option(
+        1.0, "Weight of the position prior (0 = off).", ge=0, example=1.0
+    )
     clean: bool = True  # remove boilerplate (bylines, "Click here", share prompts …)
     temperature: float = 0.0
     repetition_penalty: float = 1.15
 
     def validate(self) -> SummarizeOptions:
-        def bad(flag: str, value: Any, rule: str, example: str) -> InvalidOptionError:
-            return InvalidOptionError(
-                f"{flag} must be {rule} (got {value!r})", hint=f"e.g. {flag} {example}"
-            )
-
-        if self.mode not in MODES:
-            raise InvalidOptionError(
-                f"unknown mode '{self.mode}'", hint=f"use one of: {', '.join(MODES)}"
-            )
         given = [x for x in (self.sentences, self.words, self.ratio) if x is not None]
         if len(given) > 1:
             raise InvalidOptionError(
                 "give only one of --sentences, --words, --ratio",
                 hint="e.g. --words 150",
             )
-        if self.sentences is not None and (
-            not isinstance(self.sentences, int) or self.sentences < 1
-        ):
-            raise bad("--sentences", self.sentences, "a whole number ≥ 1", "5")
-        if self.words is not None and (not isinstance(self.words, int) or self.words < 5):
-            raise bad("--words", self.words, "a whole number ≥ 5", "150")
-        if self.ratio is not None and (
-            not isinstance(self.ratio, (int, float)) or not 0 < self.ratio < 1
-        ):
-            raise bad("--ratio", self.ratio, "between 0 and 1", "0.1")
-        if self.chunk_tokens is not None and (
-            not isinstance(self.chunk_tokens, int) or self.chunk_tokens < 64
-        ):
-            raise bad("--chunk-tokens", self.chunk_tokens, "a whole number ≥ 64", "1024")
-        if not isinstance(self.max_depth, int) or not 1 <= self.max_depth <= 10:
-            raise bad("--max-depth", self.max_depth, "between 1 and 10", "3")
-        if not isinstance(self.batch_size, int) or self.batch_size < 1:
-            raise bad("--batch-size", self.batch_size, "a whole number ≥ 1", "4")
-        if not 0 <= self.diversity <= 1:
-            raise bad("--diversity", self.diversity, "between 0 and 1", "0.3")
-        if self.position_weight < 0:
-            raise bad("--position-weight", self.position_weight, "≥ 0", "1.0")
-        if self.focus is not None and not self.focus.strip():
-            raise bad("--focus", self.focus, "a question or topic", '"the costs"')
-        return self
+        if self.focus is not None and not str(self.focus).strip():
+            raise InvalidOptionError(
+                "--focus must be a question or topic (got blank text)",
+                hint='e.g. --focus "the costs"',
+            )
+        return validate(self)
 
 
 @dataclass
