@@ -43,7 +43,6 @@ MAX_MODULE_LINES = 600
 ALLOWED_LONG = {
     # owned by another change this round (being split now)
     "src/pretrained/train/finetune.py",
-    "src/pretrained/ship/export.py",
     # owned by another change this round (train/ is being reworked): render() is 153 lines
     "src/pretrained/train/card.py",
 }

@@ -30,20 +30,18 @@ figures go to `export.json` in the output folder; an export that fails its check
 
 from __future__ import annotations
 
-import contextlib
 import json
 import shutil
-import sys
 import time
-import warnings
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .. import runs
+from .. import runlog as runs
 from ..errors import ExportError, InvalidOptionError, UnsupportedModelError
 from ..models.backends.fast_tokenizer import TOKENIZER_FILES
+from ..models.backends.onnx_export import torch_to_onnx
 
 FORMATS = ("onnx", "ct2", "gguf")
 KINDS = ("auto", "embed", "classify", "generate")
@@ -292,38 +290,6 @@ def _wrapper(src: _Source, trust_remote_code: bool):
 
 
 OUTPUT_NAMES = {"generate": "logits", "classify": "logits", "embed": "sentence_embedding"}
-
-
-def torch_to_onnx(module, args: tuple, target: Path, output_name: str, *, opset: int = 18) -> None:
-    """PyTorch's exporter on a module taking (input_ids, attention_mask), with dynamic batch
-    and sequence axes; also the conversion of embedding models (backends/fast_embeddings.py)."""
-    import logging
-
-    import torch
-
-    # "torchvision is not installed. Skipping torchvision::nms" and the like, on every export
-    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
-    batch, seq = torch.export.Dim("batch"), torch.export.Dim("sequence")
-    dims = {"input_ids": {0: batch, 1: seq}, "attention_mask": {0: batch, 1: seq}}
-    size = sum(p.numel() * p.element_size() for p in module.parameters())
-    with (
-        torch.inference_mode(),
-        warnings.catch_warnings(),
-        contextlib.redirect_stdout(sys.stderr),  # the exporter prints its steps
-    ):
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module,
-            args,
-            str(target),
-            input_names=["input_ids", "attention_mask"],
-            output_names=[output_name],
-            dynamic_shapes=dims,
-            opset_version=opset,
-            dynamo=True,
-            external_data=size > 1_800_000_000,  # protobuf's 2 GB limit
-            verbose=False,
-        )
 
 
 def _export_onnx(src: _Source, out: Path, options: ExportOptions, trust_remote_code: bool):
