@@ -13,7 +13,18 @@ from typing import Any
 from ..models.loading import read_run_config
 from .evaluate import SAMPLE_REPETITION_PENALTY
 
-_METHOD_NAMES = {"lora": "LoRA", "qlora": "QLoRA", "full": "full"}
+_METHOD_NAMES = {
+    "lora": "LoRA",
+    "qlora": "QLoRA",
+    "full": "full",
+    "dpo": "DPO (LoRA)",
+    "orpo": "ORPO (LoRA)",
+}
+_PAIR_METRICS = (
+    ("reward accuracy", "reward_accuracy", ".0%"),
+    ("reward margin", "reward_margin", ".3f"),
+    ("preference accuracy (chosen more likely)", "preference_accuracy", ".0%"),
+)
 
 
 def _summary(run_dir: Path) -> dict[str, Any]:
@@ -122,6 +133,10 @@ def render(run_dir: str | Path, *, repo_id: str | None = None, variant: str | No
             f"prompt `{data.get('prompt_template')}` → completion field `{data.get('completion_field')}`"
             " + EOS (loss on the completion only)"
         )
+    elif data.get("format") == "preference":
+        shape = (
+            "prompt / chosen / rejected pairs, EOS appended to each completion (TRL's tokenization)"
+        )
     elif data.get("format") == "chat":
         shape = f"`{data.get('messages_field')}` rendered with the model's chat template (loss on assistant turns)"
     else:
@@ -152,6 +167,7 @@ def render(run_dir: str | Path, *, repo_id: str | None = None, variant: str | No
         f"| perplexity | {_fmt(before.get('perplexity'), '.2f')} | {_fmt(after.get('perplexity'), '.2f')} |",
         f"| stop rate (samples ending with EOS) | {_fmt(before.get('stop_rate'), '.0%')} | "
         f"{_fmt(after.get('stop_rate'), '.0%')} |",
+        *_pair_rows(before, after),
         "",
     ]
     if (run_dir / "loss.png").exists():
@@ -231,6 +247,15 @@ def render(run_dir: str | Path, *, repo_id: str | None = None, variant: str | No
         "",
     ]
     return "\n".join(lines)
+
+
+def _pair_rows(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    if after.get("reward_accuracy") is None and before.get("reward_accuracy") is None:
+        return []
+    return [
+        f"| {name} (held-out pairs) | {_fmt(before.get(key), fmt)} | {_fmt(after.get(key), fmt)} |"
+        for name, key, fmt in _PAIR_METRICS
+    ]
 
 
 def write(run_dir: str | Path, **kwargs: Any) -> Path:
