@@ -26,7 +26,7 @@ from . import data as data_mod
 from . import rundir
 from .evaluate import Evaluation
 from .options import FinetuneOptions, FinetuneResult, Reporter
-from .trainer import check_report_to, quiet, sigterm_as_interrupt
+from .trainer import bound_allocator, check_report_to, quiet, sigterm_as_interrupt
 
 __all__ = ["FinetuneOptions", "FinetuneResult", "Reporter", "finetune"]
 
@@ -89,6 +89,7 @@ def finetune(
     `callbacks` are extra `transformers.TrainerCallback`s (tests use one to slow steps down)."""
     run = Run((options or FinetuneOptions()).validate(), reporter or Reporter())
     check_report_to(run.options.report_to)
+    bound_allocator()
     place_model(run, model)
     prepare_data(run, data)
     load_model(run)

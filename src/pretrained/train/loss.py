@@ -5,7 +5,7 @@ A model's own forward computes logits for every position of the batch and its lo
 them, takes a log-softmax and keeps both for the backward pass: on SmolLM2 (vocabulary 49,152)
 one batch of 8 × 512 tokens is 805 MB per copy, and the training step holds several copies.
 Here the decoder runs without its head, only the positions that carry a label are kept, and
-the head + cross-entropy run on chunks of ≈ 64 MiB of logits, each under activation
+the head + cross-entropy run on chunks of ≈ 32 MiB of logits, each under activation
 checkpointing, so its logits are freed at once and recomputed, one chunk at a time, in the
 backward pass (one extra head matmul per chunk: a few % of a step).
 
@@ -25,7 +25,7 @@ from typing import Any
 
 from .template import IGNORE
 
-LOGITS_BUDGET = 64 * 2**20  # bytes of float32 logits per chunk
+LOGITS_BUDGET = 32 * 2**20  # bytes of float32 logits per chunk
 # config fields that transform the logits after the head: the plain head + softmax would be wrong
 _LOGIT_TRANSFORMS = (
     "final_logit_softcapping",

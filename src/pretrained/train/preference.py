@@ -177,6 +177,7 @@ def make_trainer(run: Any, callbacks: tuple[Any, ...]):
     from transformers import PrinterCallback, ProgressCallback
 
     from ..errors import missing_dependency
+    from .data import _quiet_datasets
     from .trainer import callbacks as make_callbacks
     from .trainer import training_arguments
 
@@ -203,13 +204,14 @@ def make_trainer(run: Any, callbacks: tuple[Any, ...]):
 
     interrupt, progress = make_callbacks(run.run_dir, run.reporter, held_out, o.eval_steps)
     rows = [{k: r[k] for k in FIELDS} for r in run.records.train]
-    trainer = Trainer(
-        model=run.net,
-        args=args,
-        train_dataset=Dataset.from_list(rows),
-        processing_class=run.loaded.tokenizer,
-        callbacks=[interrupt, progress, *callbacks],
-    )
+    with _quiet_datasets():  # TRL maps the dataset three times, each with a progress bar
+        trainer = Trainer(
+            model=run.net,
+            args=args,
+            train_dataset=Dataset.from_list(rows),
+            processing_class=run.loaded.tokenizer,
+            callbacks=[interrupt, progress, *callbacks],
+        )
     trainer.remove_callback(PrinterCallback)
     trainer.remove_callback(ProgressCallback)
     return trainer, interrupt

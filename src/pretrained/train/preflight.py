@@ -354,7 +354,12 @@ def build(
         model, applied, rows_per_batch, max(trained_lengths), checkpointing, loss[0] is not None
     )
     return Preflight(
-        data={**source, "rows": rows, "train": len(train.examples), "val": len(val.examples)},
+        data={
+            **source,
+            "rows": rows // sequences_per_row,
+            "train": len(train.examples) // sequences_per_row,
+            "val": len(val.examples) // sequences_per_row,
+        },
         format=fmt,
         template=template,
         tokens={
