@@ -41,7 +41,8 @@ def pairs(rows: list[dict], n: int, seed: int = 0) -> list[dict]:
 def main() -> None:
     source, target = sys.argv[1], sys.argv[2]
     n = int(sys.argv[3]) if len(sys.argv) > 3 else 120
-    rows = [json.loads(line) for line in open(source, encoding="utf-8")]
+    with open(source, encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh]
     with open(target, "w", encoding="utf-8") as fh:
         for row in pairs(rows, n):
             fh.write(json.dumps(row) + "\n")
