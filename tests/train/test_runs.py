@@ -18,8 +18,12 @@ def _summary(result_or_dir) -> dict:
     return json.loads((run_dir / "metrics.json").read_text())
 
 
-def test_the_evaluation_before_training_is_computed_once(quotes, tiny_gpt2_dir, tmp_path):
+def test_the_evaluation_before_training_is_computed_once(
+    quotes, tiny_gpt2_dir, tmp_path, monkeypatch
+):
     from pretrained.train import evalcache
+
+    monkeypatch.setenv("PRETRAINED_CACHE", str(tmp_path / "cache"))  # not the session's
 
     first = run(quotes, tiny_gpt2_dir, tmp_path / "runs", name="a", max_steps=2)
     assert first.before.cached is False and first.timings["eval_before_s"] > 0

@@ -88,32 +88,8 @@ def _fmt(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def render(run_dir: str | Path, *, repo_id: str | None = None, variant: str | None = None) -> str:
-    """The card text. `variant`: adapter | merged | full (default: what the run produced)."""
-    from huggingface_hub import ModelCardData
-
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir) or {}
-    summary = _summary(run_dir)
-    base, data = config.get("base_model", {}), config.get("data", {})
-    method, training = config.get("method", {}), config.get("training", {})
-    resolved = config.get("resolved", {})
-    if variant is None:
-        variant = "full" if method.get("method") == "full" else "adapter"
-    before, after = summary.get("before") or {}, summary.get("after") or {}
-
-    base_id = base.get("hub_id") or base.get("name")
-    tags = ["pretrained", "text-generation", method.get("method", "lora")]
-    if variant == "adapter":
-        tags.append("peft")
-    card_data = ModelCardData(
-        base_model=base_id if base.get("hub_id") else None,
-        library_name="peft" if variant == "adapter" else "transformers",
-        pipeline_tag="text-generation",
-        tags=tags,
-        datasets=[data["name"]] if data.get("kind") == "hub" else None,
-    )
-    where = repo_id or str(run_dir)
+def _provenance(base: dict[str, Any], data: dict[str, Any]) -> tuple[str, str, str]:
+    """(how the base is named, where the data came from, what an example looks like)."""
     base_note = ""
     if base.get("source") == "embedded":
         base_note = (
@@ -141,6 +117,78 @@ def render(run_dir: str | Path, *, repo_id: str | None = None, variant: str | No
         shape = f"`{data.get('messages_field')}` rendered with the model's chat template (loss on assistant turns)"
     else:
         shape = f"`{data.get('template')}` + EOS"
+    return base_note, data_line, shape
+
+
+def _usage(repo_id: str | None, variant: str, prompt: str, where: str) -> list[str]:
+    lines: list[str] = []
+    lines += [
+        "## Usage",
+        "",
+        "```bash",
+        f'pretrained generate "{prompt.strip()}" --model {where}',
+        "```",
+        "",
+    ]
+    if repo_id:
+        lines += ["```python"]
+        if variant == "adapter":
+            lines += [
+                "from peft import AutoPeftModelForCausalLM",
+                "from transformers import AutoTokenizer",
+                "",
+                f'model = AutoPeftModelForCausalLM.from_pretrained("{repo_id}")',
+                f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")',
+            ]
+        else:
+            lines += [
+                "from transformers import AutoModelForCausalLM, AutoTokenizer",
+                "",
+                f'model = AutoModelForCausalLM.from_pretrained("{repo_id}")',
+                f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")',
+            ]
+        lines += [
+            f"inputs = tokenizer({prompt.strip()!r}, return_tensors='pt')",
+            "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=64)[0]))",
+            "```",
+            "",
+        ]
+    return lines
+
+
+def _card_data(base_id, base: dict, data: dict, method: dict, variant: str):
+    from huggingface_hub import ModelCardData
+
+    tags = ["pretrained", "text-generation", method.get("method", "lora")]
+    if variant == "adapter":
+        tags.append("peft")
+    card_data = ModelCardData(
+        base_model=base_id if base.get("hub_id") else None,
+        library_name="peft" if variant == "adapter" else "transformers",
+        pipeline_tag="text-generation",
+        tags=tags,
+        datasets=[data["name"]] if data.get("kind") == "hub" else None,
+    )
+    return card_data
+
+
+def render(run_dir: str | Path, *, repo_id: str | None = None, variant: str | None = None) -> str:
+    """The card text. `variant`: adapter | merged | full (default: what the run produced)."""
+
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir) or {}
+    summary = _summary(run_dir)
+    base, data = config.get("base_model", {}), config.get("data", {})
+    method, training = config.get("method", {}), config.get("training", {})
+    resolved = config.get("resolved", {})
+    if variant is None:
+        variant = "full" if method.get("method") == "full" else "adapter"
+    before, after = summary.get("before") or {}, summary.get("after") or {}
+
+    base_id = base.get("hub_id") or base.get("name")
+    card_data = _card_data(base_id, base, data, method, variant)
+    where = repo_id or str(run_dir)
+    base_note, data_line, shape = _provenance(base, data)
     samples = after.get("samples") or []
     prompt = samples[0]["prompt"] if samples else "Hello"
     lines = [
@@ -207,37 +255,7 @@ def render(run_dir: str | Path, *, repo_id: str | None = None, variant: str | No
             text = " ".join(str(s.get("text", "")).split())
             lines.append(f"- `{s['prompt'].strip()}` → {text[:200]} *({end})*")
         lines.append("")
-    lines += [
-        "## Usage",
-        "",
-        "```bash",
-        f'pretrained generate "{prompt.strip()}" --model {where}',
-        "```",
-        "",
-    ]
-    if repo_id:
-        lines += ["```python"]
-        if variant == "adapter":
-            lines += [
-                "from peft import AutoPeftModelForCausalLM",
-                "from transformers import AutoTokenizer",
-                "",
-                f'model = AutoPeftModelForCausalLM.from_pretrained("{repo_id}")',
-                f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")',
-            ]
-        else:
-            lines += [
-                "from transformers import AutoModelForCausalLM, AutoTokenizer",
-                "",
-                f'model = AutoModelForCausalLM.from_pretrained("{repo_id}")',
-                f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")',
-            ]
-        lines += [
-            f"inputs = tokenizer({prompt.strip()!r}, return_tensors='pt')",
-            "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=64)[0]))",
-            "```",
-            "",
-        ]
+    lines += _usage(repo_id, variant, prompt, where)
     libs = config.get("libraries") or {}
     lines += [
         "## Provenance",
