@@ -26,7 +26,13 @@ from . import data as data_mod
 from . import rundir
 from .evaluate import Evaluation
 from .options import FinetuneOptions, FinetuneResult, Reporter
-from .trainer import bound_allocator, check_report_to, quiet, sigterm_as_interrupt
+from .trainer import (
+    bound_allocator,
+    check_report_to,
+    quiet,
+    sigterm_as_interrupt,
+    trim_allocator,
+)
 
 __all__ = ["FinetuneOptions", "FinetuneResult", "Reporter", "finetune"]
 
@@ -393,6 +399,7 @@ def train(run: Run, callbacks: tuple[Any, ...]):
 
     o = run.options
     run.at("training", step=run.summary.data.get("step", 0), max_steps=run.steps)
+    trim_allocator()
     if o.preference:
         trainer, interrupt = preference.make_trainer(run, callbacks)
     else:

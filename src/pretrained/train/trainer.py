@@ -231,16 +231,34 @@ MMAP_THRESHOLD = 1 << 20
 _M_MMAP_THRESHOLD = -3
 
 
-def bound_allocator() -> bool:
-    """Fix glibc's mmap threshold for this process (Linux/glibc only; a no-op elsewhere)."""
+def _libc():
     import ctypes
     import ctypes.util
     import sys
 
     if not sys.platform.startswith("linux"):
-        return False
+        return None
     try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        return bool(libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
-    except (OSError, AttributeError):  # musl and others have no mallopt
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+    except OSError:
+        return None
+
+
+def bound_allocator() -> bool:
+    """Fix glibc's mmap threshold for this process (Linux/glibc only; a no-op elsewhere)."""
+    libc = _libc()
+    try:
+        return bool(libc and libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD))
+    except AttributeError:  # musl and others have no mallopt
         return False
+
+
+def trim_allocator() -> None:
+    """Hand the heap's free pages back to the system (glibc malloc_trim) between phases: what
+    loading, the preflight and the evaluation freed should not count into training's peak."""
+    libc = _libc()
+    try:
+        if libc is not None:
+            libc.malloc_trim(0)
+    except AttributeError:
+        pass
