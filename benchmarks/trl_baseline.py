@@ -128,7 +128,9 @@ def main() -> None:
     start = time.perf_counter()
     before = trainer.evaluate()["eval_loss"]
     stop_before = samples()
+    began = time.perf_counter()
     trainer.train()
+    train_s = time.perf_counter() - began
     after = trainer.evaluate()["eval_loss"]
     stop_after = samples()
     trainer.save_model(f"{args.output_dir}/adapter")
@@ -138,6 +140,7 @@ def main() -> None:
                 "before": {"eval_loss": before, "stop_rate": stop_before},
                 "after": {"eval_loss": after, "stop_rate": stop_after},
                 "steps": trainer.state.global_step,
+                "train_s": train_s,
                 "seconds": time.perf_counter() - start,
             }
         )

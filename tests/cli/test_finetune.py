@@ -169,3 +169,31 @@ def test_resume_with_different_options_is_refused(cli, finished_run, tiny_gpt2_d
         "--resume",
     )
     assert_one_line_error(result, 2, "training.lr")
+
+
+def test_dpo_on_bad_pairs_is_a_one_line_error(cli, tiny_llama_dir, tmp_path):
+    import json
+
+    bad = tmp_path / "pairs.jsonl"
+    rows = [{"prompt": "Quote by Mae West:", "chosen": "", "rejected": " You only live once."}] * 4
+    bad.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    result = cli("finetune", bad, "--model", tiny_llama_dir, "--method", "dpo", "--dry-run")
+    assert_one_line_error(result, 1, "'chosen' is empty")
+    missing = tmp_path / "missing.jsonl"
+    missing.write_text(json.dumps({"prompt": "a", "chosen": "b"}) + "\n")
+    result = cli("finetune", missing, "--model", tiny_llama_dir, "--method", "orpo")
+    assert_one_line_error(result, 1, "lacks rejected")
+    result = cli("finetune", bad, "--model", tiny_llama_dir, "--beta", "0.1")
+    assert_one_line_error(result, 2, "--beta")
+
+
+def test_a_dpo_run_prints_the_pair_metrics(cli, tiny_llama_dir, tmp_path):
+    from tests.train.helpers import write_pairs
+
+    pairs = write_pairs(tmp_path / "pairs.jsonl")
+    args = ["--max-steps", "2", "--batch-size", "4", "--val-size", "6", "--num-samples", "1",
+            "--sample-max-new-tokens", "4", "--output-dir", tmp_path / "runs"]  # fmt: skip
+    result = cli("finetune", pairs, "--model", tiny_llama_dir, "--method", "dpo", *args)
+    assert result.exit_code == 0, result.stderr
+    for expected in ("reward accuracy", "reward margin", "preflight", "peak memory"):
+        assert expected in result.stdout, expected

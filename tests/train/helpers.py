@@ -66,3 +66,32 @@ def finished_run(tmp_path_factory, tiny_gpt2_dir):
     result = run(data, tiny_gpt2_dir, root / "runs", name="quotes", max_steps=4)
     assert result.status == "completed"
     return Path(result.run_dir)
+
+
+# Preference pairs for the tiny models: the chosen completion is the quote, the rejected one
+# the same quote trailing off into filler, a pattern a few DPO steps can pick up.
+FILLER = (" and so on and so on", " you know, basically, whatever", " etc etc etc")
+
+
+def write_pairs(path: Path, copies: int = 3) -> Path:
+    rows = [
+        {
+            "prompt": f"Quote by {author}:",
+            "chosen": f" {text}",
+            "rejected": f" {text}{FILLER[i % len(FILLER)]}",
+        }
+        for i, (author, text) in enumerate(QUOTES * copies)
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+PAIRS_FAST = {
+    "max_steps": 8,
+    "lr": 5e-3,
+    "batch_size": 4,
+    "val_size": 6,
+    "num_samples": 2,
+    "sample_max_new_tokens": 8,
+    "save_steps": 4,
+}

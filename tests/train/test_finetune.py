@@ -264,7 +264,7 @@ def test_resume_after_kill_9_reaches_the_same_final_step(quotes, tiny_gpt2_dir, 
     script = _KILLED.format(
         root=str(ROOT), data=str(quotes), model=str(tiny_gpt2_dir), out=str(out)
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}"}
     proc = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE)
     target = out / "killed" / "checkpoints" / "checkpoint-4" / "trainer_state.json"
     deadline = time.time() + 240

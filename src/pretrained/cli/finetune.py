@@ -123,6 +123,17 @@ def _print_summary(result) -> None:
             console.print(
                 f"  {s.prompt.strip()} → {text[:160]} {end}", markup=False, highlight=False
             )
+    memory = result.to_dict().get("memory") or {}
+    if memory.get("measured_peak_bytes"):
+        from ._output import human_bytes
+
+        console.print(
+            f"\npeak memory: {human_bytes(memory['measured_peak_bytes'])} resident "
+            f"(preflight estimate {human_bytes(memory['estimated_peak_bytes'])}, "
+            f"×{memory['estimate_over_measured']:.2f})",
+            markup=False,
+            highlight=False,
+        )
     prompt = samples[0].prompt.strip() if samples else "Hello"
     console.print(
         f"\nrun folder: {result.run_dir}\ntry it:     pretrained generate {prompt!r} "
@@ -233,7 +244,12 @@ def finetune(
     ] = False,
     method: Annotated[
         str,
-        typer.Option("--method", help="lora, qlora (4-bit, CUDA) or full.", rich_help_panel=METHOD),
+        typer.Option(
+            "--method",
+            help="lora, qlora (4-bit, CUDA), full, or dpo / orpo (preference pairs: "
+            "prompt/chosen/rejected fields; a LoRA adapter).",
+            rich_help_panel=METHOD,
+        ),
     ] = "lora",
     lora_r: Annotated[
         int, typer.Option("--lora-r", help="LoRA rank.", rich_help_panel=METHOD)
@@ -255,13 +271,24 @@ def finetune(
         ),
     ] = None,
     gradient_checkpointing: Annotated[
-        bool,
+        bool | None,
         typer.Option(
-            "--gradient-checkpointing",
-            help="Recompute activations: less memory, ~30 % slower.",
+            "--gradient-checkpointing/--no-gradient-checkpointing",
+            help="Recompute activations: much less memory, ~25-35 % slower. "
+            "Default: on when the longest batch's activations would outweigh the weights.",
+            rich_help_panel=METHOD,
+            show_default=False,
+        ),
+    ] = None,
+    beta: Annotated[
+        float | None,
+        typer.Option(
+            "--beta",
+            help="dpo: strength of the pull towards the base model; orpo: weight of the "
+            "odds-ratio term (default 0.1).",
             rich_help_panel=METHOD,
         ),
-    ] = False,
+    ] = None,
     epochs: Annotated[
         float, typer.Option("--epochs", help="Passes over the training rows.", rich_help_panel=LOOP)
     ] = 1.0,
@@ -332,7 +359,7 @@ def finetune(
             help="Samples from held-out rows when no --sample-prompt.",
             rich_help_panel=EVAL,
         ),
-    ] = 10,
+    ] = 8,
     sample_max_new_tokens: Annotated[
         int,
         typer.Option(
@@ -340,7 +367,15 @@ def finetune(
             help="Token limit of each sample (the stop-rate limit).",
             rich_help_panel=EVAL,
         ),
-    ] = 128,
+    ] = 64,
+    eval_cache: Annotated[
+        bool,
+        typer.Option(
+            "--eval-cache/--no-eval-cache",
+            help="Reuse the evaluation before training of the same model, data and options.",
+            rich_help_panel=EVAL,
+        ),
+    ] = True,
     name: Annotated[
         str | None,
         typer.Option(
@@ -402,6 +437,7 @@ def finetune(
         lora_dropout=lora_dropout,
         target_modules=target_modules,
         gradient_checkpointing=gradient_checkpointing,
+        beta=beta,
         epochs=epochs,
         max_steps=max_steps,
         lr=lr,
@@ -415,6 +451,7 @@ def finetune(
         sample_prompts=tuple(sample_prompt or ()),
         num_samples=num_samples,
         sample_max_new_tokens=sample_max_new_tokens,
+        eval_cache=eval_cache,
         name=name,
         output_dir=output_dir,
         resume=resume,

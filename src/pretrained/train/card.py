@@ -13,7 +13,18 @@ from typing import Any
 from ..models.loading import read_run_config
 from .evaluate import SAMPLE_REPETITION_PENALTY
 
-_METHOD_NAMES = {"lora": "LoRA", "qlora": "QLoRA", "full": "full"}
+_METHOD_NAMES = {
+    "lora": "LoRA",
+    "qlora": "QLoRA",
+    "full": "full",
+    "dpo": "DPO (LoRA)",
+    "orpo": "ORPO (LoRA)",
+}
+_PAIR_METRICS = (
+    ("reward accuracy", "reward_accuracy", ".0%"),
+    ("reward margin", "reward_margin", ".3f"),
+    ("preference accuracy (chosen more likely)", "preference_accuracy", ".0%"),
+)
 
 
 def _summary(run_dir: Path) -> dict[str, Any]:
@@ -77,32 +88,8 @@ def _fmt(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def render(run_dir: str | Path, *, repo_id: str | None = None, variant: str | None = None) -> str:
-    """The card text. `variant`: adapter | merged | full (default: what the run produced)."""
-    from huggingface_hub import ModelCardData
-
-    run_dir = Path(run_dir)
-    config = read_run_config(run_dir) or {}
-    summary = _summary(run_dir)
-    base, data = config.get("base_model", {}), config.get("data", {})
-    method, training = config.get("method", {}), config.get("training", {})
-    resolved = config.get("resolved", {})
-    if variant is None:
-        variant = "full" if method.get("method") == "full" else "adapter"
-    before, after = summary.get("before") or {}, summary.get("after") or {}
-
-    base_id = base.get("hub_id") or base.get("name")
-    tags = ["pretrained", "text-generation", method.get("method", "lora")]
-    if variant == "adapter":
-        tags.append("peft")
-    card_data = ModelCardData(
-        base_model=base_id if base.get("hub_id") else None,
-        library_name="peft" if variant == "adapter" else "transformers",
-        pipeline_tag="text-generation",
-        tags=tags,
-        datasets=[data["name"]] if data.get("kind") == "hub" else None,
-    )
-    where = repo_id or str(run_dir)
+def _provenance(base: dict[str, Any], data: dict[str, Any]) -> tuple[str, str, str]:
+    """(how the base is named, where the data came from, what an example looks like)."""
     base_note = ""
     if base.get("source") == "embedded":
         base_note = (
@@ -122,10 +109,86 @@ def render(run_dir: str | Path, *, repo_id: str | None = None, variant: str | No
             f"prompt `{data.get('prompt_template')}` → completion field `{data.get('completion_field')}`"
             " + EOS (loss on the completion only)"
         )
+    elif data.get("format") == "preference":
+        shape = (
+            "prompt / chosen / rejected pairs, EOS appended to each completion (TRL's tokenization)"
+        )
     elif data.get("format") == "chat":
         shape = f"`{data.get('messages_field')}` rendered with the model's chat template (loss on assistant turns)"
     else:
         shape = f"`{data.get('template')}` + EOS"
+    return base_note, data_line, shape
+
+
+def _usage(repo_id: str | None, variant: str, prompt: str, where: str) -> list[str]:
+    lines: list[str] = []
+    lines += [
+        "## Usage",
+        "",
+        "```bash",
+        f'pretrained generate "{prompt.strip()}" --model {where}',
+        "```",
+        "",
+    ]
+    if repo_id:
+        lines += ["```python"]
+        if variant == "adapter":
+            lines += [
+                "from peft import AutoPeftModelForCausalLM",
+                "from transformers import AutoTokenizer",
+                "",
+                f'model = AutoPeftModelForCausalLM.from_pretrained("{repo_id}")',
+                f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")',
+            ]
+        else:
+            lines += [
+                "from transformers import AutoModelForCausalLM, AutoTokenizer",
+                "",
+                f'model = AutoModelForCausalLM.from_pretrained("{repo_id}")',
+                f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")',
+            ]
+        lines += [
+            f"inputs = tokenizer({prompt.strip()!r}, return_tensors='pt')",
+            "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=64)[0]))",
+            "```",
+            "",
+        ]
+    return lines
+
+
+def _card_data(base_id, base: dict, data: dict, method: dict, variant: str):
+    from huggingface_hub import ModelCardData
+
+    tags = ["pretrained", "text-generation", method.get("method", "lora")]
+    if variant == "adapter":
+        tags.append("peft")
+    card_data = ModelCardData(
+        base_model=base_id if base.get("hub_id") else None,
+        library_name="peft" if variant == "adapter" else "transformers",
+        pipeline_tag="text-generation",
+        tags=tags,
+        datasets=[data["name"]] if data.get("kind") == "hub" else None,
+    )
+    return card_data
+
+
+def render(run_dir: str | Path, *, repo_id: str | None = None, variant: str | None = None) -> str:
+    """The card text. `variant`: adapter | merged | full (default: what the run produced)."""
+
+    run_dir = Path(run_dir)
+    config = read_run_config(run_dir) or {}
+    summary = _summary(run_dir)
+    base, data = config.get("base_model", {}), config.get("data", {})
+    method, training = config.get("method", {}), config.get("training", {})
+    resolved = config.get("resolved", {})
+    if variant is None:
+        variant = "full" if method.get("method") == "full" else "adapter"
+    before, after = summary.get("before") or {}, summary.get("after") or {}
+
+    base_id = base.get("hub_id") or base.get("name")
+    card_data = _card_data(base_id, base, data, method, variant)
+    where = repo_id or str(run_dir)
+    base_note, data_line, shape = _provenance(base, data)
     samples = after.get("samples") or []
     prompt = samples[0]["prompt"] if samples else "Hello"
     lines = [
@@ -152,6 +215,7 @@ def render(run_dir: str | Path, *, repo_id: str | None = None, variant: str | No
         f"| perplexity | {_fmt(before.get('perplexity'), '.2f')} | {_fmt(after.get('perplexity'), '.2f')} |",
         f"| stop rate (samples ending with EOS) | {_fmt(before.get('stop_rate'), '.0%')} | "
         f"{_fmt(after.get('stop_rate'), '.0%')} |",
+        *_pair_rows(before, after),
         "",
     ]
     if (run_dir / "loss.png").exists():
@@ -191,37 +255,7 @@ def render(run_dir: str | Path, *, repo_id: str | None = None, variant: str | No
             text = " ".join(str(s.get("text", "")).split())
             lines.append(f"- `{s['prompt'].strip()}` → {text[:200]} *({end})*")
         lines.append("")
-    lines += [
-        "## Usage",
-        "",
-        "```bash",
-        f'pretrained generate "{prompt.strip()}" --model {where}',
-        "```",
-        "",
-    ]
-    if repo_id:
-        lines += ["```python"]
-        if variant == "adapter":
-            lines += [
-                "from peft import AutoPeftModelForCausalLM",
-                "from transformers import AutoTokenizer",
-                "",
-                f'model = AutoPeftModelForCausalLM.from_pretrained("{repo_id}")',
-                f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")',
-            ]
-        else:
-            lines += [
-                "from transformers import AutoModelForCausalLM, AutoTokenizer",
-                "",
-                f'model = AutoModelForCausalLM.from_pretrained("{repo_id}")',
-                f'tokenizer = AutoTokenizer.from_pretrained("{repo_id}")',
-            ]
-        lines += [
-            f"inputs = tokenizer({prompt.strip()!r}, return_tensors='pt')",
-            "print(tokenizer.decode(model.generate(**inputs, max_new_tokens=64)[0]))",
-            "```",
-            "",
-        ]
+    lines += _usage(repo_id, variant, prompt, where)
     libs = config.get("libraries") or {}
     lines += [
         "## Provenance",
@@ -231,6 +265,15 @@ def render(run_dir: str | Path, *, repo_id: str | None = None, variant: str | No
         "",
     ]
     return "\n".join(lines)
+
+
+def _pair_rows(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+    if after.get("reward_accuracy") is None and before.get("reward_accuracy") is None:
+        return []
+    return [
+        f"| {name} (held-out pairs) | {_fmt(before.get(key), fmt)} | {_fmt(after.get(key), fmt)} |"
+        for name, key, fmt in _PAIR_METRICS
+    ]
 
 
 def write(run_dir: str | Path, **kwargs: Any) -> Path:
