@@ -1,7 +1,7 @@
 import pytest
 import yaml
 
-from pretrained import runs
+from pretrained import runlog as runs
 from tests.helpers import assert_one_line_error
 from tests.train import helpers
 from tests.train.helpers import write_quotes

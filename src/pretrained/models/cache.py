@@ -39,12 +39,8 @@ def file_sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     memo[key] = digest.hexdigest()
-    atomic_write_text(memo_file, json.dumps(memo, indent=0))
+    atomic_write(memo_file, json.dumps(memo, indent=0))
     return memo[key]
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, text)
 
 
 def publish_dir(tmp: Path, final: Path) -> Path:

@@ -17,7 +17,6 @@ from .cache import (
     ON_CLEAR,
     Prepared,
     _build_lock,
-    atomic_write_text,
     cache_entries,
     cached_build,
     clear_cache,
@@ -50,8 +49,6 @@ from .folders import (
 )
 from .gguf import gguf_model_dir, gguf_path, gguf_tokenizer_dir
 
-_first_line = first_line  # the name train/data.py imports
-
 __all__ = [
     "DEVICES",
     "DTYPES",
@@ -60,8 +57,6 @@ __all__ = [
     "Prepared",
     "QUANTIZE",
     "_build_lock",
-    "_first_line",
-    "atomic_write_text",
     "cache_entries",
     "cached_build",
     "check_device",

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from .. import runs
+from .. import runlog as runs
 from ..errors import EmptyInputError, InvalidOptionError
 
 MAX_DOCUMENTS = 1000  # passages in one call from the CLI or the API (Cohere's recommended cap)

@@ -154,9 +154,9 @@ def _task_table() -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
         }
     aliases = _aliases()
     if path is not None:
-        from ..models.loading import atomic_write_text
+        from .._util import atomic_write
 
-        atomic_write_text(path, json.dumps({"tasks": tasks, "aliases": aliases}, indent=1))
+        atomic_write(path, json.dumps({"tasks": tasks, "aliases": aliases}, indent=1))
     return tasks, aliases
 
 

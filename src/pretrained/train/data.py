@@ -90,7 +90,7 @@ def _read(target: str, *, builder: str | None, split: str, what: str):
     """load_dataset with our errors: unknown split → usage error, parse failure → unreadable."""
     from datasets import load_dataset
 
-    from ..models.loading import _first_line
+    from .._util import first_line as _first_line
 
     try:
         with _quiet_datasets():

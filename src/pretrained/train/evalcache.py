@@ -80,8 +80,8 @@ def load(entry: str | None) -> Evaluation | None:
 def store(entry: str | None, evaluation: Evaluation) -> None:
     if entry is None:
         return
-    from ..models.loading import atomic_write_text
+    from .._util import atomic_write
 
     path = folder() / f"{entry}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(evaluation.to_dict(), default=str))
+    atomic_write(path, json.dumps(evaluation.to_dict(), default=str))

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import runs
+from .. import runlog as runs
 from ..errors import InputError, QuantizationUnavailableError
 from . import data as data_mod
 from . import rundir
@@ -501,7 +501,7 @@ def measured_memory(run: Run) -> dict[str, Any]:
 def record_failure(run: Run, exc: BaseException) -> None:
     """Whatever stopped the run (KeyboardInterrupt from Ctrl-C or SIGTERM, an exception),
     metrics.json says so, with the phase and the step it reached."""
-    from ..models.loading import _first_line
+    from .._util import first_line as _first_line
 
     if run.summary is None:
         return

@@ -76,15 +76,15 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
 def write_yaml(path: Path, data: dict[str, Any]) -> None:
     import yaml
 
-    from ..models.loading import atomic_write_text
+    from .._util import atomic_write
 
-    atomic_write_text(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
+    atomic_write(path, yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100))
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    from ..models.loading import atomic_write_text
+    from .._util import atomic_write
 
-    atomic_write_text(path, json.dumps(data, indent=2, default=str) + "\n")
+    atomic_write(path, json.dumps(data, indent=2, default=str) + "\n")
 
 
 class Summary:

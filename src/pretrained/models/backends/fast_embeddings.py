@@ -464,7 +464,7 @@ def _unsupported(name: str) -> str | None:
 
 def _remember_unsupported(name: str, reason: str) -> None:
     from ... import settings
-    from ..loading import atomic_write_text
+    from ..._util import atomic_write
 
     path = settings.cache_dir() / UNSUPPORTED_FILE
     try:
@@ -472,7 +472,7 @@ def _remember_unsupported(name: str, reason: str) -> None:
     except (OSError, ValueError):
         memo = {}
     memo[name] = {"reason": reason, "versions": _versions()}
-    atomic_write_text(path, json.dumps(memo, indent=1) + "\n")
+    atomic_write(path, json.dumps(memo, indent=1) + "\n")
 
 
 def load_fast_embedder(
