@@ -25,6 +25,7 @@ from typing import Any, Literal
 from .. import runlog
 from ..errors import InvalidOptionError, JobError
 from ..models.load_options import LoadOptions
+from ..models.registry import ModelFormat, ModelSource
 from ..options import option, reject_unknown, validate
 from .batch_tasks import BatchTask, ModelSpec, get_task, schema
 from .chunks import process_chunk
@@ -130,12 +131,15 @@ def _pin_model(task: BatchTask, name: str | None, revision: str | None, load_opt
     from ..models.registry import resolve
 
     resolved = resolve(name, task=task.registry_task, revision=revision)
-    if resolved.format in ("ctranslate2", "onnx") and resolved.source != "hub":
+    if (
+        resolved.format in (ModelFormat.CTRANSLATE2, ModelFormat.ONNX)
+        and resolved.source != ModelSource.HUB
+    ):
         # CTranslate2 / ONNX folders: their model.bin is not pickle; nothing to convert
         prepared = Prepared(resolved.path, None)
     else:
         prepared = prepare(resolved, trust_pickle=bool(load_options.get("trust_pickle")))
-    pinned = prepared.revision if resolved.source == "hub" else revision
+    pinned = prepared.revision if resolved.source == ModelSource.HUB else revision
     identity: dict[str, Any] = {"id": resolved.id, "revision": prepared.revision}
     if prepared.revision is None and prepared.path is not None:
         # a local folder or embedded package: its weights' names and sizes stand for a revision

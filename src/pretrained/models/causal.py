@@ -20,7 +20,7 @@ from .devices import (
     quiet_transformers,
 )
 from .folders import LoadedLM, prepare
-from .registry import ResolvedModel
+from .registry import ModelFormat, ResolvedModel
 
 
 def load_causal_lm(
@@ -44,7 +44,12 @@ def load_causal_lm(
 
     start = time.time()
     import_seconds = start - began
-    if resolved.format in ("sentence-transformers", "ctranslate2", "diffusers", "espeak"):
+    if resolved.format in (
+        ModelFormat.SENTENCE_TRANSFORMERS,
+        ModelFormat.CTRANSLATE2,
+        ModelFormat.DIFFUSERS,
+        ModelFormat.ESPEAK,
+    ):
         raise UnsupportedModelError(
             f"{resolved.label} is a {resolved.format} model, not a text-generation model",
             hint="pick a causal language model, e.g. --model smollm2-135m-instruct",

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidOptionError, ModelNotServedError, PretrainedError
+from ..models.registry import ModelSource
 
 log = logging.getLogger("pretrained.serve")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -70,7 +71,7 @@ def adapter_folder(source: str, base_ids: set[str] | None = None) -> Path:
 
     try:
         resolved = resolve(source)
-        if resolved.source == "hub":
+        if resolved.source == ModelSource.HUB:
             from ..models import hub
 
             folder = hub.download(resolved.hub_id, resolved.revision, fmt="peft-adapter").path

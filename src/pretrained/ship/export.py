@@ -42,6 +42,7 @@ from .. import runlog as runs
 from ..errors import ExportError, InvalidOptionError, UnsupportedModelError
 from ..models.backends.fast_tokenizer import TOKENIZER_FILES
 from ..models.backends.onnx_export import torch_to_onnx
+from ..models.registry import ModelFormat
 
 FORMATS = ("onnx", "ct2", "gguf")
 KINDS = ("auto", "embed", "classify", "generate")
@@ -202,12 +203,12 @@ def _source(model: str, revision: str | None, options: ExportOptions, trust: dic
 
     resolved = resolve(model, task="text-generation", revision=revision)
     label = resolved.alias or resolved.id
-    if resolved.format == "ctranslate2" or resolved.format == "onnx":
+    if resolved.format == ModelFormat.CTRANSLATE2 or resolved.format == ModelFormat.ONNX:
         raise UnsupportedModelError(
             f"{resolved.label} is already an export ({resolved.format})",
             hint="export the original model (a Hub id, alias or a folder with safetensors)",
         )
-    if resolved.format in ("peft-adapter", "finetune-run"):
+    if resolved.format in (ModelFormat.PEFT_ADAPTER, ModelFormat.FINETUNE_RUN):
         folder = _merge_adapter(resolved, **trust)
         return _Source(folder, "generate", label, None, cleanup=[folder])
     prepared = prepare(resolved, trust_pickle=trust["trust_pickle"])

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import AuthError, InvalidOptionError, NetworkError, UsageError
+from ..models.registry import ModelFormat, ModelSource
 from . import space_apps
 
 SPACE_TASKS = tuple(space_apps.TASKS)
@@ -123,14 +124,14 @@ def export_space(
         )
     _, _, registry_task, packages = space_apps.TASKS[task]
     resolved = resolve(model, task=registry_task, revision=revision)
-    if resolved.source == "local" or not resolved.hub_id:
+    if resolved.source == ModelSource.LOCAL or not resolved.hub_id:
         raise UsageError(
             f"'{resolved.name}' is a local model; a Space loads its model from the Hub",
             hint="push the model first (hf upload NAME FOLDER), then pass its Hub id with --model",
         )
     item = entry(resolved.alias) if resolved.alias else None
     embedded = (item.package, item.subpath) if item and item.package and revision is None else None
-    if embedded and item.format == "gguf":
+    if embedded and item.format == ModelFormat.GGUF:
         packages = (*packages, "gguf")
     target = Path(out).expanduser()
     if target.exists() and (not target.is_dir() or any(target.iterdir())) and not force:

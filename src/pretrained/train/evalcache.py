@@ -18,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from ..models.registry import ModelSource
 from .evaluate import SAMPLE_REPETITION_PENALTY, Evaluation
 from .template import Example
 
@@ -39,7 +40,7 @@ def model_hash(resolved: Any, loaded_revision: str | None) -> str | None:
         found = calibrate.content_revision(resolved)
         if found:
             return found
-    return loaded_revision if resolved.source == "hub" else None
+    return loaded_revision if resolved.source == ModelSource.HUB else None
 
 
 def examples_hash(examples: list[Example]) -> str:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ResumeMismatchError, RunExistsError
+from ..models.registry import ModelSource
 from .options import FinetuneOptions
 
 LIBRARIES = (
@@ -132,9 +133,9 @@ def _trim_metrics(path: Path, step: int) -> None:
 
 def base_name(resolved) -> str:
     """How to name the base model again later: the alias for embedded models, else the id."""
-    if resolved.source == "embedded":
+    if resolved.source == ModelSource.EMBEDDED:
         return resolved.alias
-    if resolved.source == "local":
+    if resolved.source == ModelSource.LOCAL:
         return str(resolved.path / resolved.file if resolved.file else resolved.path)
     return resolved.hub_id
 
@@ -153,7 +154,7 @@ def build_config(
         "revision": resolved.revision,
         "resolved_revision": loaded.revision,
         "path": str(resolved.path / resolved.file if resolved.file else resolved.path)
-        if resolved.source == "local"
+        if resolved.source == ModelSource.LOCAL
         else None,
     }
     src = records.source
@@ -273,7 +274,7 @@ def save_weights(net, tokenizer, run_dir: Path, method: str, resolved, loaded) -
     # peft records the folder the base was read from (a cache path for converted models);
     # record how to find the base again instead: the Hub id (or the local path) and its revision.
     config.base_model_name_or_path = resolved.hub_id or base_name(resolved)
-    config.revision = loaded.revision if resolved.source == "hub" else None
+    config.revision = loaded.revision if resolved.source == ModelSource.HUB else None
     # no resized embeddings to save (pad = EOS, no tokens added); "auto" would look the base's
     # config up on the Hub to find out, and warn when offline
     net.save_pretrained(target, safe_serialization=True, save_embedding_layers=False)

@@ -15,7 +15,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from ..._util import first_line
 from ...errors import InvalidOptionError, ModelLoadError, UnsupportedModelError
-from ..registry import ModelSource, ResolvedModel
+from ..registry import ModelFormat, ModelSource, ResolvedModel
 
 
 @runtime_checkable
@@ -121,7 +121,10 @@ def create_embedder(
 
     name = check_engine(engine)
     device = check_device(device)
-    if resolved.format in ("onnx", "ctranslate2") and resolved.source == ModelSource.LOCAL:
+    if (
+        resolved.format in (ModelFormat.ONNX, ModelFormat.CTRANSLATE2)
+        and resolved.source == ModelSource.LOCAL
+    ):
         return load_sentence_transformer(resolved, device=device)  # an export: its own runtime
     if name == "sentence-transformers":
         return load_sentence_transformer(
@@ -163,12 +166,15 @@ def load_sentence_transformer(
     """Load an embedding model from the embedded package, the Hub (safe download) or a folder."""
     from ..loading import check_local_weights, choose_device, prepare, quiet_transformers
 
-    if resolved.format in ("onnx", "ctranslate2") and resolved.source == ModelSource.LOCAL:
+    if (
+        resolved.format in (ModelFormat.ONNX, ModelFormat.CTRANSLATE2)
+        and resolved.source == ModelSource.LOCAL
+    ):
         # an embedding export written by `pretrained export`: its own runtime
         from .portable import PortableEmbedder
 
         return PortableEmbedder(resolved.path, resolved.id)  # type: ignore[return-value]
-    if resolved.format in ("gguf", "ctranslate2", "peft-adapter"):
+    if resolved.format in (ModelFormat.GGUF, ModelFormat.CTRANSLATE2, ModelFormat.PEFT_ADAPTER):
         raise UnsupportedModelError(
             f"{resolved.label} is a {resolved.format} model, not a sentence-embedding model",
             hint="use an embedding model, e.g. --model minilm-l6 or sentence-transformers/all-MiniLM-L6-v2",

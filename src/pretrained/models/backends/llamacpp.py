@@ -31,7 +31,7 @@ from typing import Any
 
 from ... import settings
 from ...errors import ModelLoadError, UnsupportedModelError, missing_dependency
-from ..registry import ResolvedModel
+from ..registry import ModelFormat, ResolvedModel
 from .base import (
     BackendOutput,
     Completion,
@@ -519,7 +519,7 @@ def load_text_backend(resolved: ResolvedModel, **options: Any) -> LlamaCppTextBa
 
     if not available():
         raise missing_dependency("xllamacpp", "fast")
-    if resolved.format != "gguf":
+    if resolved.format != ModelFormat.GGUF:
         raise UnsupportedModelError(
             f"the llama.cpp engine runs GGUF files; {resolved.label} is a {resolved.format} model",
             hint="use --engine auto (it picks an engine that fits) or --engine transformers",

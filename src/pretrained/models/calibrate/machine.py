@@ -13,7 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..registry import ResolvedModel
+from ..registry import ModelFormat, ModelSource, ResolvedModel
 
 # Bump when the canary, its texts, its thresholds or the timing change: old verdicts are then
 # ignored.
@@ -79,9 +79,9 @@ def content_revision(resolved: ResolvedModel) -> str | None:
     from ..backends.ctranslate2 import _folder_fingerprint
     from ..loading import file_sha256, gguf_path, prepare
 
-    if resolved.format == "gguf":
+    if resolved.format == ModelFormat.GGUF:
         return f"sha256:{file_sha256(gguf_path(resolved))}"
-    if resolved.source == "hub":
+    if resolved.source == ModelSource.HUB:
         return prepare(resolved, tokenizer_only=True).revision
     if resolved.path is not None and resolved.path.is_dir():
         return _folder_fingerprint(resolved.path)

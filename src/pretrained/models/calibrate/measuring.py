@@ -20,7 +20,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ...errors import PretrainedError
-from ..registry import ResolvedModel
+from ..registry import ModelFormat, ModelSource, ResolvedModel
 from . import canary
 from .results import NOT_CHECKED, REFERENCE, WORKLOADS, Trial, Verdict, by_speed, summary_line
 
@@ -38,7 +38,7 @@ def candidates(resolved: ResolvedModel) -> list[Trial]:
     trials = []
     if ctranslate2.available():
         trials += [Trial("ctranslate2", ct) for ct in ctranslate2.cpu_compute_types()]
-    if resolved.format == "gguf" and llamacpp.available():
+    if resolved.format == ModelFormat.GGUF and llamacpp.available():
         from ..loading import gguf_path
 
         trials.append(Trial("llama.cpp", llamacpp.quant_name(gguf_path(resolved))))
@@ -49,9 +49,9 @@ def _encoder_decoder(resolved: ResolvedModel) -> bool:
     from ..backends.seq2seq import is_encoder_decoder
     from ..loading import prepare
 
-    if resolved.format != "transformers":
+    if resolved.format != ModelFormat.TRANSFORMERS:
         return False
-    folder = resolved.path if resolved.source == "local" else None
+    folder = resolved.path if resolved.source == ModelSource.LOCAL else None
     if folder is None:
         folder = prepare(resolved, tokenizer_only=True).path
     return bool(folder and folder.is_dir() and is_encoder_decoder(folder))
