@@ -383,10 +383,10 @@ def test_seeds_reproduce_and_vary(engine_backend):
 
 def test_num_return_sequences(engine_backend):
     kw = dict(temperature=1.0, top_k=0, max_new_tokens=8, num_return_sequences=3, seed=3)
-    r = pretrained.generate(["Hello", "Bye"], backend=engine_backend, **kw)
+    r = pretrained.generate_many(["Hello", "Bye"], backend=engine_backend, **kw)
     assert [len(x.completions) for x in r] == [3, 3]
     assert len(set(r[0].texts)) > 1
-    again = pretrained.generate(["Hello", "Bye"], backend=engine_backend, **kw)
+    again = pretrained.generate_many(["Hello", "Bye"], backend=engine_backend, **kw)
     assert [x.texts for x in again] == [x.texts for x in r]
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
-from ..models.calibrate import MIN_AGREEMENT, NEAR_TIE, PATH_MARGIN, _agrees, path_margins
+from ..models.calibrate.canary import MIN_AGREEMENT, NEAR_TIE, PATH_MARGIN, _agrees, path_margins
 
 
 def cut_reply(ids: list[int], eos: list[int], limit: int) -> list[int]:
@@ -215,7 +215,7 @@ def gguf_generation(folder, gguf_file, options, prompts, model_id: str) -> dict[
     from ..models.backends.fast_tokenizer import FastTokenizer
     from ..models.backends.llamacpp import LlamaCppTextBackend
     from ..models.backends.transformers import TransformersTextBackend
-    from ..models.calibrate import _Reference, next_token_picks
+    from ..models.calibrate.canary import _Reference, next_token_picks
     from ..models.loading import load_causal_lm
     from ..models.registry import resolve
 
