@@ -289,12 +289,15 @@ BERT_HEADS = {
     "mlm": ("BertForMaskedLM", None),
     "nli": ("BertForSequenceClassification", ["contradiction", "neutral", "entailment"]),
     "base": ("BertModel", None),
+    # a cross-encoder's shape: one relevance logit per (query, passage) pair
+    "cross-encoder": ("BertForSequenceClassification", ["relevance"]),
 }
 
 
 def bert_dir(path: Path, head: str) -> Path:
     """A tiny random BERT with a task head: ner (token classification), mlm (fill-mask),
-    nli (entailment labels, for zero-shot classification) or base (feature extraction)."""
+    nli (entailment labels, for zero-shot classification), cross-encoder (one relevance
+    logit, for rerank) or base (feature extraction)."""
     if (path / "config.json").exists():
         return path
     import torch

@@ -23,27 +23,9 @@ PASSAGES = [
 @pytest.fixture(scope="session")
 def tiny_cross_encoder(tmp_path_factory):
     """A tiny random BertForSequenceClassification with one output (a cross-encoder's shape)."""
-    import torch
-    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
-
     from tests import tiny
 
-    path = tmp_path_factory.mktemp("tiny-cross-encoder")
-    tiny.bert_tokenizer_dir(path)
-    tok = AutoTokenizer.from_pretrained(path)
-    config = BertConfig(
-        vocab_size=len(tok),
-        hidden_size=32,
-        num_hidden_layers=2,
-        num_attention_heads=2,
-        intermediate_size=64,
-        max_position_embeddings=64,
-        pad_token_id=tok.pad_token_id,
-        num_labels=1,
-    )
-    torch.manual_seed(0)
-    BertForSequenceClassification(config).save_pretrained(path)
-    return path
+    return tiny.bert_dir(tmp_path_factory.mktemp("tiny-cross-encoder"), "cross-encoder")
 
 
 # ------------------------------------------------------------------ splitting and checks
