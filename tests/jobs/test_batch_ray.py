@@ -70,6 +70,7 @@ def test_ray_two_workers_match_local_then_resume_across_engines(
     result = cli(*_args(prompts, whole, tiny_gpt2_dir, "--executor", "ray", "-q"))
     assert result.exit_code == 0, result.stderr
     assert _rows(whole) == reference
+    assert signal.getsignal(signal.SIGTERM) == signal.SIG_DFL  # ray.init's handler is gone
 
 
 def test_ray_cannot_join_a_missing_cluster(cli, prompts, tmp_path, tiny_gpt2_dir):

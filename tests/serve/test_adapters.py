@@ -223,3 +223,18 @@ def test_an_adapter_from_the_hub(fake_hub, tiny_llama_dir, adapters):
         assert tuned.status_code == 200, tuned.text
         text = tuned.json()["choices"][0]["message"]["content"]
         assert text != base.json()["choices"][0]["message"]["content"]
+
+
+def test_a_stopped_server_leaves_the_plain_base_for_later_loads(tiny_llama_dir, adapters):
+    """peft layers adapters onto the served model in place: once the server stops, the process's
+    model cache must not hand that layered model to the next load() of the base."""
+    import openai
+
+    from pretrained.models import load
+
+    with LiveServer(_server(tiny_llama_dir, {"a": adapters["a"]})) as live:
+        _say(openai.OpenAI(base_url=live.url + "/v1", api_key="x"), f"{tiny_llama_dir}:a")
+        layered = load(str(tiny_llama_dir), task="text-generation", engine="transformers")
+        assert type(layered.model).__name__.startswith("Peft")  # the server's shared model
+    after = load(str(tiny_llama_dir), task="text-generation", engine="transformers")
+    assert after is not layered and not type(after.model).__name__.startswith("Peft")

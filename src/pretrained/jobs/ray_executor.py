@@ -175,8 +175,13 @@ def _quiet_ray_data(ray) -> None:
 
 def run_on_ray(job, pending: list[int], commit, options, status) -> dict[str, Any]:
     """Process the pending chunks on Ray; commit each as it arrives. → what the workers served."""
+    import signal
+    import threading
+
     ray = _import_ray()
-    started = _connect(ray, options, status)
+    main = threading.current_thread() is threading.main_thread()
+    sigterm = signal.getsignal(signal.SIGTERM) if main else None
+    started = _connect(ray, options, status)  # ray.init installs its own SIGTERM handler …
     try:
         _quiet_ray_data(ray)
         from ray.data import ActorPoolStrategy
@@ -224,3 +229,5 @@ def run_on_ray(job, pending: list[int], commit, options, status) -> dict[str, An
     finally:
         if started:
             ray.shutdown()
+        if main and sigterm is not None:
+            signal.signal(signal.SIGTERM, sigterm)  # … which must not outlive the job

@@ -287,6 +287,14 @@ def load_transcriber(
     )
 
 
+def take_private(backend: Any) -> None:
+    """Take a backend out of the shared cache: its model was changed in place (a server
+    layered adapters on it), so no later load() in this process may be handed it."""
+    with _lock:
+        for key in [k for k, v in _loaded.items() if v is backend]:
+            del _loaded[key]
+
+
 def unload_all() -> None:
     with _lock:
         _loaded.clear()

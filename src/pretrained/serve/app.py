@@ -96,6 +96,7 @@ def create_app(config: ServeConfig | None = None, *, backends: dict[str, Any] | 
             for batcher in server.batchers.values():
                 await batcher.close()
             server.executor.shutdown(wait=False, cancel_futures=True)
+            server.pool.close()
 
     middleware = _middleware(config, server)
     app = FastAPI(

@@ -150,6 +150,18 @@ class ModelPool:
             return None  # adapters still to load onto it: that happens in a worker thread
         return view(self, task, requested, self.loaded_base(task))
 
+    def close(self) -> None:
+        """The server stops: a base that adapters were layered on (in place, by peft) leaves
+        the process's model cache, so a later load() in this process gets the plain model."""
+        if self.adapters is None:
+            return
+        from ..models import take_private
+        from .adapters import TASKS as LAYERED
+
+        for task in LAYERED:
+            if task in self.served and self.served[task].backend is not None:
+                take_private(self.served[task].backend)
+
     def loaded_base(self, task: str) -> Any:
         served = self.served.get(task)
         return served.backend if served is not None else None
