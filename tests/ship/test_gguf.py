@@ -176,6 +176,10 @@ def test_gguf_export_of_a_fine_tuning_run(cli, tiny_llama_dir, tmp_path):
     assert exported.exit_code == 0, exported.stderr
     data = exported.json()
     assert data["passed"] and data["kind"] == "generate"
+    # the parity check runs the prompts the run's own evaluation sampled ("Quote by …:")
+    sampled = json.loads((run_dir / "metrics.json").read_text())["after"]["samples"]
+    checked = [row["prompt"] for row in data["parity"]["greedy"]]
+    assert sampled[0]["prompt"] in checked and checked[0].startswith("Quote by")
     # a plain-text run: its GGUF carries no chat template and its Modelfile continues prompts
     assert data["parity"]["eos"]["tokens"] == ["<|im_end|>"]
     assert 'TEMPLATE """{{ .Prompt }}"""' in (out / "Modelfile").read_text()

@@ -115,3 +115,44 @@ def test_transformed_logits_fall_back_to_the_models_own_loss(tiny_llama_dir):
     assert split_head(loaded.model) is None
     parts, why = check_chunked(loaded.model, _batch(loaded.tokenizer))
     assert parts is None and "own loss" in why
+
+
+@pytest.mark.parametrize("own_head", [False, True])
+def test_a_batch_mostly_padding_runs_as_length_groups_with_the_same_loss_and_gradients(
+    tiny_llama_dir, own_head
+):
+    """One long example among short ones: cut into length groups, the summed loss and the
+    gradients are those of the whole padded batch."""
+    import torch
+
+    from pretrained.models.loading import load_causal_lm
+    from pretrained.models.registry import resolve
+    from pretrained.train import methods
+    from pretrained.train.loss import causal_lm_nll, length_groups, split_head
+    from pretrained.train.template import IGNORE, Collator
+
+    loaded = load_causal_lm(resolve(str(tiny_llama_dir)), device="cpu")
+    torch.manual_seed(0)
+    net, _ = methods.apply(loaded.model, "full")
+    net.eval()
+    tok = loaded.tokenizer
+    texts = ["word " * 60, "Hi there.", "A coconut is a fruit.", "Ok.", "Short one here."]
+    features = []
+    for i, text in enumerate(texts):
+        ids = tok(text)["input_ids"][:64] + [tok.eos_token_id]
+        features.append({"input_ids": ids, "labels": [IGNORE] * 2 + ids[2:] if i else list(ids)})
+    batch = Collator(tok.eos_token_id)(features)
+    groups = length_groups(batch)
+    assert len(groups) >= 2 and sum(g["input_ids"].shape[0] for g in groups) == len(texts)
+    assert sum(g["input_ids"].numel() for g in groups) < batch["input_ids"].numel() / 2
+    parts = None if own_head else split_head(net)
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    split, n = causal_lm_nll(net, batch, parts)
+    split_grads = torch.autograd.grad(split, trainable)
+    whole, n2 = causal_lm_nll(net, batch, parts, split=False)
+    whole_grads = torch.autograd.grad(whole, trainable)
+    assert n == n2 > 0 and split.item() == pytest.approx(whole.item(), rel=1e-5)
+    for a, b in zip(split_grads, whole_grads, strict=True):
+        assert torch.allclose(a, b, atol=1e-5, rtol=1e-4), (a - b).abs().max()
+    little = Collator(tok.eos_token_id)(features[1:3])  # similar lengths: left whole
+    assert length_groups(little) == [little]

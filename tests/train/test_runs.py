@@ -115,3 +115,24 @@ def test_completed_runs_record_the_estimated_and_measured_peak(quotes, tiny_gpt2
         memory["estimated_peak_bytes"] / memory["measured_peak_bytes"], rel=1e-2
     )
     assert result.memory == memory
+
+
+def test_a_run_that_got_worse_says_so():
+    """A preference run can reach a large reward margin while it unlearns stopping (measured
+    on the embedded model: stop rate 25 % → 0 %, held-out loss 3.76 → 4.28): warned, not left
+    to the table."""
+    from pretrained.train.evaluate import Evaluation
+    from pretrained.train.options import FinetuneResult
+
+    def result(before, after):
+        return FinetuneResult("completed", None, "m", None, {}, None, before=before, after=after)
+
+    worse = result(
+        Evaluation(eval_loss=3.76, stop_rate=0.25), Evaluation(eval_loss=4.28, stop_rate=0.0)
+    )
+    lines = worse.warnings()
+    assert len(lines) == 2 and "25% → 0%" in lines[0] and "3.760 → 4.280" in lines[1]
+    better = result(
+        Evaluation(eval_loss=3.7, stop_rate=0.4), Evaluation(eval_loss=2.9, stop_rate=1.0)
+    )
+    assert better.warnings() == [] and result(None, None).warnings() == []

@@ -468,6 +468,8 @@ def finetune(
         print_json(result.to_dict())
     elif result.status == "completed":
         _print_summary(result)
+    for line in result.warnings():
+        note(f"warning: {line}")
     if result.status == "interrupted":
         info(
             f"stopped at step {result.steps}/{result.max_steps}; checkpoint: {result.checkpoint}. "

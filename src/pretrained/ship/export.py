@@ -33,7 +33,7 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,19 @@ SAMPLE_TEXTS = (
 )
 SAMPLE_PROMPTS = ("The capital of France is", "Once upon a time, there was a")
 EXPORT_FILE = "export.json"
+
+
+def default_prompts(model: str) -> tuple[str, ...]:
+    """The greedy parity prompts when --prompt is not given: for a fine-tuning run folder,
+    the prompts its evaluation sampled ("Quote by Oscar Wilde:"), so the check runs on what the
+    model was trained to do, plus one general prompt; else SAMPLE_PROMPTS."""
+    try:
+        metrics = json.loads((Path(model) / "metrics.json").read_text())
+        samples = (metrics.get("after") or metrics.get("before") or {}).get("samples") or []
+    except (OSError, ValueError, AttributeError):
+        return SAMPLE_PROMPTS
+    trained = list(dict.fromkeys(s["prompt"] for s in samples if s.get("prompt")))[:3]
+    return (*trained, SAMPLE_PROMPTS[0]) if trained else SAMPLE_PROMPTS
 
 
 @dataclass(frozen=True)
@@ -461,6 +474,8 @@ def export_model(
 ) -> ExportResult:
     """Export `model` and check the export against it. See the module docstring."""
     options = (options or ExportOptions()).validate()
+    if not options.prompts:
+        options = replace(options, prompts=default_prompts(model))
     status = on_status or (lambda message: None)
     began = time.perf_counter()
     out = Path(output) if output else default_output(model, options)

@@ -280,7 +280,32 @@ class FinetuneResult:
             "artifacts": self.artifacts,
             "timings": self.timings,
             "memory": self.memory,
+            "warnings": self.warnings(),
         }
+
+    def warnings(self) -> list[str]:
+        """What got worse from before to after training (a run can reach its reward margin or
+        its loss target and still have learned to ramble): said, never left to the table."""
+        b, a = self.before, self.after
+        if b is None or a is None:
+            return []
+        out = []
+        if (
+            b.stop_rate is not None
+            and a.stop_rate is not None
+            and a.stop_rate <= b.stop_rate - 0.25
+        ):
+            out.append(
+                f"the model stops less often after training (stop rate {b.stop_rate:.0%} → "
+                f"{a.stop_rate:.0%}): its replies may run on; try fewer steps or a lower --lr "
+                "(preference runs: a smaller --beta, or --method orpo)"
+            )
+        if b.eval_loss and a.eval_loss is not None and a.eval_loss > 1.05 * b.eval_loss:
+            out.append(
+                f"held-out loss rose ({b.eval_loss:.3f} → {a.eval_loss:.3f}): the model fits "
+                "held-out text worse than before; read the samples before you ship it"
+            )
+        return out
 
     def table(self) -> list[tuple[str, str, str]]:
         """(metric, before, after) rows of the before/after table."""

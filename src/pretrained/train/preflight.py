@@ -250,20 +250,29 @@ def choose_checkpointing(
     return False, f"auto: activations of the longest batch ≈ {plain / 2**20:.0f} MiB"
 
 
+def longest_batch_positions(lengths: list[int], rows: int) -> int:
+    """Positions of the heaviest batch: the longest rows together (batches are grouped by
+    length), run as causal_lm_nll runs it (length groups, so one long row pads little)."""
+    from .loss import padded_positions
+
+    return padded_positions(sorted(lengths, reverse=True)[:rows])
+
+
 def estimate_memory(
     model: Any, applied: Applied, batch_size: int, seq_len: int, gradient_checkpointing: bool,
-    chunked: bool,
+    chunked: bool, positions: int | None = None,
 ) -> dict[str, int]:  # fmt: skip
     """Peak resident memory of the process while training: what it holds now (libraries and
     the weights, touched by the timed step), + fp32 gradients and Adam moments of the trainable
-    weights, + the activations of the longest batch, + the loss's logits."""
+    weights, + the activations of the longest batch (`positions`, default batch × seq_len),
+    + the loss's logits."""
     now, peak_so_far = resident_bytes()
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     optimizer = applied.trainable * (4 + 8)  # fp32 gradient + Adam's two moments
     param = next(model.parameters())
     element = param.element_size() if param.is_floating_point() else 2
     lora_per_layer = applied.wrapped // max(1, _shape(model.config)["layers"])
-    tokens = batch_size * seq_len
+    tokens = positions if positions is not None else batch_size * seq_len
     activations = activation_bytes(
         model.config, element, tokens, seq_len, gradient_checkpointing, lora_per_layer
     )
@@ -351,8 +360,9 @@ def build(
     )  # fmt: skip
     checkpointing = gradient_checkpointing[0]
     memory = estimate_memory(
-        model, applied, rows_per_batch, max(trained_lengths), checkpointing, loss[0] is not None
-    )
+        model, applied, rows_per_batch, max(trained_lengths), checkpointing, loss[0] is not None,
+        positions=longest_batch_positions(trained_lengths, rows_per_batch),
+    )  # fmt: skip
     return Preflight(
         data={
             **source,
