@@ -151,10 +151,21 @@ def _cached(key: tuple, factory) -> Any:
         return backend
 
 
-def load_speech(model: str | None = None, *, revision: str | None = None, **options: Any):
+def load_speech(
+    model: str | None = None,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    trust_remote_code: bool = False,
+    trust_pickle: bool = False,
+):
     """Load (or reuse) a text-to-speech backend: 'espeak-ng' (default) or a Hugging Face model."""
     from .backends.speech import create_speech_backend
 
+    options = _given(
+        device=device, dtype=dtype, trust_remote_code=trust_remote_code, trust_pickle=trust_pickle
+    )
     resolved = resolve(model, task="text-to-speech", revision=revision)
     key = (
         "speech",
@@ -166,21 +177,52 @@ def load_speech(model: str | None = None, *, revision: str | None = None, **opti
     return _cached(key, lambda: create_speech_backend(resolved, **options))
 
 
-def load_image_pipeline(model: str | None = None, *, revision: str | None = None, **options: Any):
+def load_image_pipeline(
+    model: str | None = None,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    quantize: str | None = None,
+    trust_remote_code: bool = False,
+    trust_pickle: bool = False,
+):
     """Load (or reuse) a diffusers text-to-image backend."""
     from .backends.diffusion import load_diffusion_backend
 
+    options = _given(
+        device=device,
+        dtype=dtype,
+        quantize=quantize,
+        trust_remote_code=trust_remote_code,
+        trust_pickle=trust_pickle,
+    )
     resolved = resolve(model, task="text-to-image", revision=revision)
     key = ("image", resolved.source, resolved.id, resolved.revision, tuple(sorted(options.items())))
     return _cached(key, lambda: load_diffusion_backend(resolved, **options))
 
 
 def load_pipeline(
-    task: str, model: str | None = None, *, revision: str | None = None, **options: Any
+    task: str,
+    model: str | None = None,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    trust_remote_code: bool = False,
+    trust_pickle: bool = False,
+    allow_untrained_head: bool = False,
 ):
     """Load (or reuse) a transformers pipeline backend for `task` (already normalized)."""
     from .backends.pipelines import load_pipeline_backend
 
+    options = _given(
+        device=device,
+        dtype=dtype,
+        trust_remote_code=trust_remote_code,
+        trust_pickle=trust_pickle,
+        allow_untrained_head=allow_untrained_head,
+    )
     resolved = resolve(model, task=task, revision=revision)
     key = (
         "pipeline",
@@ -191,6 +233,12 @@ def load_pipeline(
         tuple(sorted(options.items())),
     )
     return _cached(key, lambda: load_pipeline_backend(task, resolved, **options))
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    """The options that were given (not None, not False), as the cache key and the factory's
+    keyword arguments always saw them: the factory's own defaults apply to the rest."""
+    return {k: v for k, v in options.items() if v not in (None, False)}
 
 
 def _load_encoder(kind: str, task: str, factory: Any, model, revision, **options: Any):
