@@ -5,6 +5,11 @@
     >>> pretrained.tokenize("coconut").ids
     >>> pretrained.inspect("smollm2-135m-instruct").parameters
 
+Load options (revision, device, dtype, quantize, engine, trust_remote_code, trust_pickle) are
+keywords on every task here (`pretrained.embed(["hi"], device="cpu")`): they are split once
+from the task's own keywords into a `LoadOptions` (or given whole as `load_options=`), which
+the task hands to the models/ loaders; an unknown keyword is a one-line error.
+
 Everything is imported lazily: `import pretrained` is instant, torch loads on first use.
 """
 

@@ -1,6 +1,7 @@
 """Batch jobs: run a task over every row of a dataset, resumably, on one machine or on Ray.
 
-    run_batch("classify", "reviews.parquet", "labels.parquet", column="text")
+    run_batch("classify", "reviews.parquet", "labels.parquet", options=BatchOptions(column="text"),
+              load_options=LoadOptions(device="cpu"))
 
 The input is cut into chunks of `chunk_size` rows (chunk k = rows [k·N, (k+1)·N)). Each chunk
 is read, run through the model in batches of `batch_size`, and committed as one file (see

@@ -163,18 +163,11 @@ def load_speech(
     """Load (or reuse) a text-to-speech backend: 'espeak-ng' (default) or a Hugging Face model."""
     from .backends.speech import create_speech_backend
 
-    options = _given(
-        device=device, dtype=dtype, trust_remote_code=trust_remote_code, trust_pickle=trust_pickle
+    trust = {"trust_remote_code": trust_remote_code, "trust_pickle": trust_pickle}
+    factory = create_speech_backend
+    return _load_encoder(
+        "speech", "text-to-speech", factory, model, revision, device=device, dtype=dtype, **trust
     )
-    resolved = resolve(model, task="text-to-speech", revision=revision)
-    key = (
-        "speech",
-        resolved.source,
-        resolved.id,
-        resolved.revision,
-        tuple(sorted(options.items())),
-    )
-    return _cached(key, lambda: create_speech_backend(resolved, **options))
 
 
 def load_image_pipeline(
@@ -190,16 +183,11 @@ def load_image_pipeline(
     """Load (or reuse) a diffusers text-to-image backend."""
     from .backends.diffusion import load_diffusion_backend
 
-    options = _given(
-        device=device,
-        dtype=dtype,
-        quantize=quantize,
-        trust_remote_code=trust_remote_code,
-        trust_pickle=trust_pickle,
+    trust = {"trust_remote_code": trust_remote_code, "trust_pickle": trust_pickle}
+    options = {"device": device, "dtype": dtype, "quantize": quantize, **trust}
+    return _load_encoder(
+        "image", "text-to-image", load_diffusion_backend, model, revision, **options
     )
-    resolved = resolve(model, task="text-to-image", revision=revision)
-    key = ("image", resolved.source, resolved.id, resolved.revision, tuple(sorted(options.items())))
-    return _cached(key, lambda: load_diffusion_backend(resolved, **options))
 
 
 def load_pipeline(
@@ -216,29 +204,10 @@ def load_pipeline(
     """Load (or reuse) a transformers pipeline backend for `task` (already normalized)."""
     from .backends.pipelines import load_pipeline_backend
 
-    options = _given(
-        device=device,
-        dtype=dtype,
-        trust_remote_code=trust_remote_code,
-        trust_pickle=trust_pickle,
-        allow_untrained_head=allow_untrained_head,
-    )
-    resolved = resolve(model, task=task, revision=revision)
-    key = (
-        "pipeline",
-        task,
-        resolved.source,
-        resolved.id,
-        resolved.revision,
-        tuple(sorted(options.items())),
-    )
-    return _cached(key, lambda: load_pipeline_backend(task, resolved, **options))
-
-
-def _given(**options: Any) -> dict[str, Any]:
-    """The options that were given (not None, not False), as the cache key and the factory's
-    keyword arguments always saw them: the factory's own defaults apply to the rest."""
-    return {k: v for k, v in options.items() if v not in (None, False)}
+    trust = {"trust_remote_code": trust_remote_code, "trust_pickle": trust_pickle}
+    factory = functools.partial(load_pipeline_backend, task)
+    options = {"device": device, "dtype": dtype, "allow_untrained_head": allow_untrained_head}
+    return _load_encoder(f"pipeline:{task}", task, factory, model, revision, **options, **trust)
 
 
 def _load_encoder(kind: str, task: str, factory: Any, model, revision, **options: Any):
