@@ -5,6 +5,11 @@
     >>> pretrained.tokenize("coconut").ids
     >>> pretrained.inspect("smollm2-135m-instruct").parameters
 
+Load options (revision, device, dtype, quantize, engine, trust_remote_code, trust_pickle) are
+keywords on every task here (`pretrained.embed(["hi"], device="cpu")`): they are split once
+from the task's own keywords into a `LoadOptions` (or given whole as `load_options=`), which
+the task hands to the models/ loaders; an unknown keyword is a one-line error.
+
 Everything is imported lazily: `import pretrained` is instant, torch loads on first use.
 """
 
@@ -115,38 +120,54 @@ __all__ = [
 ]
 
 
-def generate(prompt: str, model: str | None = None, *, backend=None, **kwargs: Any):
+def generate(
+    prompt: str, model: str | None = None, *, backend=None, load_options=None, **kwargs: Any
+):
     """Generate text from one prompt (→ GenerateResult). Knobs (temperature, max_new_tokens,
     top_k, top_p, stop, seed, system …) and load options (revision, device, dtype, quantize,
-    engine …) are keyword arguments."""
+    engine …) are keyword arguments; they are split once into GenerateOptions and a
+    LoadOptions (also accepted whole as `load_options=`), and an unknown one is an error
+    naming the known ones."""
     from .tasks.generate import generate as _generate
 
-    options, load_options = _split(kwargs)
-    return _generate(prompt, model, options, backend=backend, **load_options)
+    options, load = _split(kwargs, load_options)
+    return _generate(prompt, model, options, backend=backend, load_options=load)
 
 
-def generate_many(prompts: list[str], model: str | None = None, *, backend=None, **kwargs: Any):
-    """Generate from each prompt of a list, batched (→ list of GenerateResult)."""
+def generate_many(
+    prompts: list[str], model: str | None = None, *, backend=None, load_options=None, **kwargs: Any
+):
+    """Generate from each prompt of a list, batched (→ list of GenerateResult); keywords as
+    in generate()."""
     from .tasks.generate import generate_many as _generate_many
 
-    options, load_options = _split(kwargs)
-    return _generate_many(prompts, model, options, backend=backend, **load_options)
+    options, load = _split(kwargs, load_options)
+    return _generate_many(prompts, model, options, backend=backend, load_options=load)
 
 
-def stream(prompt: str, model: str | None = None, *, backend=None, **kwargs: Any):
+def stream(
+    prompt: str, model: str | None = None, *, backend=None, load_options=None, **kwargs: Any
+):
     """Iterate over text pieces as they are generated; `.result` holds the totals afterwards."""
     from .tasks.generate import stream as _stream
 
-    options, load_options = _split(kwargs)
-    return _stream(prompt, model, options, backend=backend, **load_options)
+    options, load = _split(kwargs, load_options)
+    return _stream(prompt, model, options, backend=backend, load_options=load)
 
 
-def chat(messages: list[dict[str, str]], model: str | None = None, *, backend=None, **kwargs: Any):
+def chat(
+    messages: list[dict[str, str]],
+    model: str | None = None,
+    *,
+    backend=None,
+    load_options=None,
+    **kwargs: Any,
+):
     """One assistant reply to OpenAI-style messages [{"role": "user", "content": "Hi"}]."""
     from .tasks.chat import chat as _chat
 
-    options, load_options = _split(kwargs)
-    return _chat(messages, model, options, backend=backend, **load_options)
+    options, load = _split(kwargs, load_options)
+    return _chat(messages, model, options, backend=backend, load_options=load)
 
 
 def tokenize(text: str, model: str | None = None, **kwargs: Any):
@@ -171,12 +192,55 @@ def finetune(data: str, model: str | None = None, *, options=None, reporter=None
     return _finetune(data, model, options, reporter=reporter)
 
 
-def _split(kwargs: dict[str, Any]):
+def _split(kwargs: dict[str, Any], load_options=None):
+    """Generation keywords → (GenerateOptions, LoadOptions), split once."""
     from .models.load_options import LoadOptions
+    from .options import names, reject_unknown
     from .tasks.generate import GenerateOptions
 
+    reject_unknown(kwargs, [*names(GenerateOptions), *LoadOptions.keys()], "generate")
     load, knobs = LoadOptions.split(kwargs)
-    return GenerateOptions.from_kwargs(**knobs), load.kwargs()
+    return GenerateOptions.from_kwargs(**knobs), _merge(load_options, load)
+
+
+def _merge(given, keywords):
+    """A LoadOptions passed whole, with the load keywords given beside it on top."""
+    from dataclasses import replace
+
+    if given is None:
+        return keywords
+    return replace(given, **keywords.given())
+
+
+# tasks whose model loads by a LoadOptions: the front takes its fields as keywords too
+_WITH_LOAD_KEYWORDS = ("embed", "classify", "summarize", "ask", "speak", "imagine", "run", "rerank")
+_LOAD_KEYWORDS_DOC = """
+
+    Load options (revision, device, dtype, quantize, engine, trust_remote_code, trust_pickle)
+    may be given as keywords (`device="cpu"`) or whole as `load_options=LoadOptions(...)`;
+    an unknown keyword is an error naming the known ones."""
+
+
+def _with_load_keywords(task: Any) -> Any:
+    """`task(..., load_options=LoadOptions(device="cpu"))` called as `task(..., device="cpu")`:
+    the keywords are split once into the task's own and a LoadOptions."""
+    import functools
+    import inspect
+
+    from .models.load_options import LoadOptions
+    from .options import reject_unknown
+
+    own = inspect.signature(task).parameters
+
+    @functools.wraps(task)
+    def call(*args: Any, load_options: Any = None, **kwargs: Any) -> Any:
+        reject_unknown(kwargs, [*own, *LoadOptions.keys()], task.__name__)
+        load, rest = LoadOptions.split({k: v for k, v in kwargs.items() if k not in own})
+        rest.update({k: v for k, v in kwargs.items() if k in own})
+        return task(*args, load_options=_merge(load_options, load), **rest)
+
+    call.__doc__ = (task.__doc__ or "") + _LOAD_KEYWORDS_DOC
+    return call
 
 
 def __getattr__(name: str) -> Any:
@@ -186,6 +250,8 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'pretrained' has no attribute {name!r}")
     value = getattr(importlib.import_module(module), name)
+    if name in _WITH_LOAD_KEYWORDS:
+        value = _with_load_keywords(value)
     globals()[name] = value
     return value
 

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from pretrained.errors import EmptyInputError, InvalidOptionError, UnsupportedModelError, UsageError
+from pretrained.models.load_options import LoadOptions
 from pretrained.tasks.classify import ClassifyOptions, classify, embed_whole, parse_labels
 from pretrained.tasks.embed import EmbedOptions, embed
 from tests.textkit import HashingEmbedder, classifier_dir
@@ -167,8 +168,9 @@ def test_sequence_classifier_uses_its_own_labels(sentiment_dir):
         classify("text", model=str(sentiment_dir), options=ClassifyOptions(method="nli"))
     # --engine names an embedding engine: a classification head has none to pick
     with pytest.raises(UsageError, match="picks the embedding engine"):
-        classify("text", model=str(sentiment_dir), engine="onnx")
-    assert classify("text", model=str(sentiment_dir), engine="auto").engine == "transformers"
+        classify("text", model=str(sentiment_dir), load_options=LoadOptions(engine="onnx"))
+    auto = LoadOptions(engine="auto")
+    assert classify("text", model=str(sentiment_dir), load_options=auto).engine == "transformers"
 
 
 def test_nli_model_gives_zero_shot_labels(nli_dir):

@@ -95,6 +95,7 @@ def ask(
 
     Each answer sentence is checked against the passage it cites; an answer the passages do not
     support is replaced by a quote of the passage sentence that best answers the question."""
+    from ..models.load_options import LoadOptions
     from ..tasks.ask import Asker, AskOptions
 
     if backend not in BACKENDS:
@@ -120,9 +121,7 @@ def ask(
             )
         remote = OpenAIChatBackend(api_model, base_url=base_url)
         info(f"model: {api_model} at {remote.base_url} (OpenAI-compatible API)", quiet=status)
-    load = {
-        k: v for k, v in {"revision": revision, "device": device, "engine": engine}.items() if v
-    }
+    load = LoadOptions(revision=revision or None, device=device or None, engine=engine or None)
     asker = Asker(
         context or [],
         index=index,
@@ -131,7 +130,7 @@ def ask(
         model=model,
         embedding_model=embedding_model,
         reranker=reranker,
-        **load,
+        load_options=load,
     )
     many = file is not None
     for n, q in enumerate(questions):

@@ -206,18 +206,19 @@ def _run(
     **job: Any,
 ) -> None:
     from ..jobs.batch import BatchOptions, run_batch
+    from ..models.load_options import LoadOptions
 
     options = BatchOptions(**job).validate()
     view = _ProgressView(quiet=quiet)
-    load = {
-        "device": device,
-        "dtype": dtype,
-        "quantize": quantize,
-        "trust_remote_code": trust_remote_code or None,
-        "trust_pickle": trust_pickle or None,
-    }
-    if engine is not None:  # the inference engine (batch generate's --engine)
-        load["engine"] = engine
+    load = LoadOptions(
+        revision=revision,
+        device=device,
+        dtype=dtype,
+        quantize=quantize,
+        engine=engine,  # the inference engine (batch generate's --engine)
+        trust_remote_code=trust_remote_code,
+        trust_pickle=trust_pickle,
+    )
     try:
         result = run_batch(
             task,
@@ -225,11 +226,10 @@ def _run(
             output,
             task_options,
             model=model,
-            revision=revision,
             options=options,
             on_progress=view,
             on_status=view.status,
-            **load,
+            load_options=load,
         )
     finally:
         view.close()

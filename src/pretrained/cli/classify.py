@@ -151,6 +151,7 @@ def classify(
 ) -> None:
     """Label text: sentiment by default, or your own labels zero-shot. Says which model/method."""
     from ..models.backends.fast_embeddings import check_engine
+    from ..models.load_options import LoadOptions
     from ..models.loading import check_device
     from ..tasks.classify import ClassifyOptions, parse_labels
     from ..tasks.classify import classify as run
@@ -159,19 +160,13 @@ def classify(
         batch_size=batch_size, method=method, template=template, multi_label=multi_label
     ).validate()
     parse_labels(labels)  # bad labels fail before any model loads
-    load = {
-        "revision": revision,
-        "device": check_device(device) if device else None,
-        "engine": None if check_engine(engine) == "auto" else check_engine(engine),
-    }
-    load.update(
-        {
-            k: True
-            for k, v in (("trust_remote_code", trust_remote_code), ("trust_pickle", trust_pickle))
-            if v
-        }
+    load = LoadOptions(
+        revision=revision,
+        device=check_device(device) if device else None,
+        engine=None if check_engine(engine) == "auto" else check_engine(engine),
+        trust_remote_code=trust_remote_code,
+        trust_pickle=trust_pickle,
     )
-    load = {k: v for k, v in load.items() if v is not None}
     if file is not None and text is not None:
         raise UsageError(
             "give a TEXT or --file, not both", hint="pretrained classify --file reviews.csv"
@@ -185,7 +180,7 @@ def classify(
             raise UsageError("no text given", hint='pretrained classify "I love it" (or --file F)')
         if not text.strip():
             raise EmptyInputError("the text is empty", hint='pretrained classify "I love it"')
-        result = run(text, labels, model, options, **load)
+        result = run(text, labels, model, options, load_options=load)
         info(result.describe(), quiet=quiet)
         for warning in result.warnings:
             note(f"warning: {warning}", quiet=quiet)
@@ -216,7 +211,7 @@ def classify(
         with progress(total, "classifying", quiet=quiet) as advance:
             for block in _blocks(rows, BLOCK):
                 texts = [str(row.get(key) or "") for row in block]
-                result = run(texts, labels, model, options, on_progress=advance, **load)
+                result = run(texts, labels, model, options, on_progress=advance, load_options=load)
                 if not described:
                     info(result.describe(), quiet=quiet)
                     described = True

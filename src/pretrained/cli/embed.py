@@ -44,6 +44,7 @@ def embed(
 ) -> None:
     """Embed sources (chunked to fit the model) into an index, or print the vectors."""
     from ..models.backends.fast_embeddings import check_engine
+    from ..models.load_options import LoadOptions
     from ..models.loading import check_device
     from ..sources import from_text, load_text
     from ..tasks.embed import EmbedOptions, get_embedder
@@ -63,16 +64,15 @@ def embed(
             f"--chunk-tokens must be at least 8 (got {chunk_tokens})",
             hint="e.g. --chunk-tokens 200",
         )
-    load = {
-        "revision": revision,
-        "device": check_device(device) if device else None,
-        "engine": check_engine(engine_name),
-    }
-    load = {k: v for k, v in load.items() if v}
+    load = LoadOptions(
+        revision=revision or None,
+        device=check_device(device) if device else None,
+        engine=check_engine(engine_name) or None,
+    )
     documents = [load_text(s) for s in sources] + [
         from_text(t, source=f"--text {i + 1}") for i, t in enumerate(text or [])
     ]
-    engine = get_embedder(None, model, **load)
+    engine = get_embedder(None, model, load)
     info(
         f"embedding model: {engine.model_id} ({engine.dims} dims, reads {engine.max_tokens} "
         f"tokens, engine {engine.engine})",

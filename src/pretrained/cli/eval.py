@@ -122,6 +122,7 @@ def ask(
 ) -> None:
     """Print ask's accuracy, refusal rate and the retrieval's hit rate on your questions."""
     from ..errors import UsageError
+    from ..models.load_options import LoadOptions
     from ..tasks.ask import Asker, AskOptions
     from ..tasks.ask_eval import evaluate_ask, read_questions
 
@@ -133,8 +134,8 @@ def ask(
     total = len(read_questions(data))
     total = min(total, limit) if limit else total
     options = AskOptions(k=k, min_score=min_score, min_support=min_support).validate()
-    load = {key: v for key, v in {"device": device, "engine": engine}.items() if v}
-    asker = Asker(context, index=index, options=options, model=model, **load)
+    load = LoadOptions(device=device or None, engine=engine or None)
+    asker = Asker(context, index=index, options=options, model=model, load_options=load)
     with progress(total, "asking", quiet=quiet) as advance:
         result = evaluate_ask(data, asker, limit=limit, on_progress=advance)
     if json_out:

@@ -39,6 +39,7 @@ def rerank(
     quiet: o.Quiet = False,
 ) -> None:
     """Order passages by relevance to a query (cross-encoder when cached, else bi-encoder)."""
+    from ..models.load_options import LoadOptions
     from ..models.loading import check_device
     from ..sources import load_text
     from ..tasks.rerank import RerankOptions, check_inputs, choose_model, split_passages
@@ -50,11 +51,12 @@ def rerank(
     document = load_text(file)
     passages, used = split_passages(document.text, split)
     check_inputs(query, passages, options)
-    load = {"revision": revision, "device": check_device(device) if device else None}
-    load = {k: v for k, v in load.items() if v}
-    result = run(
-        query, passages, options, model=choose_model(model), trust_pickle=trust_pickle, **load
+    load = LoadOptions(
+        revision=revision or None,
+        device=check_device(device) if device else None,
+        trust_pickle=trust_pickle,
     )
+    result = run(query, passages, options, model=choose_model(model), load_options=load)
     if json_out:
         print_json({**result.to_dict(), "split": used})
         return

@@ -68,6 +68,7 @@ def run(
     quiet: o.Quiet = False,
 ) -> None:
     """Run any transformers pipeline task on text, an image, audio or video."""
+    from ..models.load_options import LoadOptions
     from ..tasks import run as task_module
     from ._text import text_argument
 
@@ -96,16 +97,16 @@ def run(
     silent = quiet or json_out
     label = model or "default model"
     with spinner(f"loading {label} for {name}…", quiet=silent):
-        backend = task_module.load_backend(
-            name,
-            model,
+        load = LoadOptions(
             revision=revision,
             device=device,
             dtype=dtype,
             engine=engine,
             trust_remote_code=trust_remote_code,
             trust_pickle=trust_pickle,
-            **({"allow_untrained_head": True} if allow_untrained_head else {}),
+        )
+        backend = task_module.load_backend(
+            name, model, load, allow_untrained_head=allow_untrained_head
         )
     default = "" if model else " [default for this task; --model to change]"
     info(

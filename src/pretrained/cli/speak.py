@@ -58,6 +58,7 @@ def speak(
 ) -> None:
     """Turn text into speech (default: espeak-ng, offline and instant but not a neural voice)."""
     from ..media import AUDIO_FORMATS, check_output
+    from ..models.load_options import LoadOptions
     from ..models.registry import resolve
     from ..tasks import speak as task
     from ._text import text_argument
@@ -70,14 +71,14 @@ def speak(
     resolved = resolve(model, task=task.TEXT_TO_SPEECH, revision=revision)
     default = "" if model else " [default for this task; --model to change]"
     with spinner(f"loading {resolved.label}…", quiet=silent):
-        backend = task.load_backend(
-            model,
+        load = LoadOptions(
             revision=revision,
             device=device,
             dtype=dtype,
             trust_remote_code=trust_remote_code,
             trust_pickle=trust_pickle,
         )
+        backend = task.load_backend(model, load)
     if list_voices:
         voices = backend.voices()
         if json_out:

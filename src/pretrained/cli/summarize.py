@@ -113,6 +113,7 @@ def summarize(
     quiet: o.Quiet = False,
 ) -> None:
     """Summarize a whole document, however long (never by silently cutting it)."""
+    from ..models.load_options import LoadOptions
     from ..tasks.summarize import SummarizeOptions
     from ..tasks.summarize import summarize as run
 
@@ -136,23 +137,23 @@ def summarize(
         if is_transcript_file(source):  # a `pretrained transcribe` JSON → summary.md with chapters
             _transcript_summary(
                 source, json_out=json_out, quiet=quiet, mode=mode, model=model,
-                sentences=sentences, words=words, focus=focus, device=device,
+                sentences=sentences, words=words, focus=focus,
+                load_options=LoadOptions(device=device or None),
             )  # fmt: skip
             return
     document = load_document(source, text, timeout=timeout)
     status = quiet or json_out
     describe_document(document, status)
-    load = {
-        "revision": revision,
-        "device": device,
-        "dtype": dtype,
-        "engine": engine,
-        "trust_remote_code": trust_remote_code,
-        "trust_pickle": trust_pickle,
-    }
-    load = {k: v for k, v in load.items() if v not in (None, False)}
+    load = LoadOptions(
+        revision=revision or None,
+        device=device or None,
+        dtype=dtype or None,
+        engine=engine or None,
+        trust_remote_code=trust_remote_code,
+        trust_pickle=trust_pickle,
+    )
     with staged_progress(quiet) as progress:
-        result = run(document, options, on_progress=progress, **load)
+        result = run(document, options, on_progress=progress, load_options=load)
     if json_out:
         print_json(result.to_dict())
     elif fmt == "md":

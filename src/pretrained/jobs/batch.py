@@ -1,6 +1,7 @@
 """Batch jobs: run a task over every row of a dataset, resumably, on one machine or on Ray.
 
-    run_batch("classify", "reviews.parquet", "labels.parquet", column="text")
+    run_batch("classify", "reviews.parquet", "labels.parquet", options=BatchOptions(column="text"),
+              load_options=LoadOptions(device="cpu"))
 
 The input is cut into chunks of `chunk_size` rows (chunk k = rows [k·N, (k+1)·N)). Each chunk
 is read, run through the model in batches of `batch_size`, and committed as one file (see
@@ -26,7 +27,7 @@ from .. import runlog
 from ..errors import InvalidOptionError, JobError
 from ..models.load_options import LoadOptions
 from ..models.registry import ModelFormat, ModelSource
-from ..options import option, reject_unknown, validate
+from ..options import option, validate
 from .batch_tasks import BatchTask, ModelSpec, get_task, schema
 from .chunks import process_chunk
 from .manifest import BatchStore, fault
@@ -124,12 +125,13 @@ class JobSpec:
 
 # ---------------------------------------------------------------- one chunk
 # ---------------------------------------------------------------- the job
-def _pin_model(task: BatchTask, name: str | None, revision: str | None, load_options):
+def _pin_model(task: BatchTask, name: str | None, load_options: LoadOptions):
     """Resolve the model and pin what will be loaded: the Hub commit sha (downloaded once here,
     so every worker loads the same snapshot) or the converted file's hash. → (spec, identity)."""
     from ..models.loading import Prepared, prepare
     from ..models.registry import resolve
 
+    revision = load_options.revision
     resolved = resolve(name, task=task.registry_task, revision=revision)
     if (
         resolved.format in (ModelFormat.CTRANSLATE2, ModelFormat.ONNX)
@@ -138,7 +140,7 @@ def _pin_model(task: BatchTask, name: str | None, revision: str | None, load_opt
         # CTranslate2 / ONNX folders: their model.bin is not pickle; nothing to convert
         prepared = Prepared(resolved.path, None)
     else:
-        prepared = prepare(resolved, trust_pickle=bool(load_options.get("trust_pickle")))
+        prepared = prepare(resolved, trust_pickle=load_options.trust_pickle)
     pinned = prepared.revision if resolved.source == ModelSource.HUB else revision
     identity: dict[str, Any] = {"id": resolved.id, "revision": prepared.revision}
     if prepared.revision is None and prepared.path is not None:
@@ -149,7 +151,7 @@ def _pin_model(task: BatchTask, name: str | None, revision: str | None, load_opt
             if p.suffix in (".safetensors", ".bin", ".gguf", ".onnx")
         )
         identity["weights"] = weights
-    spec = ModelSpec(name=name, revision=pinned, load_options=dict(load_options))
+    spec = ModelSpec(name=name, revision=pinned, load_options=load_options)
     return spec, identity, resolved
 
 
@@ -160,25 +162,24 @@ def run_batch(
     task_options: dict[str, Any] | Any | None = None,
     *,
     model: str | None = None,
-    revision: str | None = None,
     options: BatchOptions | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_status: Callable[[str], None] | None = None,
-    **load_options: Any,
+    load_options: LoadOptions | None = None,
 ) -> BatchResult:
-    """Run (or resume) a batch job. See the module docstring. `load_options` are the
-    LoadOptions keys but revision (device, dtype, quantize, engine, trust_*)."""
+    """Run (or resume) a batch job. See the module docstring. `load_options` (revision,
+    device, dtype …) are given to every worker's task, each taking the ones its loader has."""
     began = time.perf_counter()
     options = (options or BatchOptions()).validate()
     batch_task = get_task(task)
-    reject_unknown(load_options, set(LoadOptions.keys()) - {"revision"}, "load")
+    load_options = load_options or LoadOptions()
     if isinstance(task_options, dict) or task_options is None:
         opts = batch_task.make_options(dict(task_options or {}))
     else:
         opts = task_options
     status = on_status or (lambda message: None)
     store = BatchStore(Path(output))  # checks the output format first: cheap errors first
-    plan = _plan(batch_task, opts, input, model, revision, load_options, options, store, status)
+    plan = _plan(batch_task, opts, input, model, load_options, options, store, status)
     info = plan.info
     runlog.annotate(task=f"batch {batch_task.name}", model=info["model"], revision=info["revision"])
     with store.locked():
@@ -197,22 +198,20 @@ class _Plan:
     table_schema: Any
 
 
-def _plan(batch_task, opts, input, model, revision, load_options, options, store, status):
+def _plan(batch_task, opts, input, model, load_options: LoadOptions, options, store, status):
     from ..sources.records import RecordSpec, open_records
 
     status(f"scanning {input}…")
     spec = RecordSpec(options.column, options.id_column, batch_task.input_kind, options.split)
     source = open_records(input, spec, stride=options.chunk_size, input_format=options.input_format)
-    given = {k: v for k, v in load_options.items() if v is not None}
+    revision = load_options.revision
     if batch_task.pin_model:
-        model_spec, model_identity, resolved = _pin_model(batch_task, model, revision, given)
+        model_spec, model_identity, resolved = _pin_model(batch_task, model, load_options)
     else:  # the task picks its own models (by mode): record what was asked for
-        model_spec = ModelSpec(name=model, revision=revision, load_options=given)
+        model_spec = ModelSpec(name=model, revision=revision, load_options=load_options)
         model_identity = {"id": model or "default", "revision": revision}
         resolved = None
-    load_identity = {
-        k: load_options.get(k) for k in ("dtype", "quantize", "engine", "trust_remote_code")
-    }
+    load_identity = load_options.identity()
     fingerprint = {
         "task": batch_task.name,
         "options": batch_task.describe(opts),

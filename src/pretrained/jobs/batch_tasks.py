@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UnknownTaskError
+from ..models.load_options import LoadOptions
 from ..options import reject_unknown
 
 
@@ -23,7 +24,13 @@ class ModelSpec:
 
     name: str | None
     revision: str | None = None
-    load_options: dict[str, Any] = field(default_factory=dict)
+    load_options: LoadOptions = field(default_factory=LoadOptions)
+
+    def load(self, loader: Any = None) -> LoadOptions:
+        """The load options with the pinned revision; with `loader`, only those it takes (one
+        set of options is given to every task: an embedder has no dtype)."""
+        options = dataclasses.replace(self.load_options, revision=self.revision)
+        return options.only(loader) if loader is not None else options
 
 
 class Runner:
@@ -83,7 +90,7 @@ class _GenerateRunner(Runner):
         from ..models import load
 
         self.options = options
-        self.backend = load(spec.name, revision=spec.revision, **spec.load_options)
+        self.backend = spec.load().call(load, spec.name)
         self.model_id = self.backend.model_id
         self.revision = self.backend.revision
         self.device = self.backend.device
@@ -125,15 +132,11 @@ class _EmbedRunner(Runner):
     runtime for a folder written by `pretrained export`)."""
 
     def __init__(self, spec: ModelSpec, options: EmbedBatchOptions) -> None:
+        from ..models import load_embedder
         from ..tasks.embed import get_embedder
 
-        load = {
-            k: v
-            for k, v in spec.load_options.items()
-            if k in ("device", "trust_remote_code", "trust_pickle")
-        }
         self.options = options
-        self.engine = get_embedder(None, spec.name, revision=spec.revision, **load)
+        self.engine = get_embedder(None, spec.name, spec.load(load_embedder))
         self.model_id, self.revision = self.engine.model_id, self.engine.revision
         self.device = self.engine.device
 
@@ -180,15 +183,13 @@ def _classify_options(values: dict[str, Any]) -> ClassifyBatchOptions:
 
 class _ClassifyRunner(Runner):
     def __init__(self, spec: ModelSpec, options: ClassifyBatchOptions) -> None:
+        from ..models import load_classifier
+
         self.spec, self.options = spec, options
-        self.load = {
-            k: v
-            for k, v in spec.load_options.items()
-            if k in ("device", "trust_remote_code", "trust_pickle")
-        }
+        self.load = spec.load(load_classifier)
         probe = self._classify(["warm-up"])  # loads the model once, tells its id/revision
         self.model_id, self.revision = probe.model, probe.revision
-        self.device = self.load.get("device") or "cpu"
+        self.device = self.load.device or "cpu"
 
     def _classify(self, texts: list[str]):
         from ..tasks.classify import classify
@@ -198,8 +199,7 @@ class _ClassifyRunner(Runner):
             list(self.options.labels) if self.options.labels else None,
             self.spec.name,
             self.options.task_options(len(texts)),
-            revision=self.spec.revision,
-            **self.load,
+            load_options=self.load,
         )
 
     def run(self, values: list[Any], seed_key: int) -> list[dict[str, Any]]:
@@ -224,21 +224,17 @@ class _SummarizeRunner(Runner):
         if spec.name and not options.model:
             options = dataclasses.replace(options, model=spec.name)
         self.options = options
-        self.load = {
-            k: v
-            for k, v in spec.load_options.items()
-            if k in ("device", "dtype", "trust_remote_code", "trust_pickle")
-        }
+        self.load = spec.load()
         self.model_id = options.model or options.embedding_model or "default"
         self.revision = None
-        self.device = self.load.get("device") or "cpu"
+        self.device = self.load.device or "cpu"
 
     def run(self, values: list[Any], seed_key: int) -> list[dict[str, Any]]:
         from ..tasks.summarize import summarize
 
         out = []
         for text in values:  # one document per call: summaries are per row
-            result = summarize(text, self.options, **self.load)
+            result = summarize(text, self.options, load_options=self.load)
             self.model_id = result.model
             out.append(
                 {
@@ -266,8 +262,7 @@ class _TranscribeRunner(Runner):
         from ..models import load_transcriber
 
         self.options = options
-        device = spec.load_options.get("device")
-        self.backend = load_transcriber(spec.name, revision=spec.revision, device=device)
+        self.backend = spec.load(load_transcriber).call(load_transcriber, spec.name)
         self.model_id = getattr(self.backend, "model_id", spec.name or "default")
         self.revision = getattr(self.backend, "revision", None)
         self.device = getattr(self.backend, "device", "cpu")

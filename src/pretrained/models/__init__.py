@@ -151,46 +151,63 @@ def _cached(key: tuple, factory) -> Any:
         return backend
 
 
-def load_speech(model: str | None = None, *, revision: str | None = None, **options: Any):
+def load_speech(
+    model: str | None = None,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    trust_remote_code: bool = False,
+    trust_pickle: bool = False,
+):
     """Load (or reuse) a text-to-speech backend: 'espeak-ng' (default) or a Hugging Face model."""
     from .backends.speech import create_speech_backend
 
-    resolved = resolve(model, task="text-to-speech", revision=revision)
-    key = (
-        "speech",
-        resolved.source,
-        resolved.id,
-        resolved.revision,
-        tuple(sorted(options.items())),
+    trust = {"trust_remote_code": trust_remote_code, "trust_pickle": trust_pickle}
+    factory = create_speech_backend
+    return _load_encoder(
+        "speech", "text-to-speech", factory, model, revision, device=device, dtype=dtype, **trust
     )
-    return _cached(key, lambda: create_speech_backend(resolved, **options))
 
 
-def load_image_pipeline(model: str | None = None, *, revision: str | None = None, **options: Any):
+def load_image_pipeline(
+    model: str | None = None,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    quantize: str | None = None,
+    trust_remote_code: bool = False,
+    trust_pickle: bool = False,
+):
     """Load (or reuse) a diffusers text-to-image backend."""
     from .backends.diffusion import load_diffusion_backend
 
-    resolved = resolve(model, task="text-to-image", revision=revision)
-    key = ("image", resolved.source, resolved.id, resolved.revision, tuple(sorted(options.items())))
-    return _cached(key, lambda: load_diffusion_backend(resolved, **options))
+    trust = {"trust_remote_code": trust_remote_code, "trust_pickle": trust_pickle}
+    options = {"device": device, "dtype": dtype, "quantize": quantize, **trust}
+    return _load_encoder(
+        "image", "text-to-image", load_diffusion_backend, model, revision, **options
+    )
 
 
 def load_pipeline(
-    task: str, model: str | None = None, *, revision: str | None = None, **options: Any
+    task: str,
+    model: str | None = None,
+    *,
+    revision: str | None = None,
+    device: str | None = None,
+    dtype: str | None = None,
+    trust_remote_code: bool = False,
+    trust_pickle: bool = False,
+    allow_untrained_head: bool = False,
 ):
     """Load (or reuse) a transformers pipeline backend for `task` (already normalized)."""
     from .backends.pipelines import load_pipeline_backend
 
-    resolved = resolve(model, task=task, revision=revision)
-    key = (
-        "pipeline",
-        task,
-        resolved.source,
-        resolved.id,
-        resolved.revision,
-        tuple(sorted(options.items())),
-    )
-    return _cached(key, lambda: load_pipeline_backend(task, resolved, **options))
+    trust = {"trust_remote_code": trust_remote_code, "trust_pickle": trust_pickle}
+    factory = functools.partial(load_pipeline_backend, task)
+    options = {"device": device, "dtype": dtype, "allow_untrained_head": allow_untrained_head}
+    return _load_encoder(f"pipeline:{task}", task, factory, model, revision, **options, **trust)
 
 
 def _load_encoder(kind: str, task: str, factory: Any, model, revision, **options: Any):

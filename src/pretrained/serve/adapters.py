@@ -20,6 +20,7 @@ import re
 import threading
 import warnings
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -346,13 +347,13 @@ def for_pool(pool, config) -> Adapters | None:
         raise InvalidOptionError(
             "--adapter needs a text task (generate, chat or summarize)", hint="drop --task"
         )
-    engine = pool.options.get("engine") or "auto"
+    engine = pool.options.engine or "auto"
     if engine not in ("auto", "transformers"):
         raise InvalidOptionError(
             f"--adapter runs on the transformers engine, not {engine}",
             hint="drop --engine (or pass --engine transformers)",
         )
-    pool.options["engine"] = "transformers"
+    pool.options = replace(pool.options, engine="transformers")
     return Adapters(served.name, set(served.ids), sources)
 
 

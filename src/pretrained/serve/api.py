@@ -170,7 +170,7 @@ async def tokenize(body: s.TokenizeRequest, request: Request):
         lambda: task.tokenize(
             text,
             served.name,
-            revision=server.pool.options.get("revision"),
+            revision=server.pool.options.revision,
             add_special_tokens=body.add_special_tokens,
         ),
     )

@@ -325,7 +325,7 @@ def _tokenize(mcp, pool, run, **_):
 
         def work():
             pool.backend("tokenize")  # loaded once; the task reuses the cached tokenizer
-            revision = pool.options.get("revision")
+            revision = pool.options.revision
             name = pool.name("tokenize")
             result = task(text, name, revision=revision, add_special_tokens=add_special_tokens)
             return result.to_dict()

@@ -9,7 +9,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ..errors import ModelNotServedError, PretrainedError
@@ -21,59 +21,55 @@ from .config import TASKS, ServeConfig
 log = logging.getLogger("pretrained.serve")
 
 
-def _load_text(model: str, options: dict[str, Any]):
+def _load_text(model: str, options: LoadOptions):
     from ..models import load
 
-    return load(model, task="text-generation", **options)
+    return options.call(load, model, task="text-generation")
 
 
-def _load_tokenizer(model: str, options: dict[str, Any]):
+def _load_tokenizer(model: str, options: LoadOptions):
     from ..tasks.tokenize import load as load_tokenizer
 
-    return load_tokenizer(model, options.get("revision"), options.get("trust_remote_code", False))
+    return load_tokenizer(model, options.revision, options.trust_remote_code)
 
 
-def _only(options: dict[str, Any], *names: str) -> dict[str, Any]:
-    return {k: v for k, v in options.items() if k in names}
+def _helper(options: LoadOptions, loader: Callable[..., Any]) -> LoadOptions:
+    """The server's options as a non-text loader takes them: --engine is the text engine,
+    and --dtype/--quantize apply to the models that have them (left out of the others)."""
+    return replace(options, engine=None).only(loader)
 
 
-def _load_embedder(model: str, options: dict[str, Any]):
+def _load_embedder(model: str, options: LoadOptions):
     from ..models import load_embedder
 
-    return load_embedder(
-        model, **_only(options, "revision", "device", "trust_remote_code", "trust_pickle")
-    )
+    return _helper(options, load_embedder).call(load_embedder, model)
 
 
-def _load_classifier(model: str, options: dict[str, Any]):
+def _load_classifier(model: str, options: LoadOptions):
     """Zero-shot by embeddings for sentence-transformers models, else a classification head."""
-    resolved = resolve(model, task="classify", revision=options.get("revision"))
+    resolved = resolve(model, task="classify", revision=options.revision)
     if resolved.format == ModelFormat.SENTENCE_TRANSFORMERS:
         return _load_embedder(model, options)
     from ..models import load_classifier
 
-    return load_classifier(
-        model, **_only(options, "revision", "device", "trust_remote_code", "trust_pickle")
-    )
+    return _helper(options, load_classifier).call(load_classifier, model)
 
 
-def _load_transcriber(model: str, options: dict[str, Any]):
+def _load_transcriber(model: str, options: LoadOptions):
     from ..models import load_transcriber
 
-    return load_transcriber(model, **_only(options, "revision", "device"))
+    return _helper(options, load_transcriber).call(load_transcriber, model)
 
 
-def _load_reranker(model: str, options: dict[str, Any]):
+def _load_reranker(model: str, options: LoadOptions):
     from ..models import load_reranker
 
-    return load_reranker(
-        model, **_only(options, "revision", "device", "trust_remote_code", "trust_pickle")
-    )
+    return _helper(options, load_reranker).call(load_reranker, model)
 
 
 # server task → loader(model, load options) -> backend. Tasks that share a model (generate,
 # chat, summarize) share the backend through the models package's cache.
-LOADERS: dict[str, Callable[[str, dict[str, Any]], Any]] = {
+LOADERS: dict[str, Callable[[str, LoadOptions], Any]] = {
     "generate": _load_text,
     "chat": _load_text,
     "summarize": _load_text,
@@ -100,11 +96,11 @@ class ModelPool:
         from ..models.registry import default_model
 
         self.config = config
-        self.options = LoadOptions.pick(config.load_options)
+        self.options = LoadOptions.from_kwargs(LoadOptions.pick(config.load_options))
         self.served: dict[str, Served] = {}
         for task in config.enabled:
             name = config.model_for(task) or default_model(TASKS[task][1])
-            resolved = resolve(name, task=TASKS[task][1], revision=self.options.get("revision"))
+            resolved = resolve(name, task=TASKS[task][1], revision=self.options.revision)
             ids = {name, resolved.id, resolved.name}
             if resolved.alias:
                 ids.add(resolved.alias)
@@ -181,7 +177,7 @@ class ModelPool:
                     raise ModelNotServedError(f"no loader for the '{task}' task")
                 began = time.perf_counter()
                 try:
-                    served.backend = loader(served.name, dict(self.options))
+                    served.backend = loader(served.name, self.options)
                 except PretrainedError as exc:
                     served.error = exc.message
                     raise

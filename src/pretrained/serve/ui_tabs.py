@@ -321,7 +321,7 @@ def tokenize_tab(ctx: Context) -> None:
                     lambda: task.tokenize(
                         _text(text),
                         ctx.pool.name("tokenize"),
-                        revision=ctx.pool.options.get("revision"),
+                        revision=ctx.pool.options.revision,
                     ),
                     deadline,
                 )

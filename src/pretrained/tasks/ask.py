@@ -27,6 +27,7 @@ from typing import Any
 
 from .. import runlog
 from ..errors import EmptyInputError
+from ..models.load_options import LoadOptions
 from ..options import option, validate
 from .chunking import split_sentences
 from .grounding import expected_type, has_type, support
@@ -221,10 +222,11 @@ class Asker:
         model: str | None = None,
         embedding_model: str | None = None,
         reranker: Any = None,
-        **load_options: Any,
+        load_options: LoadOptions | None = None,
     ) -> None:
         """`reranker`: a rerank model name or backend for the sentence rerank (default: the
-        embedder as a bi-encoder)."""
+        embedder as a bi-encoder). `load_options` load `model`; the embedder and the reranker
+        take their device."""
         from ..sources import Document, load_text
         from .embed import get_embedder
 
@@ -233,7 +235,7 @@ class Asker:
         self.index = index
         self._backend = backend
         self.model = model
-        self.load_options = load_options
+        self.load_options = load_options = load_options or LoadOptions()
         self.embedder = None
         self.corpus: Corpus | None = None
         if index:
@@ -243,12 +245,10 @@ class Asker:
         if isinstance(reranker, str) and (self.documents or index):
             from ..models import load_reranker
 
-            reranker = load_reranker(reranker, device=load_options.get("device"))
+            reranker = load_options.device_only().call(load_reranker, reranker)
         self.ranker = reranker
         if self.documents or index:
-            self.embedder = get_embedder(
-                embedder, embedding_model, device=load_options.get("device")
-            )
+            self.embedder = get_embedder(embedder, embedding_model, load_options.device_only())
             if self.documents:
                 self.corpus = Corpus(
                     self.documents, self.embedder, chunk_tokens=self.options.chunk_tokens
@@ -259,7 +259,7 @@ class Asker:
         if self._backend is None:
             from ..models import load
 
-            self._backend = load(self.model, task="ask", **self.load_options)
+            self._backend = self.load_options.call(load, self.model, task="ask")
         return self._backend
 
     def __call__(self, question: str) -> AskResult:
@@ -390,7 +390,8 @@ def ask(
     embedder: Any = None,
     model: str | None = None,
     embedding_model: str | None = None,
-    **load_options: Any,
+    reranker: Any = None,
+    load_options: LoadOptions | None = None,
 ) -> AskResult:
     """Answer `question` from `contexts` (sources or Documents) and/or an index, citing them.
 
@@ -406,7 +407,8 @@ def ask(
         embedder=embedder,
         model=model,
         embedding_model=embedding_model,
-        **load_options,
+        reranker=reranker,
+        load_options=load_options,
     )(question)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 from .._util import atomic_write
 from ..errors import InvalidOptionError
+from ..models.load_options import LoadOptions
 from .transcribe import TranscribeResult, timecode
 
 MAX_CHAPTERS = 12
@@ -110,10 +111,11 @@ def summarize_transcript(
     chapters: int | None = None,
     embedder: Any = None,
     backend: Any = None,
-    **load_options: Any,
+    load_options: LoadOptions | None = None,
 ) -> TranscriptSummary:
     """A chaptered summary of a transcript (a result, its to_dict(), or its .json file).
-    The overall summary is `sentences` long (3 by default) or `words` long."""
+    The overall summary is `sentences` long (3 by default) or `words` long. `load_options`
+    load the summarizing model; the embedder takes their device."""
     from .summarize import SummarizeOptions, embed_units, summarize, topic_segments
     from .summarize.topics import chapter_title
 
@@ -136,9 +138,9 @@ def summarize_transcript(
     if embedder is None:
         from .embed import get_embedder
 
-        embedder = get_embedder(None, None, device=load_options.get("device"))
+        embedder = get_embedder(None, None, (load_options or LoadOptions()).device_only())
     overall = summarize(
-        " ".join(texts), options, backend=backend, embedder=embedder, **load_options
+        " ".join(texts), options, backend=backend, embedder=embedder, load_options=load_options
     )
     vectors = embed_units(texts, embedder)
     n = chapter_count(transcript.duration, len(texts), chapters)
@@ -152,7 +154,7 @@ def summarize_transcript(
                 SummarizeOptions(mode="abstractive", model=model, sentences=1),
                 backend=backend,
                 embedder=embedder,
-                **load_options,
+                load_options=load_options,
             ).summary.strip()
         else:  # its best line: central and saying the most, not a filler
             title = chapter_title(texts[first:end], vectors[first:end], texts)

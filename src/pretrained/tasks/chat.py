@@ -9,6 +9,7 @@ from typing import Any
 
 from ..errors import EmptyInputError, InputError, InvalidOptionError
 from ..models.backends.base import FALLBACK_CHAT_STOPS, TextBackend
+from ..models.load_options import LoadOptions
 from . import structured
 from .generate import (
     GenerateOptions,
@@ -75,7 +76,7 @@ def chat(
     options: GenerateOptions | None = None,
     *,
     backend: TextBackend | None = None,
-    **load_options: Any,
+    load_options: LoadOptions | None = None,
 ) -> GenerateResult:
     """One assistant reply to a conversation (OpenAI-style messages)."""
     messages = check_messages(messages)
@@ -106,7 +107,7 @@ def stream_chat(
     options: GenerateOptions | None = None,
     *,
     backend: TextBackend | None = None,
-    **load_options: Any,
+    load_options: LoadOptions | None = None,
 ) -> GenerationStream:
     messages = check_messages(messages)
     options = resolve_seed((options or GenerateOptions()).validate())

@@ -21,11 +21,12 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .. import runlog
 from ..errors import EmptyInputError, InvalidOptionError, UsageError
+from ..models.load_options import LoadOptions
 from ..models.registry import ModelFormat, languages_of
 from ..options import option, validate
 
@@ -385,9 +386,10 @@ def classify(
     *,
     backend: Any = None,
     on_progress: Callable[[int], None] | None = None,
-    **load_options: Any,
+    load_options: LoadOptions | None = None,
 ) -> ClassifyResult:
-    """Classify one text or a batch. `labels=None` → sentiment (positive / negative)."""
+    """Classify one text or a batch. `labels=None` → sentiment (positive / negative).
+    The model loads by `load_options` (LoadOptions), unless a `backend` is given."""
     items = [texts] if isinstance(texts, str) else list(texts)
     if not items:
         raise EmptyInputError("no texts to classify", hint='pass a text, e.g. "I love it"')
@@ -403,7 +405,7 @@ def classify(
     if method == "embedding":
         from .embed import get_embedder
 
-        engine = backend or get_embedder(None, model, **load_options)
+        engine = backend or get_embedder(None, model, load_options)
         load_s = engine.load_seconds
         start = time.perf_counter()
         names, rows = _by_embedding(engine, items, parsed, options, on_progress)
@@ -414,14 +416,15 @@ def classify(
         else:
             from ..models import load_classifier
 
-            embedding_engine = load_options.pop("engine", None)
+            load_options = load_options or LoadOptions()
+            embedding_engine = load_options.engine
             if embedding_engine not in (None, "auto"):
                 raise UsageError(
                     f"--engine {embedding_engine} picks the embedding engine; "
                     f"{model} is classified by its own head",
                     hint="drop --engine, or use a sentence-transformers model (zero-shot)",
                 )
-            engine = load_classifier(model, **load_options)
+            engine = replace(load_options, engine=None).call(load_classifier, model)
         load_s = engine.load_seconds
         start = time.perf_counter()
         if method in ("nli", "classifier") and engine.is_nli:

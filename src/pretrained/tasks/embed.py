@@ -14,6 +14,7 @@ from typing import Any
 
 from .. import runlog
 from ..errors import EmptyInputError, InvalidOptionError
+from ..models.load_options import LoadOptions
 from ..options import option, validate
 from .chunking import chunk_text
 
@@ -67,13 +68,15 @@ class EmbedResult:
         return out
 
 
-def get_embedder(backend: Any = None, model: str | None = None, **load_options: Any):
+def get_embedder(
+    backend: Any = None, model: str | None = None, load_options: LoadOptions | None = None
+):
     """The given backend, or `models.load_embedder(model)` (cached in-process)."""
     if backend is not None:
         return backend
     from ..models import load_embedder
 
-    return load_embedder(model, **load_options)
+    return (load_options or LoadOptions()).call(load_embedder, model)
 
 
 def embed_chunks(text: str, engine: Any, max_tokens: int | None = None, batch_size: int = 32):
@@ -91,7 +94,7 @@ def embed(
     *,
     backend: Any = None,
     annotate: bool = True,
-    **load_options: Any,
+    load_options: LoadOptions | None = None,
 ) -> EmbedResult:
     """Embed texts (a string counts as one text). Empty strings are allowed inside a batch
     (a dataset row can be empty); an empty list is an error."""
@@ -104,7 +107,7 @@ def embed(
         )
     options = (options or EmbedOptions()).validate()
     began = time.perf_counter()
-    engine = get_embedder(backend, model, **load_options)
+    engine = get_embedder(backend, model, load_options)
     load_s = engine.load_seconds
     start = time.perf_counter()
     counts = engine.count_tokens(items)

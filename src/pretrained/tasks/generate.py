@@ -12,6 +12,7 @@ from typing import Any
 from .. import runlog
 from ..errors import EmptyInputError, InvalidOptionError
 from ..models.backends.base import Completion, SamplingParams, TextBackend
+from ..models.load_options import LoadOptions
 from ..options import build, option, validate
 from . import structured
 
@@ -213,13 +214,13 @@ class GenerateResult:
 
 
 def _backend(
-    backend: TextBackend | None, model: str | None, load_options: dict[str, Any]
+    backend: TextBackend | None, model: str | None, load_options: LoadOptions | None
 ) -> TextBackend:
     if backend is not None:
         return backend
     from ..models import load
 
-    return load(model, **load_options)
+    return (load_options or LoadOptions()).call(load, model)
 
 
 def prepare_prompt(backend: TextBackend, prompt: str, options: GenerateOptions) -> tuple[str, bool]:
@@ -302,14 +303,15 @@ def generate(
     options: GenerateOptions | None = None,
     *,
     backend: TextBackend | None = None,
-    **load_options: Any,
+    load_options: LoadOptions | None = None,
 ) -> GenerateResult:
-    """Generate from one prompt. For many prompts (batched), `generate_many`."""
+    """Generate from one prompt (loaded by `load_options`, or run on `backend`). For many
+    prompts (batched), `generate_many`."""
     if not isinstance(prompt, str):
         raise InvalidOptionError(
             "generate() takes one prompt (text)", hint="for a list of prompts use generate_many()"
         )
-    return generate_many([prompt], model, options, backend=backend, **load_options)[0]
+    return generate_many([prompt], model, options, backend=backend, load_options=load_options)[0]
 
 
 def generate_many(
@@ -319,7 +321,7 @@ def generate_many(
     *,
     backend: TextBackend | None = None,
     on_progress: Callable[[int], None] | None = None,
-    **load_options: Any,
+    load_options: LoadOptions | None = None,
 ) -> list[GenerateResult]:
     """Generate from each prompt of a list, `options.batch_size` prompts per engine call."""
     if isinstance(prompts, str):
@@ -431,7 +433,7 @@ def stream(
     options: GenerateOptions | None = None,
     *,
     backend: TextBackend | None = None,
-    **load_options: Any,
+    load_options: LoadOptions | None = None,
 ) -> GenerationStream:
     """Stream one completion. Stop sequences are never shown, even partially."""
     _check_prompt(prompt)

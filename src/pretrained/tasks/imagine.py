@@ -12,6 +12,7 @@ from typing import Any
 
 from .. import runlog
 from ..errors import EmptyInputError
+from ..models.load_options import LoadOptions
 from ..options import option, validate
 
 TEXT_TO_IMAGE = "text-to-image"
@@ -160,7 +161,7 @@ def imagine(
     out: str | Path | None = None,
     backend: Any = None,
     on_step: Callable[[int, int, float], None] | None = None,
-    **load_options: Any,
+    load_options: LoadOptions | None = None,
 ) -> ImagineResult:
     """Generate `num_images` images for `prompt`; save them to `out` (numbered when several).
     on_step(step, total_steps, seconds_since_start) is called after every denoising step."""
@@ -182,7 +183,7 @@ def imagine(
     if backend is None:
         from ..models import load_image_pipeline
 
-        backend = load_image_pipeline(model, **load_options)
+        backend = (load_options or LoadOptions()).call(load_image_pipeline, model)
     defaults = backend.defaults()
     width, height = backend.default_size()
     options = replace(

@@ -22,6 +22,7 @@ from typing import Any
 
 from .. import runlog, settings
 from ..errors import EmptyInputError, InputNotFoundError, InvalidOptionError, UsageError
+from ..models.load_options import LoadOptions
 from .chunking import Chunk, chunk_text, sections, structured_chunks  # noqa: F401 - re-exported
 from .embed import EmbedOptions, embed_chunks, get_embedder
 
@@ -250,9 +251,10 @@ def add_to_index(
     batch_size: int = 32,
     max_tokens: int | None = None,
     on_progress: Callable[[int], None] | None = None,
-    **load_options: Any,
+    load_options: LoadOptions | None = None,
 ) -> IndexReport:
-    """Embed sources (paths, URLs, wiki:Title or Documents) into the index `name`."""
+    """Embed sources (paths, URLs, wiki:Title or Documents) into the index `name`, with
+    `embedder`, or `model` loaded by `load_options`."""
     from ..sources import Document, load_text
 
     if not sources:
@@ -260,7 +262,7 @@ def add_to_index(
     index_path(name)  # a bad name fails before the model loads
     EmbedOptions(batch_size=batch_size).validate()
     began = time.perf_counter()
-    engine = get_embedder(embedder, model, **load_options)
+    engine = get_embedder(embedder, model, load_options)
     report = IndexReport(index=name, model=engine.model_id)
     with VectorIndex(name, create=True) as index:
         index.check_model(engine.model_id, engine.dims)
@@ -307,20 +309,23 @@ def search_index(
     k: int = 5,
     *,
     embedder: Any = None,
-    **load_options: Any,
+    model: str | None = None,
+    load_options: LoadOptions | None = None,
 ) -> SearchResult:
+    """The `k` passages of index `name` nearest to `query`, embedded by `embedder`, or by the
+    index's own model (or `model`) loaded by `load_options`."""
     if not isinstance(query, str) or not query.strip():
         raise EmptyInputError("the query is empty", hint='pretrained similar "what to look for"')
     if not isinstance(k, int) or k < 1:
         raise InvalidOptionError(f"-k must be ≥ 1 (got {k!r})", hint="e.g. -k 5")
     began = time.perf_counter()
     with VectorIndex(name) as index:
-        model = index.meta("model")
-        engine = get_embedder(embedder, load_options.pop("model", None) or model, **load_options)
-        if model and engine.model_id != model:
+        built_with = index.meta("model")
+        engine = get_embedder(embedder, model or built_with, load_options)
+        if built_with and engine.model_id != built_with:
             raise UsageError(
-                f"index '{name}' was built with {model}, not {engine.model_id}",
-                hint=f"drop --model (or pass --model {model})",
+                f"index '{name}' was built with {built_with}, not {engine.model_id}",
+                hint=f"drop --model (or pass --model {built_with})",
             )
         vector = engine.encode([query])[0]
         hits = index.search(vector, k)

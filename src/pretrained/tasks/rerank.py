@@ -19,6 +19,7 @@ from typing import Any
 
 from .. import runlog as runs
 from ..errors import EmptyInputError, InvalidOptionError
+from ..models.load_options import LoadOptions
 
 MAX_DOCUMENTS = 1000  # passages in one call from the CLI or the API (Cohere's recommended cap)
 CROSS_ENCODER = "ms-marco-minilm-l6"  # the registry alias taken by default once it is cached
@@ -163,10 +164,11 @@ def rerank(
     backend: Any = None,
     model: str | None = None,
     annotate: bool = True,
-    **load: Any,
+    load_options: LoadOptions | None = None,
 ) -> RerankResult:
     """Score every passage against the query and return them best first (top_n of them).
-    `backend`: a loaded reranker (models.load_reranker), else `model` is loaded."""
+    `backend`: a loaded reranker (models.load_reranker), else `model` is loaded by
+    `load_options`."""
     options = (options or RerankOptions()).validate()
     passages = check_inputs(query, documents, options)
     timings: dict[str, float] = {}
@@ -174,7 +176,7 @@ def rerank(
         from ..models import load_reranker
 
         began = time.perf_counter()
-        backend = load_reranker(choose_model(model), **load)
+        backend = (load_options or LoadOptions()).call(load_reranker, choose_model(model))
         timings["load_s"] = round(time.perf_counter() - began, 3)
     began = time.perf_counter()
     scores, counts = backend.score(query, passages)

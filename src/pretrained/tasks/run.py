@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from .. import runlog
 from .._util import first_line
 from ..errors import EmptyInputError, InputError, InvalidOptionError, UnknownTaskError
+from ..models.load_options import LoadOptions
 from ..sources import media as sources
 
 # Tasks transformers 5 removed (or never had): the command that does the job here.
@@ -355,7 +356,7 @@ def run(
     *,
     out: str | Path | None = None,
     backend: Any = None,
-    **load_options: Any,
+    load_options: LoadOptions | None = None,
 ) -> RunResult:
     """Run pipeline `task` on `value` (text, or a path/URL for media tasks)."""
     options = options or RunOptions()
@@ -365,7 +366,7 @@ def run(
     prepare_input(name, value, options)
     started = time.perf_counter()
     if backend is None:
-        backend = load_backend(name, model, **load_options)
+        backend = load_backend(name, model, load_options)
     runlog.annotate(
         task=name,
         model=backend.model_id,
@@ -416,10 +417,9 @@ def run(
 def load_backend(
     task: str,
     model: str | None = None,
+    load_options: LoadOptions | None = None,
     *,
-    revision: str | None = None,
-    engine: str | None = None,
-    **options,
+    allow_untrained_head: bool = False,
 ):
     """The pipeline for `task`: --model, else our default, else transformers' pinned default.
 
@@ -427,8 +427,10 @@ def load_backend(
     `pretrained generate`, behind the pipeline's call and output shape."""
     from ..models import load, load_pipeline
 
+    load_options = load_options or LoadOptions()
     if task == "text-generation":
-        return GenerationPipeline(load(model, revision=revision, engine=engine, **options))
+        return GenerationPipeline(load_options.call(load, model))
+    engine, revision = load_options.engine, load_options.revision
     if engine and engine.lower() not in ("auto", "transformers"):
         raise InvalidOptionError(
             f"--engine {engine} runs text generation; {task} runs on transformers",
@@ -439,7 +441,8 @@ def load_backend(
         if model is None:
             raise InvalidOptionError(f"{task} has no default model", hint="pass --model")
         revision = revision or pinned
-    return load_pipeline(task, model, revision=revision, **options)
+    pipeline = replace(load_options, engine=None, revision=revision)
+    return pipeline.call(load_pipeline, task, model, allow_untrained_head=allow_untrained_head)
 
 
 class GenerationPipeline:

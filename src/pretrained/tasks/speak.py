@@ -15,6 +15,7 @@ from typing import Any
 
 from .. import runlog
 from ..errors import EmptyInputError
+from ..models.load_options import LoadOptions
 from ..options import option, validate
 
 TEXT_TO_SPEECH = "text-to-speech"
@@ -110,25 +111,11 @@ class SpeakResult:
         }
 
 
-def load_backend(
-    model: str | None = None,
-    *,
-    revision: str | None = None,
-    device: str | None = None,
-    dtype: str | None = None,
-    trust_remote_code: bool = False,
-    trust_pickle: bool = False,
-):
+def load_backend(model: str | None = None, load_options: LoadOptions | None = None):
+    """The speech backend for `model` (models.load_speech takes what applies to speech)."""
     from ..models import load_speech
 
-    return load_speech(
-        model,
-        revision=revision,
-        device=device,
-        dtype=dtype,
-        trust_remote_code=trust_remote_code,
-        trust_pickle=trust_pickle,
-    )
+    return (load_options or LoadOptions()).call(load_speech, model)
 
 
 def speak(
@@ -139,7 +126,7 @@ def speak(
     out: str | Path | None = None,
     backend: Any = None,
     on_progress: Callable[[int], None] | None = None,
-    **load_options: Any,
+    load_options: LoadOptions | None = None,
 ) -> SpeakResult:
     """Synthesize `text`; write it to `out` (.wav/.mp3/.ogg) when given."""
     import numpy as np
@@ -153,7 +140,7 @@ def speak(
         media.check_output(out, media.AUDIO_FORMATS, "audio")
     started = time.perf_counter()
     if backend is None:
-        backend = load_backend(model, **load_options)
+        backend = load_backend(model, load_options)
     runlog.annotate(
         task=TEXT_TO_SPEECH,
         model=backend.model_id,

@@ -8,6 +8,7 @@ from typing import Any
 
 from ... import runlog as runs
 from ...errors import EmptyInputError
+from ...models.load_options import LoadOptions
 from .abstractive import Abstractive, first_sentences
 from .extractive import run_extractive
 from .length import fit_words, source_filler
@@ -141,10 +142,12 @@ def summarize(
     backend: Any = None,
     embedder: Any = None,
     on_progress: Progress | None = None,
-    **load_options: Any,
+    load_options: LoadOptions | None = None,
 ) -> SummaryResult:
-    """Summarize a text (str) or a `sources.Document`. See the package docstring."""
+    """Summarize a text (str) or a `sources.Document`. See the package docstring.
+    `load_options` load the abstractive model; the embedder takes their device."""
     began = time.perf_counter()
+    load_options = load_options or LoadOptions()
     options = (options or SummarizeOptions()).validate()
     if isinstance(text_or_document, str):
         text, title, source = text_or_document, None, None
@@ -162,7 +165,7 @@ def summarize(
         if embedder is None:
             from ..embed import get_embedder as load
 
-            embedder = load(None, options.embedding_model, device=load_options.get("device"))
+            embedder = load(None, options.embedding_model, load_options.device_only())
         return embedder
 
     if mode == "extractive":
@@ -171,7 +174,7 @@ def summarize(
         if backend is None:
             from ...models import load
 
-            backend = load(options.model, task="summarize", **load_options)
+            backend = load_options.call(load, options.model, task="summarize")
         result = _abstractive_result(text, options, backend, get_embedder, on_progress, reason)
     result.title, result.source = title, source
     result.timings["total_s"] = round(time.perf_counter() - began, 3)
