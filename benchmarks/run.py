@@ -161,9 +161,9 @@ def write_markdown(rows: list[dict], path: Path, where: dict | None = None) -> N
     fresh = [r for r in rows if not r.get("stale")]
     lines += _row_table(fresh)
     stale = [r for r in rows if r.get("stale")]
-    if stale:  # suites not rerun this time: kept, with where and when they were measured
-        lines += ["", f"Not rerun this time ({stale[0]['stale']}):", ""]
-        lines += _row_table(stale)
+    for note in dict.fromkeys(r["stale"] for r in stale):  # kept, by where/when measured
+        lines += ["", f"Not rerun this time ({note}):", ""]
+        lines += _row_table([r for r in stale if r["stale"] == note])
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -222,7 +222,8 @@ def main() -> int:
         "--keep",
         metavar="NOTE",
         help="keep the rows of the suites not run from the existing results.json, marked "
-        "stale with NOTE (where and when they were measured)",
+        "stale with NOTE (where and when they were measured; with --only they are kept anyway, "
+        "noted with the date)",
     )
     args = parser.parse_args()
     names = sorted(p.stem[len("bench_") :] for p in HERE.glob("bench_*.py"))
@@ -257,8 +258,11 @@ def main() -> int:
         print(f"   ({time.time() - start:.0f}s)", flush=True)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    if args.keep and (out / "results.json").exists():
-        rows += kept_rows(out / "results.json", {r["suite"] for r in rows} | set(names), args.keep)
+    keep = args.keep or (
+        args.only and f"not rerun on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+    )  # --only never drops the other suites' rows
+    if keep and (out / "results.json").exists():
+        rows += kept_rows(out / "results.json", {r["suite"] for r in rows} | set(names), keep)
     where = machine()
     (out / "results.json").write_text(json.dumps({"machine": where, "rows": rows}, indent=2) + "\n")
     write_markdown(rows, out / "results.md", where)
