@@ -288,7 +288,8 @@ def _execute(plan: _Plan, store: BatchStore, options: BatchOptions, on_progress,
             served = _run_local(job, plan.task, pending, commit, status, tracker.begin)
         _check_served(store, manifest, served)
     manifest = _finalize(plan, store, manifest, served, options, status)
-    return _result(store, manifest, "complete", tracker.processed, resumed, options, began)
+    notes = served.get("notes") or {}
+    return _result(store, manifest, "complete", tracker.processed, resumed, options, began, notes)
 
 
 def _finalize(plan: _Plan, store: BatchStore, manifest, served, options, status):
@@ -342,7 +343,8 @@ def _run_local(job: JobSpec, task: BatchTask, pending: list[int], commit, status
         start, stop = job.chunk_range(chunk)
         records = job.source.read(start, stop)
         commit(chunk, process_chunk(task, runner, records, job.batch_size, chunk))
-    return {"model": runner.model_id, "revision": runner.revision, "device": runner.device}
+    served = {"model": runner.model_id, "revision": runner.revision, "device": runner.device}
+    return {**served, "notes": runner.notes()}
 
 
 class _Tracker:
@@ -389,7 +391,7 @@ def _count_errors(store: BatchStore) -> int:
         return sum(1 for line in fh if b'"error": null' not in line)
 
 
-def _result(store, manifest, status, processed, resumed, options, began) -> BatchResult:
+def _result(store, manifest, status, processed, resumed, options, began, notes=None) -> BatchResult:
     seconds = round(time.perf_counter() - began, 3)
     # the task functions annotate each call as their own task; the run is the batch job
     runlog.annotate(
@@ -417,4 +419,5 @@ def _result(store, manifest, status, processed, resumed, options, began) -> Batc
         seconds=seconds,
         rows_per_s=round(processed / seconds, 2) if processed and seconds else None,
         manifest=str(store.manifest_path),
+        extra=dict(notes or {}),  # the task runner's notes (classify: method, warnings …)
     )
