@@ -194,6 +194,21 @@ def test_classify_file_tsv_and_rows_that_fail_alone(cli, tmp_path):
     assert "1 row(s) could not be classified" in result.stderr
 
 
+def test_classify_file_rewrites_the_rows_of_a_job_that_had_finished(cli, tmp_path, monkeypatch):
+    # the rows were not written back (a broken pipe, a full disk): the rerun reuses the job
+    monkeypatch.setattr("pretrained.jobs.annotate.remove_results", lambda result: None)
+    reviews = tmp_path / "reviews.csv"
+    reviews.write_text("text\nlove it\nawful\n")
+    out = tmp_path / "labels.csv"
+    first = cli("classify", "--file", str(reviews), "-o", str(out), "--json").json()
+    written = out.read_text()
+    out.unlink()
+    second = cli("classify", "--file", str(reviews), "-o", str(out), "--json").json()
+    assert (first["status"], second["status"]) == ("complete", "already-complete")
+    assert second["processed"] == 0 and second["method"] == "zero-shot-embedding"
+    assert out.read_text() == written and "score_positive" in written
+
+
 def test_classify_file_bad_inputs(cli, tmp_path):
     empty = tmp_path / "empty.txt"
     empty.write_text("\n  \n")

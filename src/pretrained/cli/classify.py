@@ -124,7 +124,7 @@ def classify(
         output,
         out_format,
         {"labels": labels, "method": method, "template": template, "multi_label": multi_label},
-        key=column if file.suffix.lower() in (".csv", ".tsv") else field,
+        key=column or field,
         model=model,
         load=load,
         batch_size=batch_size,
@@ -177,7 +177,7 @@ def _classify_file(file, output, out_format, task_options, *, key, model, load, 
     notes = result.extra
     handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
     try:
-        rows = merged_rows(result, column)
+        rows = merged_rows(result, file, column)
         write_rows(rows, handle, fmt, {"scores": notes.get("labels", [])})
     finally:
         if output:

@@ -76,16 +76,16 @@ def run_beside(
         return run(dataclasses.replace(options, restart=True))
 
 
-def merged_rows(result: BatchResult, column: str | None) -> Iterator[dict[str, Any]]:
+def merged_rows(result: BatchResult, input: Path, column: str | None) -> Iterator[dict[str, Any]]:
     """Each input row with the job's result columns added (floats to 4 decimals), in order;
     `error` only where some row has one."""
     from ..sources.records import RecordSpec, open_records
 
-    path = Path(result.input)
-    source = open_records(str(path), RecordSpec(column=column), input_format=input_format(path))
+    spec = RecordSpec(column=column)
+    source = open_records(str(input), spec, input_format=input_format(input))
     if source.total != result.rows:
         raise JobError(
-            f"{path} has {source.total} rows but its job wrote {result.rows}",
+            f"{input} has {source.total} rows but its job wrote {result.rows}",
             hint="the file changed while it was read; run the command again",
         )
     with Path(result.output).open(encoding="utf-8") as results:
@@ -119,10 +119,13 @@ def write_rows(
         if fmt == "jsonl":
             handle.write(json.dumps(row, ensure_ascii=False) + "\n")
             continue
-        flat = {k: v for k, v in row.items() if k not in keys}
-        for name, names in keys.items():
-            values = row.get(name) or {}
-            flat.update({f"{name.removesuffix('s')}_{key}": values.get(key) for key in names})
+        flat: dict[str, Any] = {}
+        for name, value in row.items():  # a dict column spreads out where it stands
+            if name not in keys:
+                flat[name] = value
+                continue
+            prefix, values = name.removesuffix("s"), value or {}
+            flat.update({f"{prefix}_{key}": values.get(key) for key in keys[name]})
         if writer is None:
             writer = csv.DictWriter(handle, fieldnames=list(flat))
             writer.writeheader()

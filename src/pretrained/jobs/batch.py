@@ -288,8 +288,7 @@ def _execute(plan: _Plan, store: BatchStore, options: BatchOptions, on_progress,
             served = _run_local(job, plan.task, pending, commit, status, tracker.begin)
         _check_served(store, manifest, served)
     manifest = _finalize(plan, store, manifest, served, options, status)
-    notes = served.get("notes") or {}
-    return _result(store, manifest, "complete", tracker.processed, resumed, options, began, notes)
+    return _result(store, manifest, "complete", tracker.processed, resumed, options, began)
 
 
 def _finalize(plan: _Plan, store: BatchStore, manifest, served, options, status):
@@ -317,6 +316,7 @@ def _finalize(plan: _Plan, store: BatchStore, manifest, served, options, status)
         "rows": rows,
         "errors": _count_errors(store),
         "executor": options.executor,
+        "notes": served.get("notes") or manifest.get("notes") or {},
         "completed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     store.write_manifest(manifest)
@@ -391,7 +391,7 @@ def _count_errors(store: BatchStore) -> int:
         return sum(1 for line in fh if b'"error": null' not in line)
 
 
-def _result(store, manifest, status, processed, resumed, options, began, notes=None) -> BatchResult:
+def _result(store, manifest, status, processed, resumed, options, began) -> BatchResult:
     seconds = round(time.perf_counter() - began, 3)
     # the task functions annotate each call as their own task; the run is the batch job
     runlog.annotate(
@@ -419,5 +419,5 @@ def _result(store, manifest, status, processed, resumed, options, began, notes=N
         seconds=seconds,
         rows_per_s=round(processed / seconds, 2) if processed and seconds else None,
         manifest=str(store.manifest_path),
-        extra=dict(notes or {}),  # the task runner's notes (classify: method, warnings …)
+        extra=dict(manifest.get("notes") or {}),  # the runner's (classify: method, warnings)
     )
