@@ -3,6 +3,7 @@ a bag-of-words embedder standing in for MiniLM, and every bad source as a one-li
 
 import csv
 import json
+from pathlib import Path
 
 import pytest
 
@@ -143,6 +144,86 @@ def test_classify_errors(cli, tmp_path):
     reviews.write_text("id,body\n1,hello\n")
     assert_one_line_error(cli("classify", "--file", str(reviews)), 2, "no column 'text'")
     assert_one_line_error(cli("classify", "--file", str(tmp_path / "nope.csv")), 1, "not found")
+
+
+def test_classify_file_is_a_resumable_batch_job(cli, tmp_path, monkeypatch, bag_of_words):
+    """--file runs through run_batch: chunks commit, a failed run resumes, the manifest and
+    --json show the batch job."""
+    monkeypatch.setattr("pretrained.cli.classify.BLOCK", 2)  # 2 rows per chunk
+    texts = ["love it", "great stuff", "boom one", "boom two", "awful thing"]
+    txt = tmp_path / "notes.txt"
+    txt.write_text("\n".join(texts) + "\n")
+    out = tmp_path / "labels.jsonl"
+    real = bag_of_words.encode
+
+    def failing(batch, **kw):
+        if any("boom" in t for t in batch):
+            raise RuntimeError("the model fell over")
+        return real(batch, **kw)
+
+    monkeypatch.setattr(bag_of_words, "encode", failing)
+    first = cli("classify", "--file", str(txt), "--output", str(out), "--json")
+    assert first.exit_code == 1 and "the model fell over" in first.stderr
+    assert not out.exists()
+    monkeypatch.setattr(bag_of_words, "encode", real)
+    second = cli("classify", "--file", str(txt), "--output", str(out), "--json")
+    assert second.exit_code == 0, second.stderr
+    job = second.json()
+    assert job["task"] == "classify" and job["status"] == "complete"
+    assert (job["rows"], job["resumed"], job["processed"], job["chunks"]) == (5, 2, 3, 3)
+    assert job["method"] == "zero-shot-embedding" and job["output"] == str(out)
+    manifest = json.loads(Path(job["manifest"]).read_text())
+    assert manifest["status"] == "complete" and manifest["fingerprint"]["chunk_size"] == 2
+    assert "resuming: 2 of 5 rows already done" in second.stderr
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["text"] for r in rows] == texts and all("error" not in r for r in rows)
+    # other labels: the old job does not apply, the run starts over instead of refusing
+    third = cli("classify", "--file", str(txt), "-o", str(out), "-l", "a,b", "--json").json()
+    assert (third["resumed"], third["processed"], third["labels"]) == (0, 5, ["a", "b"])
+
+
+def test_classify_file_tsv_and_rows_that_fail_alone(cli, tmp_path):
+    tsv = tmp_path / "r.tsv"
+    tsv.write_text("n\ttext\n1\tlove it\n2\t\n3\tawful\n")
+    result = cli("classify", "--file", str(tsv), "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.DictReader(result.stdout.splitlines()))
+    assert [r["n"] for r in rows] == ["1", "2", "3"]
+    assert rows[1]["error"] == "empty text" and rows[1]["label"] == "" and not rows[0]["error"]
+    assert {"score_positive", "score_negative"} <= set(rows[0])
+    assert "1 row(s) could not be classified" in result.stderr
+
+
+def test_classify_file_rewrites_the_rows_of_a_job_that_had_finished(cli, tmp_path, monkeypatch):
+    # the rows were not written back (a broken pipe, a full disk): the rerun reuses the job
+    monkeypatch.setattr("pretrained.jobs.annotate.remove_results", lambda result: None)
+    reviews = tmp_path / "reviews.csv"
+    reviews.write_text("text\nlove it\nawful\n")
+    out = tmp_path / "labels.csv"
+    first = cli("classify", "--file", str(reviews), "-o", str(out), "--json").json()
+    written = out.read_text()
+    out.unlink()
+    second = cli("classify", "--file", str(reviews), "-o", str(out), "--json").json()
+    assert (first["status"], second["status"]) == ("complete", "already-complete")
+    assert second["processed"] == 0 and second["method"] == "zero-shot-embedding"
+    assert out.read_text() == written and "score_positive" in written
+
+
+def test_classify_file_bad_inputs(cli, tmp_path):
+    empty = tmp_path / "empty.txt"
+    empty.write_text("\n  \n")
+    assert_one_line_error(cli("classify", "--file", str(empty)), 1, "no rows to classify")
+    header = tmp_path / "header.csv"
+    header.write_text("text\n")
+    assert_one_line_error(cli("classify", "--file", str(header)), 1, "no rows to classify")
+    assert_one_line_error(cli("classify", "--file", str(tmp_path)), 2, "folder")
+    assert_one_line_error(cli("classify", "--file", str(empty), "--format", "xml"), 2, "format")
+    binary = tmp_path / "blob.txt"
+    binary.write_bytes(bytes(range(256)) * 4)
+    assert_one_line_error(cli("classify", "--file", str(binary)), 1, "binary")
+    jsonl = tmp_path / "rows.jsonl"
+    jsonl.write_text('{"body": "x"}\n')
+    assert_one_line_error(cli("classify", "--file", str(jsonl)), 2, "no column 'text'")
 
 
 # ---------------------------------------------------------------- embed / similar / ask

@@ -153,3 +153,21 @@ def test_sources_pickle_without_handles(tmp_path):
     source.read(0, 5)  # opens the file and caches a row group
     clone = pickle.loads(pickle.dumps(source))
     assert [r.value for r in clone.read(0, 23)] == TEXTS
+
+
+def test_text_lines_and_tsv_read_by_range_and_whole_rows(tmp_path):
+    txt = tmp_path / "in.txt"
+    txt.write_text("\n".join(t + ("\n" if i % 5 == 0 else "") for i, t in enumerate(TEXTS)) + "\n")
+    lines = open_records(str(txt), RecordSpec(), stride=4)
+    assert lines.format == "lines"
+    _check(lines)
+    assert [row["text"] for row in lines.rows()] == TEXTS
+    tsv = tmp_path / "in.tsv"
+    tsv.write_text("n\ttext\n" + "".join(f"{i}\t{t}\n" for i, t in enumerate(TEXTS)))
+    table = open_records(str(tsv), RecordSpec(), stride=4)
+    _check(table)
+    assert next(table.rows()) == {"n": "0", "text": TEXTS[0]}
+    blob = tmp_path / "blob.txt"
+    blob.write_bytes(b"\xff\xfeh\x00i\x00\n\x00")
+    with pytest.raises(UnreadableInputError, match="UTF-16"):
+        open_records(str(blob), RecordSpec())

@@ -2,97 +2,17 @@
 
 from __future__ import annotations
 
-import csv
-import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from ..errors import EmptyInputError, InputNotFoundError, InvalidOptionError, UsageError
+from ..errors import EmptyInputError, InvalidOptionError, UsageError
 from . import _options as o
-from ._output import info, note, print_json, progress
+from ._output import info, note, print_json
 
-BLOCK = 512  # rows read, classified and written at a time (bounded memory on big files)
-
-
-def _rows(path: Path, column: str | None, field: str | None) -> tuple[Iterator[dict], str, int]:
-    """→ (rows with the text under key, the text key, row count) for .txt/.csv/.tsv/.jsonl."""
-    if not path.exists():
-        raise InputNotFoundError(f"file not found: {path}", hint="check the path")
-    suffix = path.suffix.lower()
-    with path.open("rb") as fh:
-        total = sum(1 for line in fh if line.strip())
-    if suffix in (".csv", ".tsv"):
-        delimiter = "\t" if suffix == ".tsv" else ","
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            header = next(csv.reader(fh, delimiter=delimiter), [])
-        key = column or ("text" if "text" in header else None)
-        if key is None or key not in header:
-            raise InvalidOptionError(
-                f"{path.name} has no column '{column or 'text'}' (columns: {', '.join(header)})",
-                hint="name the text column: --column review",
-            )
-
-        def read_csv() -> Iterator[dict]:
-            with path.open(newline="", encoding="utf-8-sig") as fh:
-                yield from csv.DictReader(fh, delimiter=delimiter)
-
-        return read_csv(), key, max(0, total - 1)
-    if suffix in (".jsonl", ".ndjson"):
-        key = field or "text"
-
-        def read_jsonl() -> Iterator[dict]:
-            from ..sources.rows import jsonl_rows, text_field
-
-            with path.open(encoding="utf-8") as fh:
-                for number, row in jsonl_rows(fh, path.name):
-                    text_field(row, key, path.name, number, "name the field: --field review")
-                    yield row
-
-        return read_jsonl(), key, total
-
-    from ..sources import read_text_file
-
-    lines = [line for line in read_text_file(path).splitlines() if line.strip()]
-    return iter({"text": line} for line in lines), "text", len(lines)
-
-
-def _blocks(rows: Iterator[dict], size: int) -> Iterator[list[dict]]:
-    block: list[dict] = []
-    for row in rows:
-        block.append(row)
-        if len(block) >= size:
-            yield block
-            block = []
-    if block:
-        yield block
-
-
-class _Writer:
-    def __init__(self, output: Path | None, fmt: str) -> None:
-        self.fmt = fmt
-        self.handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
-        self.csv: Any = None
-
-    def write(self, row: dict, labels: list[str]) -> None:
-        if self.fmt == "jsonl":
-            self.handle.write(json.dumps(row, ensure_ascii=False) + "\n")
-            return
-        flat = {k: v for k, v in row.items() if k != "scores"}
-        flat.update({f"score_{label}": row["scores"][label] for label in labels})
-        if self.csv is None:
-            self.csv = csv.DictWriter(self.handle, fieldnames=list(flat))
-            self.csv.writeheader()
-        self.csv.writerow(flat)
-
-    def close(self) -> None:
-        if self.handle is not sys.stdout:
-            self.handle.close()
-        else:
-            sys.stdout.flush()
+BLOCK = 512  # rows per committed chunk of the batch job (the unit of resume)
 
 
 def classify(
@@ -194,52 +114,97 @@ def classify(
             info("scores: " + "  ".join(f"{k} {v:.3f}" for k, v in ranked))
         return
 
+    _classify_file(
+        file,
+        output,
+        out_format,
+        {"labels": labels, "method": method, "template": template, "multi_label": multi_label},
+        key=column or field,
+        model=model,
+        load=load,
+        batch_size=batch_size,
+        json_out=json_out,
+        quiet=quiet,
+    )
+
+
+def _classify_file(file, output, out_format, task_options, *, key, model, load, **how) -> None:
+    """Every row of a file through the batch job (resumable), written back with its labels."""
+    from ..jobs.annotate import (
+        WRITE_FORMATS,
+        input_format,
+        merged_rows,
+        remove_results,
+        run_beside,
+        write_rows,
+    )
+    from ..jobs.batch import BatchOptions
+    from .batch import _ProgressView
+
+    quiet = how["quiet"]
     fmt = out_format or (
         "csv" if output is not None and output.suffix.lower() in (".csv", ".tsv") else "jsonl"
     )
-    if fmt not in ("jsonl", "csv"):
+    if fmt not in WRITE_FORMATS:
         raise InvalidOptionError(
             f"unknown format '{fmt}'", hint="use --format jsonl or --format csv"
         )
-    rows, key, total = _rows(file, column, field)
-    writer = _Writer(output, fmt)
-    described = False
-    count = 0
-    truncated = 0
-    warned = 0
+    column = None if input_format(file) == "lines" else key or "text"
+    options = BatchOptions(column=column, batch_size=how["batch_size"], chunk_size=BLOCK)
+    view = _ProgressView(quiet=quiet or not sys.stderr.isatty())
     try:
-        with progress(total, "classifying", quiet=quiet) as advance:
-            for block in _blocks(rows, BLOCK):
-                texts = [str(row.get(key) or "") for row in block]
-                result = run(texts, labels, model, options, on_progress=advance, load_options=load)
-                if not described:
-                    info(result.describe(), quiet=quiet)
-                    described = True
-                truncated += result.truncated
-                warned += sum(1 for item in result.items if item.warnings)
-                for row, item in zip(block, result.items, strict=True):
-                    out = dict(row)
-                    out.update(label=item.label, score=round(item.score, 4))
-                    out["scores"] = {k: round(v, 4) for k, v in item.scores.items()}
-                    writer.write(out, result.labels)
-                count += len(block)
+        result = run_beside(
+            "classify",
+            file,
+            output,
+            task_options,
+            options=options,
+            on_status=lambda message: info(message, quiet=quiet),
+            model=model,
+            on_progress=view,
+            load_options=load,
+        )
     finally:
-        writer.close()
-    if count == 0:
+        view.close()
+    if result.rows == 0:
         raise EmptyInputError(f"{file} has no rows to classify", hint="add some text rows")
+    notes = result.extra
+    handle = output.open("w", newline="", encoding="utf-8") if output else sys.stdout
+    try:
+        rows = merged_rows(result, file, column)
+        write_rows(rows, handle, fmt, {"scores": notes.get("labels", [])})
+    finally:
+        if output:
+            handle.close()
+        else:
+            sys.stdout.flush()
+    remove_results(result)
+    _report_file(result, output, json_out=how["json_out"], quiet=quiet)
+
+
+def _report_file(result, output, *, json_out: bool, quiet: bool) -> None:
+    notes = result.extra
+    if notes.get("describe"):
+        info(notes["describe"], quiet=quiet)
+    how = f" by {notes['method']}" if notes.get("method") else ""
     where = f" → {output}" if output else ""
-    info(f"{count} row(s) classified by {result.method} ({result.model}){where}", quiet=quiet)
-    if warned:
+    info(f"{result.rows} row(s) classified{how} ({result.model}){where}", quiet=quiet)
+    if result.errors:
+        note(f"warning: {result.errors} row(s) could not be classified (see 'error')", quiet=quiet)
+    if notes.get("warned"):
         note(
-            f"warning: {warned} text(s) look like a language {result.model} does not read; "
-            "their labels may be wrong",
+            f"warning: {notes['warned']} text(s) look like a language {result.model} does not "
+            "read; their labels may be wrong",
             quiet=quiet,
         )
-    if truncated:
+    if notes.get("truncated"):
         info(
-            f"note: {truncated} text(s) were longer than the classifier reads; only their start was used",
+            f"note: {notes['truncated']} text(s) were longer than the classifier reads; "
+            "only their start was used",
             quiet=quiet,
         )
+    if json_out and output is not None:  # with no --output the rows are stdout
+        print_json({**result.to_dict(), "output": str(output)})
 
 
 def register(app: typer.Typer) -> None:

@@ -163,10 +163,10 @@ def calibrate_(
     with the float32 reference, no greedy loops) and a timing; `auto` then uses the fastest
     engine that passed. Runs by itself on a model's first use."""
     from ..models import calibrate
-    from ..models.registry import resolve
+    from ..models.registry import ModelFormat, resolve
 
     resolved = resolve(model, revision=revision)
-    if resolved.format not in ("gguf", "transformers"):
+    if resolved.format not in (ModelFormat.GGUF, ModelFormat.TRANSFORMERS):
         from ..errors import InvalidOptionError
 
         raise InvalidOptionError(

@@ -315,6 +315,7 @@ def _finalize(plan: _Plan, store: BatchStore, manifest, served, options, status)
         "rows": rows,
         "errors": _count_errors(store),
         "executor": options.executor,
+        "notes": served.get("notes") or manifest.get("notes") or {},
         "completed_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
     store.write_manifest(manifest)
@@ -341,7 +342,8 @@ def _run_local(job: JobSpec, task: BatchTask, pending: list[int], commit, status
         start, stop = job.chunk_range(chunk)
         records = job.source.read(start, stop)
         commit(chunk, process_chunk(task, runner, records, job.batch_size, chunk))
-    return {"model": runner.model_id, "revision": runner.revision, "device": runner.device}
+    served = {"model": runner.model_id, "revision": runner.revision, "device": runner.device}
+    return {**served, "notes": runner.notes()}
 
 
 class _Tracker:
@@ -416,4 +418,5 @@ def _result(store, manifest, status, processed, resumed, options, began) -> Batc
         seconds=seconds,
         rows_per_s=round(processed / seconds, 2) if processed and seconds else None,
         manifest=str(store.manifest_path),
+        extra=dict(manifest.get("notes") or {}),  # the runner's (classify: method, warnings)
     )

@@ -43,6 +43,10 @@ class Runner:
     def run(self, values: list[Any], seed_key: int) -> list[dict[str, Any]]:
         raise NotImplementedError
 
+    def notes(self) -> dict[str, Any]:
+        """What the runs so far tell beyond their rows (a job's result shows it)."""
+        return {}
+
 
 @dataclass(frozen=True)
 class BatchTask:
@@ -190,6 +194,13 @@ class _ClassifyRunner(Runner):
         probe = self._classify(["warm-up"])  # loads the model once, tells its id/revision
         self.model_id, self.revision = probe.model, probe.revision
         self.device = self.load.device or "cpu"
+        self._notes = {
+            "method": probe.method,
+            "describe": probe.describe(),
+            "labels": list(probe.labels),
+            "truncated": 0,  # texts the classifier read only the start of
+            "warned": 0,  # texts in a language the model does not read
+        }
 
     def _classify(self, texts: list[str]):
         from ..tasks.classify import classify
@@ -204,10 +215,15 @@ class _ClassifyRunner(Runner):
 
     def run(self, values: list[Any], seed_key: int) -> list[dict[str, Any]]:
         result = self._classify(list(values))
+        self._notes["truncated"] += result.truncated
+        self._notes["warned"] += sum(1 for item in result.items if item.warnings)
         return [
             {"label": item.label, "score": float(item.score), "scores": dict(item.scores)}
             for item in result.items
         ]
+
+    def notes(self) -> dict[str, Any]:
+        return dict(self._notes)
 
 
 # ---------------------------------------------------------------- summarize (tasks/summarize/)

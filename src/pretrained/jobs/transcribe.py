@@ -37,10 +37,13 @@ class BatchOptions:
     summary_options: dict[str, Any] = field(default_factory=dict)
 
 
+ItemStatus = Literal["done", "skipped", "failed"]
+
+
 @dataclass
 class ItemOutcome:
     source: str
-    status: Literal["done", "skipped", "failed"]
+    status: ItemStatus
     job_id: str | None = None
     outputs: list[str] = field(default_factory=list)
     duration: float | None = None
@@ -61,7 +64,7 @@ class BatchResult:
     options: dict[str, Any]
     seconds: float = 0.0
 
-    def count(self, status: str) -> int:
+    def count(self, status: ItemStatus) -> int:
         return sum(1 for i in self.items if i.status == status)
 
     @property

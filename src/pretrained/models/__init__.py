@@ -89,7 +89,7 @@ def _calibrated(
     canary are dropped, the fastest that passed for `task`'s typical requests comes first
     (summarize and ask send long prompts), transformers stays last.
     An engine named explicitly runs anyway, with a warning when it failed the canary here."""
-    if resolved.format not in ("gguf", "transformers") or not any(
+    if resolved.format not in (ModelFormat.GGUF, ModelFormat.TRANSFORMERS) or not any(
         e in _CALIBRATED for e in candidates
     ):
         return candidates, {}  # exports run on their own engine; nothing to choose between
@@ -282,7 +282,7 @@ def load_reranker(
 
     resolved = resolve(model, task=RERANK, revision=revision)
     options = dict(device=device, trust_remote_code=trust_remote_code, trust_pickle=trust_pickle)
-    if resolved.format == "sentence-transformers":
+    if resolved.format == ModelFormat.SENTENCE_TRANSFORMERS:
         return BiEncoderReranker(load_embedder(model, revision=revision, **options))
     return _load_encoder("reranker", RERANK, load_cross_encoder, model, revision, **options)
 

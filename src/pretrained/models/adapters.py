@@ -16,7 +16,7 @@ from ..errors import (
 )
 from .devices import quiet_peft
 from .folders import LoadedLM
-from .registry import ResolvedModel
+from .registry import ModelSource, ResolvedModel
 
 
 def read_run_config(folder: Path) -> dict[str, Any] | None:
@@ -39,9 +39,9 @@ def run_base(config: dict[str, Any]) -> ResolvedModel:
     from .registry import resolve
 
     base = config["base_model"]
-    if base.get("source") == "embedded":
+    if base.get("source") == ModelSource.EMBEDDED:
         return resolve(base["name"])
-    if base.get("source") == "local":
+    if base.get("source") == ModelSource.LOCAL:
         return resolve(base["path"])
     return resolve(base["hub_id"], revision=base.get("resolved_revision") or base.get("revision"))
 

@@ -54,7 +54,9 @@ def load_causal_lm(
             f"{resolved.label} is a {resolved.format} model, not a text-generation model",
             hint="pick a causal language model, e.g. --model smollm2-135m-instruct",
         )
-    layered = {"finetune-run": load_run, "peft-adapter": load_adapter}.get(resolved.format)
+    layered = {ModelFormat.FINETUNE_RUN: load_run, ModelFormat.PEFT_ADAPTER: load_adapter}.get(
+        resolved.format
+    )
     if layered is not None:  # a base model plus something on top: loaded through this function
         return layered(
             resolved,

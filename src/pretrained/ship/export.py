@@ -42,9 +42,9 @@ from .. import runlog as runs
 from ..errors import ExportError, InvalidOptionError, UnsupportedModelError
 from ..models.backends.fast_tokenizer import TOKENIZER_FILES
 from ..models.backends.onnx_export import torch_to_onnx
-from ..models.registry import ModelFormat
+from ..models.registry import ExportFormat, ModelFormat
 
-FORMATS = ("onnx", "ct2", "gguf")
+FORMATS = tuple(ExportFormat)
 KINDS = ("auto", "embed", "classify", "generate")
 QUANTIZE = ("int8",)
 SAMPLE_TEXTS = (
@@ -72,7 +72,7 @@ def default_prompts(model: str) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class ExportOptions:
-    format: str = "onnx"
+    format: str = ExportFormat.ONNX
     quantize: str | None = None  # int8
     kind: str = "auto"  # auto | embed | classify | generate
     max_new_tokens: int = 16  # greedy parity check length for generators
@@ -85,7 +85,7 @@ class ExportOptions:
             raise InvalidOptionError(
                 f"unknown export format '{self.format}'", hint="use --format onnx, ct2 or gguf"
             )
-        if self.format == "gguf":
+        if self.format == ExportFormat.GGUF:
             from .gguf import check_quantize
 
             check_quantize(self.quantize)
@@ -226,7 +226,7 @@ def _source(model: str, revision: str | None, options: ExportOptions, trust: dic
         return _Source(folder, "generate", label, None, cleanup=[folder])
     prepared = prepare(resolved, trust_pickle=trust["trust_pickle"])
     folder = Path(prepared.path)
-    if resolved.format == "sentence-transformers":
+    if resolved.format == ModelFormat.SENTENCE_TRANSFORMERS:
         transformer, pooling, normalize = _sentence_transformers_layout(folder)
         kind = options.kind if options.kind != "auto" else "embed"
         return _Source(transformer, kind, label, prepared.revision, pooling, normalize, folder)
@@ -412,24 +412,28 @@ def _parity(src: _Source, out: Path, options: ExportOptions, module) -> dict[str
 # ---------------------------------------------------------------- the command
 def default_output(model: str, options: ExportOptions) -> Path:
     base = Path(model.rstrip("/")).name or "model"
-    quantize = options.quantize or ("f16" if options.format == "gguf" else None)
+    quantize = options.quantize or ("f16" if options.format == ExportFormat.GGUF else None)
     suffix = f"-{quantize}" if quantize else ""
     return Path(f"{base}-{options.format}{suffix}")
 
 
-RUNTIMES = {"onnx": "onnxruntime", "ct2": "ctranslate2", "gguf": "llama.cpp"}
+RUNTIMES = {
+    ExportFormat.ONNX: "onnxruntime",
+    ExportFormat.CT2: "ctranslate2",
+    ExportFormat.GGUF: "llama.cpp",
+}
 
 
 def _write(src: _Source, staging: Path, options: ExportOptions, trust_remote_code: bool):
     """The exported files in `staging` → (the torch module parity compares against, or None;
     what the format adds to export.json)."""
-    if options.format == "onnx":
+    if options.format == ExportFormat.ONNX:
         module = _export_onnx(src, staging, options, trust_remote_code)
         for name in ("config.json", *TOKENIZER_FILES):
             if (src.folder / name).exists():
                 shutil.copy2(src.folder / name, staging / name)
         return module, {}
-    if options.format == "ct2":
+    if options.format == ExportFormat.CT2:
         _export_ct2(src, staging, options)
         module, _ = _wrapper(src, trust_remote_code)
         if not (staging / "config.json").exists():
@@ -508,7 +512,7 @@ def export_model(
         }
         (staging / EXPORT_FILE).write_text(json.dumps(manifest, indent=2) + "\n")
         status("checking parity with the original…")
-        if options.format == "gguf":
+        if options.format == ExportFormat.GGUF:
             from .parity import gguf_generation
 
             parity = gguf_generation(

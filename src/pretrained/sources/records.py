@@ -1,12 +1,14 @@
-"""Rows in, for batch jobs: JSONL, CSV, Parquet, a local Hugging Face dataset (saved with
-`save_to_disk` or laid out as on the Hub), a folder of files, or an `s3://` prefix.
+"""Rows in, for batch jobs: JSONL, CSV/TSV, text lines (.txt), Parquet, a local Hugging Face
+dataset (saved with `save_to_disk` or laid out as on the Hub), a folder of files, or an `s3://`
+prefix.
 
 Every source has a fixed row order, a row count known up front (for progress and ETA) and
 random access by row range, so a job can be cut into chunks that any process (a resumed run, a
 Ray worker) reads on its own. Nothing reads a whole file into memory:
 
-- JSONL and CSV are scanned once to note the byte offset of every `stride`-th row; a range read
-  seeks there. Blank JSONL lines are not rows.
+- JSONL, CSV and text files are scanned once to note the byte offset of every `stride`-th row; a range read
+  seeks there. Blank JSONL lines are not rows; nor are blank lines of a text file (one row
+  per line).
 - Parquet is read one row group at a time (the last group read is kept for the next range).
 - Datasets are Arrow files that `datasets` memory-maps.
 - Folders and S3 prefixes are listings sorted by path/key; each file or object is one row.
@@ -28,83 +30,28 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import InputNotFoundError, InvalidOptionError, UnreadableInputError
+from .record_spec import (
+    Record,
+    RecordSpec,
+    check_id_column,
+    choose_column,
+    dig,
+    file_fingerprint,
+)
 
-TEXT_COLUMNS = ("text", "content", "prompt", "sentence", "review", "body", "article", "document")
-AUDIO_COLUMNS = ("audio", "path", "file", "filename")
+__all__ = ["Record", "RecordSpec", "open_records"]
+
 TABLE_SUFFIXES = {
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".csv": "csv",
+    ".tsv": "csv",
+    ".txt": "lines",
     ".parquet": "parquet",
     ".pq": "parquet",
 }
 DATA_SUFFIXES = {".parquet", ".arrow", ".jsonl", ".json", ".csv"}
-FORMATS = ("auto", "jsonl", "csv", "parquet", "dataset", "folder", "s3")
-
-
-@dataclass
-class Record:
-    index: int  # position in the input (0-based): what resume and chunking count by
-    id: Any  # written to the output: the --id-column value, the file path/key, or the index
-    value: Any  # the text (or, for audio tasks, a local path or the object's bytes)
-    error: str | None = None  # the row could not be read (bad JSON, binary file …)
-
-
-@dataclass
-class RecordSpec:
-    """What to take from each row."""
-
-    column: str | None = None  # the text column / JSON field (dotted path for nested JSON)
-    id_column: str | None = None
-    kind: str = "text"  # text | audio
-    split: str | None = None  # dataset split
-
-
-# ---------------------------------------------------------------- helpers
-def _dig(item: Any, path: str) -> Any:
-    """item['a']['b'] for path 'a.b' (a key containing dots wins over the nested lookup)."""
-    if isinstance(item, dict) and path in item:
-        return item[path]
-    for part in path.split("."):
-        if not isinstance(item, dict) or part not in item:
-            return None
-        item = item[part]
-    return item
-
-
-def _choose_column(columns: list[str], spec: RecordSpec, where: str) -> str:
-    if spec.column:
-        head = spec.column.split(".")[0]
-        if spec.column not in columns and head not in columns:
-            raise InvalidOptionError(
-                f"{where} has no column '{spec.column}' (columns: {', '.join(columns) or 'none'})",
-                hint="pick one with --column NAME",
-            )
-        return spec.column
-    wanted = AUDIO_COLUMNS if spec.kind == "audio" else TEXT_COLUMNS
-    for name in wanted:
-        if name in columns:
-            return name
-    if len(columns) == 1:
-        return columns[0]
-    raise InvalidOptionError(
-        f"{where} has several columns and none is called {' or '.join(repr(w) for w in wanted[:2])}"
-        f" (columns: {', '.join(columns[:12])})",
-        hint="pick the input column with --column NAME",
-    )
-
-
-def _check_id_column(columns: list[str], spec: RecordSpec, where: str) -> None:
-    if spec.id_column and spec.id_column not in columns:
-        raise InvalidOptionError(
-            f"{where} has no column '{spec.id_column}' for --id-column",
-            hint=f"columns: {', '.join(columns[:12])}",
-        )
-
-
-def _file_fingerprint(path: Path) -> dict[str, Any]:
-    stat = path.stat()
-    return {"path": str(path.resolve()), "size": stat.st_size, "mtime_ns": stat.st_mtime_ns}
+FORMATS = ("auto", "jsonl", "csv", "lines", "parquet", "dataset", "folder", "s3")
 
 
 class _Source:
@@ -118,11 +65,19 @@ class _Source:
     def __getstate__(self) -> dict[str, Any]:
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_h")}
 
-    def fingerprint(self) -> dict[str, Any]:
-        raise NotImplementedError
+    def fingerprint(self) -> dict[str, Any]:  # a file source's; the others override it
+        return {**file_fingerprint(self.path), "column": self.column}  # type: ignore[attr-defined]
 
     def read(self, start: int, stop: int) -> list[Record]:
         raise NotImplementedError
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        """Every row whole, in order: to write a job's results back beside the input's own
+        columns. Only file sources (JSONL, CSV, text lines, Parquet) have it."""
+        raise InvalidOptionError(
+            f"{self.location} is a {self.format} input: its rows cannot be written back",
+            hint="pass a .jsonl, .csv, .tsv, .txt or .parquet file",
+        )
 
     def describe(self) -> str:
         return f"{self.location} ({self.format}, {self.total:,} rows)"
@@ -156,15 +111,15 @@ class JsonlSource(_Source):
                     count += 1
                 offset += len(raw)
         self.total = count
+        self._pick_column(first)
+
+    def _pick_column(self, first: Any) -> None:
         columns = list(first) if isinstance(first, dict) else []
         if isinstance(first, str) and not self.spec.column:
             self.column = ""  # a JSONL file of bare strings
         else:
-            self.column = _choose_column(columns, self.spec, str(self.path))
-        _check_id_column(columns, self.spec, str(self.path))
-
-    def fingerprint(self) -> dict[str, Any]:
-        return {**_file_fingerprint(self.path), "column": self.column}
+            self.column = choose_column(columns, self.spec, str(self.path))
+        check_id_column(columns, self.spec, str(self.path))
 
     def read(self, start: int, stop: int) -> list[Record]:
         out: list[Record] = []
@@ -186,12 +141,53 @@ class JsonlSource(_Source):
             item = json.loads(raw)
         except ValueError as exc:
             return Record(index, index, None, f"line is not valid JSON ({exc})")
-        value = item if isinstance(item, str) and not self.column else _dig(item, self.column)
+        value = item if isinstance(item, str) and not self.column else dig(item, self.column)
         rid: Any = index
         if self.spec.id_column:
-            raw_id = _dig(item, self.spec.id_column)
+            raw_id = dig(item, self.spec.id_column)
             rid = None if raw_id is None else str(raw_id)
         return Record(index, rid, value)
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        with self.path.open("rb") as fh:
+            for raw in fh:
+                if raw.strip():
+                    yield self._whole(raw)
+
+    def _whole(self, raw: bytes) -> dict[str, Any]:
+        try:
+            item = json.loads(raw)
+        except ValueError:
+            return {}  # the job's row says why (its `error`)
+        return item if isinstance(item, dict) else {"text": item}
+
+
+@dataclass
+class LinesSource(JsonlSource):
+    """A plain text file (.txt): one row per non-blank line, its id the line's row number."""
+
+    format = "lines"
+
+    def _pick_column(self, first: Any) -> None:
+        with self.path.open("rb") as fh:
+            head = fh.read(8192)
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+            raise UnreadableInputError(
+                f"'{self.path.name}' is binary or UTF-16, not lines of UTF-8 text",
+                hint="save it as UTF-8 text, one input per line",
+            )
+        check_id_column([], self.spec, str(self.path))
+
+    def _record(self, index: int, raw: bytes) -> Record:
+        from .files import decode_bytes
+
+        try:
+            return Record(index, index, decode_bytes(raw, self.location).strip("\r\n"))
+        except UnreadableInputError as exc:
+            return Record(index, index, None, exc.message)
+
+    def _whole(self, raw: bytes) -> dict[str, Any]:
+        return {"text": self._record(0, raw).value}
 
 
 # ---------------------------------------------------------------- CSV
@@ -213,6 +209,7 @@ class CsvSource(_Source):
     header: list[str] = field(default_factory=list)
     total: int = 0
     column: str = ""
+    delimiter: str = ","  # "\t" for .tsv
     format = "csv"
 
     def __post_init__(self) -> None:
@@ -220,7 +217,7 @@ class CsvSource(_Source):
         self.id_type = "str" if self.spec.id_column else "int"
         consumed = [0]
         with self.path.open("rb") as fh:
-            reader = csv.reader(_csv_lines(fh, consumed))
+            reader = csv.reader(_csv_lines(fh, consumed), delimiter=self.delimiter)
             self.header = next(reader, [])
             count = 0
             start = consumed[0]
@@ -230,11 +227,8 @@ class CsvSource(_Source):
                 count += 1
                 start = consumed[0]
         self.total = count
-        self.column = _choose_column(self.header, self.spec, str(self.path))
-        _check_id_column(self.header, self.spec, str(self.path))
-
-    def fingerprint(self) -> dict[str, Any]:
-        return {**_file_fingerprint(self.path), "column": self.column}
+        self.column = choose_column(self.header, self.spec, str(self.path))
+        check_id_column(self.header, self.spec, str(self.path))
 
     def read(self, start: int, stop: int) -> list[Record]:
         out: list[Record] = []
@@ -243,7 +237,7 @@ class CsvSource(_Source):
         idc = self.header.index(self.spec.id_column) if self.spec.id_column else None
         with self.path.open("rb") as fh:
             fh.seek(self.offsets[start // self.stride])
-            for row in csv.reader(_csv_lines(fh, [1])):
+            for row in csv.reader(_csv_lines(fh, [1]), delimiter=self.delimiter):
                 if index >= stop:
                     break
                 if index >= start:
@@ -252,6 +246,13 @@ class CsvSource(_Source):
                     out.append(Record(index, rid, value))
                 index += 1
         return out
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        with self.path.open("rb") as fh:
+            reader = csv.reader(_csv_lines(fh, [0]), delimiter=self.delimiter)
+            next(reader, None)
+            for row in reader:
+                yield {h: row[i] if i < len(row) else None for i, h in enumerate(self.header)}
 
 
 # ---------------------------------------------------------------- Parquet
@@ -268,8 +269,8 @@ class ParquetSource(_Source):
         self.location = str(self.path)
         meta = self._file().metadata
         names = self._file().schema_arrow.names
-        self.column = _choose_column(names, self.spec, str(self.path))
-        _check_id_column(names, self.spec, str(self.path))
+        self.column = choose_column(names, self.spec, str(self.path))
+        check_id_column(names, self.spec, str(self.path))
         self.id_type = "int"
         if self.spec.id_column:
             import pyarrow as pa
@@ -294,9 +295,6 @@ class ParquetSource(_Source):
                     hint="check the file, or pass --input-format to say what it is",
                 ) from exc
         return self._hfile
-
-    def fingerprint(self) -> dict[str, Any]:
-        return {**_file_fingerprint(self.path), "column": self.column}
 
     def _group(self, g: int):
         cached = getattr(self, "_hgroup", None)
@@ -324,13 +322,17 @@ class ParquetSource(_Source):
             for i in range(index, end):
                 value = data[head][i - base]
                 if head != self.column:
-                    value = _dig({head: value}, self.column)
+                    value = dig({head: value}, self.column)
                 rid = data[self.spec.id_column][i - base] if self.spec.id_column else i
                 if self.spec.id_column and self.id_type == "str" and rid is not None:
                     rid = str(rid)
                 out.append(Record(i, rid, value))
             index = end
         return out
+
+    def rows(self) -> Iterator[dict[str, Any]]:
+        for g in range(self._file().metadata.num_row_groups):
+            yield from self._file().read_row_group(g).to_pylist()
 
 
 # ---------------------------------------------------------------- datasets (Arrow)
@@ -348,8 +350,8 @@ class DatasetSource(_Source):
         self.location = str(self.path)
         ds = self._dataset()
         names = list(ds.column_names)
-        self.column = _choose_column(names, self.spec, str(self.path))
-        _check_id_column(names, self.spec, str(self.path))
+        self.column = choose_column(names, self.spec, str(self.path))
+        check_id_column(names, self.spec, str(self.path))
         self.id_type = "int"
         if self.spec.id_column:
             dtype = str(ds.features[self.spec.id_column])
@@ -391,7 +393,7 @@ class DatasetSource(_Source):
     def fingerprint(self) -> dict[str, Any]:
         ds = self._dataset()
         files = sorted(f["filename"] for f in getattr(ds, "cache_files", []) or [])
-        stats = [_file_fingerprint(Path(f)) for f in files]
+        stats = [file_fingerprint(Path(f)) for f in files]
         return {"path": str(self.path.resolve()), "split": self.split, "files": stats}
 
     def read(self, start: int, stop: int) -> list[Record]:
@@ -404,7 +406,7 @@ class DatasetSource(_Source):
         for offset, value in enumerate(batch[head]):
             i = start + offset
             if head != self.column:
-                value = _dig({head: value}, self.column)
+                value = dig({head: value}, self.column)
             rid: Any = batch[self.spec.id_column][offset] if self.spec.id_column else i
             if self.spec.id_column and self.id_type == "str" and rid is not None:
                 rid = str(rid)
@@ -573,12 +575,14 @@ def open_records(
         if not fmt:
             raise UnreadableInputError(
                 f"cannot tell the format of '{path.name}' from its extension",
-                hint="use .jsonl, .csv or .parquet, or pass --input-format jsonl|csv|parquet",
+                hint="use .jsonl, .csv, .txt or .parquet, or pass --input-format jsonl|csv|parquet",
             )
     if fmt == "jsonl":
         return JsonlSource(path, spec, stride)
     if fmt == "csv":
-        return CsvSource(path, spec, stride)
+        return CsvSource(path, spec, stride, delimiter="\t" if path.suffix == ".tsv" else ",")
+    if fmt == "lines":
+        return LinesSource(path, spec, stride)
     if fmt == "parquet":
         return ParquetSource(path, spec)
     raise InvalidOptionError(

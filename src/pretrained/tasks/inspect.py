@@ -79,7 +79,7 @@ def _kind(name: str, fmt: str) -> tuple[str, bool]:
         return "safetensors", False
     if base.endswith(".gguf"):
         return "gguf", False
-    if fmt == "ctranslate2" and base == "model.bin":
+    if fmt == ModelFormat.CTRANSLATE2 and base == "model.bin":
         return "ctranslate2", False
     if hub.is_pickle(base):
         return "pickle", True
@@ -197,9 +197,9 @@ def _folder_info(folder: Path, fmt: str) -> dict[str, Any]:
         size = sum(p.stat().st_size for p in weights)
         bytes_per = (
             1.0
-            if fmt == "ctranslate2" and "int8" in json.dumps(config)
+            if fmt == ModelFormat.CTRANSLATE2 and "int8" in json.dumps(config)
             else 4.0
-            if fmt != "ctranslate2"
+            if fmt != ModelFormat.CTRANSLATE2
             else 2.0
         )
         params = int(size / bytes_per) if size else None

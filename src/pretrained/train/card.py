@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models.loading import read_run_config
+from ..models.registry import ModelSource
 from .evaluate import SAMPLE_REPETITION_PENALTY
 
 _METHOD_NAMES = {
@@ -91,7 +92,7 @@ def _fmt(value: Any, spec: str) -> str:
 def _provenance(base: dict[str, Any], data: dict[str, Any]) -> tuple[str, str, str]:
     """(how the base is named, where the data came from, what an example looks like)."""
     base_note = ""
-    if base.get("source") == "embedded":
+    if base.get("source") == ModelSource.EMBEDDED:
         base_note = (
             f" (the embedded `{base.get('name')}` package: its GGUF weights dequantized to fp32, "
             f"{base.get('resolved_revision', '')[:19]}…)"

@@ -15,6 +15,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from ..models.registry import ModelFormat, ModelSource
 from ..tasks.generate import GenerateOptions
 from .template import Collator, Example
 
@@ -117,7 +118,7 @@ def in_place_backend(model: Any, tokenizer: Any):
     loaded = LoadedLM(
         model=model,
         tokenizer=tokenizer,
-        resolved=ResolvedModel("finetune", "local", "transformers"),
+        resolved=ResolvedModel("finetune", ModelSource.LOCAL, ModelFormat.TRANSFORMERS),
         revision=None,
         device=str(next(model.parameters()).device),
         dtype="",
@@ -131,7 +132,7 @@ def calibrated_engine(resolved: Any, device: str) -> tuple[str, dict[str, Any]] 
     """(engine, options) that this machine's cached calibration verdict chose for `resolved`,
     when it is faster than transformers; None without a verdict (nothing is measured here:
     `pretrained models calibrate MODEL` does that once)."""
-    if device != "cpu" or resolved.format not in ("gguf", "transformers"):
+    if device != "cpu" or resolved.format not in (ModelFormat.GGUF, ModelFormat.TRANSFORMERS):
         return None
     from ..errors import PretrainedError
     from ..models import calibrate

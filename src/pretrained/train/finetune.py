@@ -18,7 +18,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from .. import runlog as runs
 from ..errors import InputError, QuantizationUnavailableError
@@ -35,6 +35,18 @@ from .trainer import (
 )
 
 __all__ = ["FinetuneOptions", "FinetuneResult", "Reporter", "finetune"]
+
+
+# What metrics.json's status says while the run lives ("failed" is written by the error path)
+Phase = Literal[
+    "starting",
+    "evaluating before training",
+    "training",
+    "saving",
+    "evaluating after training",
+    "interrupted",
+    "completed",
+]
 
 
 @dataclass
@@ -66,7 +78,7 @@ class Run:
     run_dir: Path | None = None
     checkpoint: Path | None = None
     summary: rundir.Summary | None = None
-    phase: str = "starting"
+    phase: Phase = "starting"
     trainer: Any = None
 
     def timed(self, name: str, since: float) -> None:
@@ -75,7 +87,7 @@ class Run:
     def rounded_timings(self) -> dict[str, float]:
         return {k: round(v, 3) for k, v in self.timings.items()}
 
-    def at(self, status: str, **fields: Any) -> None:
+    def at(self, status: Phase, **fields: Any) -> None:
         """Enter a phase: metrics.json says it at once."""
         self.phase = status
         if self.summary is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Literal
 
 from ..errors import InvalidOptionError, reject_unknown_options
 from . import data as data_mod
@@ -245,9 +245,12 @@ class Reporter:
         pass
 
 
+FinetuneStatus = Literal["dry-run", "completed", "interrupted"]
+
+
 @dataclass
 class FinetuneResult:
-    status: str  # dry-run | completed | interrupted
+    status: FinetuneStatus
     run_dir: str | None
     model: str
     revision: str | None

@@ -23,7 +23,7 @@ TEXT_ENGINES: dict[str, str] = {
     "onnx": "pretrained.models.backends.portable:load_text_backend",
 }
 _ALIASES = {"llamacpp": "llama.cpp", "llama-cpp": "llama.cpp", "ct2": "ctranslate2"}
-_EXPORT_FORMATS = {"onnx": "onnx", "ctranslate2": "ctranslate2"}
+_EXPORT_FORMATS = {ModelFormat.ONNX: "onnx", ModelFormat.CTRANSLATE2: "ctranslate2"}
 
 
 def engine_names() -> list[str]:
@@ -61,7 +61,7 @@ def auto_engines(
         or quantize
         or (dtype and dtype.lower() != "auto")
         or trust_remote_code
-        or resolved.format not in ("gguf", "transformers")
+        or resolved.format not in (ModelFormat.GGUF, ModelFormat.TRANSFORMERS)
     ):
         return ["transformers"]
     fast = []

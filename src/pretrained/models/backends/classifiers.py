@@ -13,7 +13,7 @@ from typing import Any
 
 from ..._util import first_line
 from ...errors import ModelLoadError, UnsupportedModelError
-from ..registry import ModelSource, ResolvedModel
+from ..registry import ModelFormat, ModelSource, ResolvedModel
 
 
 class SequenceClassifierBackend:
@@ -89,7 +89,7 @@ def load_sequence_classifier(
 ) -> SequenceClassifierBackend:
     from ..loading import choose_device, prepare, quiet_transformers
 
-    if resolved.format not in ("transformers",):
+    if resolved.format != ModelFormat.TRANSFORMERS:
         raise UnsupportedModelError(
             f"{resolved.label} is a {resolved.format} model, not a sequence-classification model",
             hint="pass a classifier such as distilbert/distilbert-base-uncased-finetuned-sst-2-english",

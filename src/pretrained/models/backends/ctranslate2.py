@@ -432,7 +432,7 @@ def load_text_backend(
         raise missing_dependency("ctranslate2", "fast")
     if resolved.format == ModelFormat.CTRANSLATE2 and resolved.source == ModelSource.LOCAL:
         return _load_export(resolved)
-    if resolved.format not in ("transformers", "gguf"):
+    if resolved.format not in (ModelFormat.TRANSFORMERS, ModelFormat.GGUF):
         raise UnsupportedModelError(
             f"the ctranslate2 engine runs causal LMs; {resolved.label} is a {resolved.format} model",
             hint="use --engine transformers",

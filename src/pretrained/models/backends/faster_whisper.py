@@ -72,7 +72,7 @@ def model_folder(resolved: ResolvedModel) -> tuple[Path, str | None]:
         raise UnsupportedModelError(
             f"'{resolved.hub_id}' is not a CTranslate2 model (it has no model.bin)", hint=CT2_HINT
         )
-    snap = hub.download(resolved.hub_id, resolved.revision, fmt="ctranslate2")
+    snap = hub.download(resolved.hub_id, resolved.revision, fmt=ModelFormat.CTRANSLATE2)
     return snap.path, snap.sha
 
 

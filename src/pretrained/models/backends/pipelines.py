@@ -7,11 +7,11 @@ import time
 from typing import Any
 
 from ...errors import UnsupportedModelError
-from ..registry import ResolvedModel
+from ..registry import ModelFormat, ResolvedModel
 
 # Formats a transformers pipeline can read from a folder (sentence-transformers folders keep a
 # plain transformers model at their root; GGUF is converted once by loading.prepare).
-PIPELINE_FORMATS = ("transformers", "sentence-transformers", "gguf")
+PIPELINE_FORMATS = (ModelFormat.TRANSFORMERS, ModelFormat.SENTENCE_TRANSFORMERS, ModelFormat.GGUF)
 
 
 class PipelineBackend:

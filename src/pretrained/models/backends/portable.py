@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ...errors import ModelLoadError, UnsupportedModelError
+from ..registry import ExportFormat
 from .base import (
     BackendOutput,
     Completion,
@@ -182,9 +183,9 @@ def load_portable(folder: Path) -> _Portable:
     folder = Path(folder)
     info = read_export(folder)
     fmt = info.get("format")
-    if fmt == "onnx":
+    if fmt == ExportFormat.ONNX:
         return OnnxModel(folder, info)
-    if fmt == "ct2":
+    if fmt == ExportFormat.CT2:
         return Ct2Model(folder, info)
     raise ModelLoadError(f"'{folder}' holds an export in an unknown format '{fmt}'")
 

@@ -25,9 +25,10 @@ def constrains(backend: Any) -> bool:
 
 def target_engine(backend: Any) -> str:
     from ..backends import llamacpp
+    from ..registry import ModelFormat
 
     fmt = getattr(backend, "model_format", None)
-    return "llama.cpp" if fmt == "gguf" and llamacpp.available() else "transformers"
+    return "llama.cpp" if fmt == ModelFormat.GGUF and llamacpp.available() else "transformers"
 
 
 def engine_for(backend: Any, what: str = "a constraint") -> Any:
