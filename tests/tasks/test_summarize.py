@@ -279,6 +279,8 @@ def test_a_summary_that_joins_two_unrelated_places_is_not_backed():
     assert result.summary and "narwhal can regrow" not in result.summary
     assert all(s.strip() in text for s in result.summary.split(". ") if s.strip())
     assert any("extractive summary instead" in w for w in result.warnings)
+    assert result.extractive_fallback and result.label().startswith("extractive summary (")
+    assert result.to_dict()["extractive_fallback"] is True
 
 
 # ---------------------------------------------------------------- abstractive (tiny BART)

@@ -162,7 +162,7 @@ def summarize(
         sys.stdout.write(result.to_text())
     sys.stdout.flush()
     info(
-        f"{result.mode} summary ({result.reason}) · model {result.model}"
+        f"{result.label()} · model {result.model}"
         + (f" ({result.engine})" if result.engine else "")
         + f" · {result.input_words:,} → {result.output_words} words · {result.timings['total_s']}s",
         quiet=status,

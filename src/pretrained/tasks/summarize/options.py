@@ -87,6 +87,8 @@ class SummaryResult:
     engine: str | None = None  # abstractive: the text engine that ran the model
     # abstractive: the model's sentences the source does not back (dropped from `summary`)
     unsupported: list[dict[str, Any]] = field(default_factory=list)
+    # abstractive: none of the model's sentences was backed, so `summary` is extractive
+    extractive_fallback: bool = False
     # extractive, long unbroken text: topic chapters {headline, start, end, sentences}
     chapters: list[dict[str, Any]] = field(default_factory=list)
 
@@ -110,8 +112,18 @@ class SummaryResult:
             "warnings": self.warnings,
             "timings": self.timings,
             "unsupported": self.unsupported,
+            "extractive_fallback": self.extractive_fallback,
             "chapters": self.chapters,
         }
+
+    def label(self) -> str:
+        """What the summary is, in words: the mode that produced the text shown."""
+        if self.extractive_fallback:
+            return (
+                f"extractive summary ({self.reason}, but none of the model's sentences were "
+                "backed by the source)"
+            )
+        return f"{self.mode} summary ({self.reason})"
 
     def to_text(self) -> str:
         """The summary as plain text: chapter by chapter (headline, then its sentences) when

@@ -61,7 +61,8 @@ def _extractive_result(text, options, engine, on_progress, reason: str) -> Summa
 
 
 def _checked(worker: Abstractive, summary: str, text: str, options, get_embedder, on_progress):
-    """The model's summary without what the source does not back; nothing backed → extractive."""
+    """(the model's summary without what the source does not back, the dropped sentences,
+    whether nothing was backed and the summary is extractive instead)."""
     summary, unsupported = check_against_source(summary, text)
     if unsupported:
         worker.warnings.append(
@@ -76,8 +77,8 @@ def _checked(worker: Abstractive, summary: str, text: str, options, get_embedder
         picked, _, _ = run_extractive(
             text, replace(options, mode="extractive"), get_embedder(), on_progress
         )
-        summary = " ".join(p["text"] for p in picked)
-    return summary, unsupported
+        return " ".join(p["text"] for p in picked), unsupported, True
+    return summary, unsupported, False
 
 
 def _abstractive_result(
@@ -90,7 +91,8 @@ def _abstractive_result(
     summary = worker.run(text, max_words, max_sentences)
     if max_sentences is not None:
         summary = first_sentences(summary, max_sentences)
-    summary, unsupported = _checked(worker, summary, text, options, get_embedder, on_progress)
+    checked = _checked(worker, summary, text, options, get_embedder, on_progress)
+    summary, unsupported, fallback = checked
     if max_words is not None and (options.words or options.ratio) and summary.strip():
         summary, notes = fit_words(summary, max_words, source_filler(text, get_embedder))
         if summary.rstrip().endswith((".", "!", "?", "…", '"', "”")):  # no cut sentence left
@@ -122,6 +124,7 @@ def _abstractive_result(
     )
     result.engine = backend.engine
     result.unsupported = unsupported
+    result.extractive_fallback = fallback
     if not summary.strip():
         result.warnings.append("the model returned an empty summary")
     runs.annotate(
