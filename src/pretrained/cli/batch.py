@@ -129,7 +129,7 @@ def _duration(seconds: float | None) -> str:
     )
 
 
-class _ProgressView:
+class ProgressView:
     """A progress bar with rows/s and ETA on a terminal; status lines every few seconds
     otherwise (logs, CI, pipes)."""
 
@@ -209,7 +209,7 @@ def _run(
     from ..models.load_options import LoadOptions
 
     options = BatchOptions(**job).validate()
-    view = _ProgressView(quiet=quiet)
+    view = ProgressView(quiet=quiet)
     load = LoadOptions(
         revision=revision,
         device=device,

@@ -139,7 +139,7 @@ def _classify_file(file, output, out_format, task_options, *, key, model, load, 
         write_rows,
     )
     from ..jobs.batch import BatchOptions
-    from .batch import _ProgressView
+    from .batch import ProgressView
 
     quiet = how["quiet"]
     fmt = out_format or (
@@ -151,7 +151,7 @@ def _classify_file(file, output, out_format, task_options, *, key, model, load, 
         )
     column = None if input_format(file) == "lines" else key or "text"
     options = BatchOptions(column=column, batch_size=how["batch_size"], chunk_size=BLOCK)
-    view = _ProgressView(quiet=quiet or not sys.stderr.isatty())
+    view = ProgressView(quiet=quiet or not sys.stderr.isatty())
     try:
         result = run_beside(
             "classify",
