@@ -213,14 +213,11 @@ def summarize_tab(ctx: Context) -> None:
         finally:
             _remove(upload)  # the upload's copy is not kept
         seconds = result.timings.get("total_s")
-        mode = result.mode
-        if result.extractive_fallback:
-            mode = "extractive (the model wrote nothing the source backs)"
         return result.summary, answered_by(
             result.model,
             None,
             seconds,
-            f"{mode} · {result.input_words} → {result.output_words} words",
+            f"{result.label()} · {result.input_words} → {result.output_words} words",
         )
 
     with gr.Tab("Summarize", id="summarize"):
