@@ -98,7 +98,7 @@ def _worker(kind: str) -> None:
         backend = pretrained.load(MODEL)
 
         def run(prompts):
-            results = pretrained.generate(
+            results = pretrained.generate_many(
                 prompts,
                 backend=backend,
                 temperature=0,
