@@ -101,10 +101,7 @@ def _calibrated(
         verdict = None  # nothing to measure on (no weights a fast engine can read)
     if verdict is None:
         return candidates, {}
-    options = {}
-    variant = verdict.variant("ctranslate2", task)
-    if variant:
-        options["ctranslate2"] = {"compute_type": variant}
+    options = {engine: verdict.options(engine, task) for engine in _CALIBRATED}
     if auto:
         passed = [e for e in verdict.engines(task) if e in candidates]
         rest = [e for e in candidates if e not in _CALIBRATED and e not in passed]

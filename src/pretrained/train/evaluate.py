@@ -144,8 +144,7 @@ def calibrated_engine(resolved: Any, device: str) -> tuple[str, dict[str, Any]] 
     chosen = verdict.chosen() if verdict else None
     if chosen is None or chosen.engine == calibrate.REFERENCE:
         return None
-    options = {"compute_type": chosen.variant} if chosen.engine == "ctranslate2" else {}
-    return chosen.engine, options
+    return chosen.engine, chosen.load_options
 
 
 def generate_samples(
@@ -229,7 +228,7 @@ def evaluate(
         samples = samples_on_engine(
             resolved, engine, prompts, chat=chat, max_new_tokens=max_new_tokens
         )
-        label = engine[0] + (f" {engine[1]['compute_type']}" if engine[1] else "")
+        label = " ".join([engine[0], *map(str, engine[1].values())])
     else:
         samples = samples_in_place(
             model, tokenizer, prompts, chat=chat, max_new_tokens=max_new_tokens

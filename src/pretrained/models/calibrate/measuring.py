@@ -241,10 +241,7 @@ def _load_reference(resolved: ResolvedModel):
 def _load_trial(resolved: ResolvedModel, trial: Trial):
     from ..backends import create_text_backend
 
-    options: dict[str, Any] = {}
-    if trial.engine == "ctranslate2":
-        options["compute_type"] = trial.variant
-    backend = create_text_backend(resolved, trial.engine, **options)
+    backend = create_text_backend(resolved, trial.engine, **trial.load_options)
     start = getattr(backend, "start", None)
     if start is not None:  # llama.cpp in a one-shot process: full size for the many requests
         start()

@@ -40,6 +40,11 @@ class Trial:
         return f"{self.engine} {self.variant}" if self.variant else self.engine
 
     @property
+    def load_options(self) -> dict[str, Any]:
+        """How to load this variant: the keyword its engine's loader takes for it."""
+        return engine_options(self.engine, self.variant)
+
+    @property
     def checked(self) -> bool:
         """Whether its canary ran (an unchecked trial is neither passed nor known bad)."""
         return self.passed or not self.reason.startswith(NOT_CHECKED)
@@ -55,6 +60,15 @@ class Trial:
             return None
         prompt, new = WORKLOADS.get(task or "", (TYPICAL_PROMPT, TYPICAL_NEW))
         return prompt / self.prefill_tps + new / self.decode_tps
+
+
+# engine → the loader keyword that selects a calibrated variant (see Trial.load_options)
+_VARIANT_KEYWORD = {"ctranslate2": "compute_type"}
+
+
+def engine_options(engine: str, variant: str | None) -> dict[str, Any]:
+    keyword = _VARIANT_KEYWORD.get(engine)
+    return {keyword: variant} if keyword and variant else {}
 
 
 def by_speed(trials: list[Trial], task: str | None = None) -> list[Trial]:
@@ -102,6 +116,10 @@ class Verdict:
                 return trial.variant
         unchecked = [t for t in self.trials if t.engine == engine and not t.checked]
         return by_speed(unchecked, task)[0].variant if unchecked else None
+
+    def options(self, engine: str, task: str | None = None) -> dict[str, Any]:
+        """Loader keywords for `engine` at the variant `variant()` picks ({} for its default)."""
+        return engine_options(engine, self.variant(engine, task))
 
     def failed(self, engine: str) -> list[Trial]:
         """The trials of `engine` when every one of them ran the canary and failed (else [])."""
