@@ -35,8 +35,8 @@ def machine(monkeypatch):
     monkeypatch.setattr(llamacpp, "_cpu_ticks", ticks)
     monkeypatch.setattr(llamacpp.os, "times", fake_times)
     monkeypatch.setattr(llamacpp.time, "sleep", lambda s: None)
-    clock = iter([0.0, 1.0])  # the window: one second
-    monkeypatch.setattr(llamacpp.time, "perf_counter", lambda: next(clock))
+    clock = iter([0.0])  # the window: one second
+    monkeypatch.setattr(llamacpp.time, "perf_counter", lambda: next(clock, 1.0))
     return state
 
 
@@ -59,6 +59,14 @@ def test_this_process_own_work_does_not_count_as_load(machine):
 def test_a_fully_loaded_machine_still_gets_one_thread(machine):
     machine.ticks = [(100, 1000), (300, 1200)]
     assert llamacpp.free_cpu_threads() == 1
+
+
+def test_a_short_window_sleeps_for_the_rest(machine, monkeypatch):
+    slept = []
+    monkeypatch.setattr(llamacpp.time, "sleep", slept.append)
+    machine.ticks = [(100, 1000), (100, 1200)]
+    finish = llamacpp.watch_free_cpus(window=1.5)  # started at 0.0, finished at 1.0
+    assert finish() == 2 and slept == [0.5]
 
 
 def test_without_proc_stat_every_cpu_is_used(machine):

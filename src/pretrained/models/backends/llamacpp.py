@@ -130,26 +130,39 @@ def _cpu_ticks(cpus: list[int]) -> tuple[int, int] | None:
 LOAD_WINDOW = 0.03  # seconds of /proc/stat watched (its clock ticks are 10 ms)
 
 
-def free_cpu_threads(window: float = LOAD_WINDOW) -> int:
-    """Threads for llama.cpp now: the CPUs this process may use minus those other processes
-    keep busy, measured over `window` seconds (this process's own CPU time taken out), at
-    least 1. All of them where the load cannot be read (not Linux)."""
+def watch_free_cpus(window: float = LOAD_WINDOW) -> Callable[[], int]:
+    """Start watching the load; the returned function gives the threads for llama.cpp now:
+    the CPUs this process may use minus those other processes kept busy since the start (at
+    least `window` seconds: it sleeps for what is left; this process's own CPU time taken
+    out), at least 1. All of them where the load cannot be read (not Linux). Started before
+    the tokenizer loads, so the window costs a cold start nothing."""
     cpus = _allowed_cpus()
     before = _cpu_ticks(cpus)
-    if before is None or len(cpus) == 1:
-        return len(cpus)
     own = os.times()
     start = time.perf_counter()
-    time.sleep(window)
-    after = _cpu_ticks(cpus)
-    elapsed = time.perf_counter() - start
-    if after is None or after[1] <= before[1]:
-        return len(cpus)
-    spent = os.times()
-    own_cpu = (spent.user - own.user) + (spent.system - own.system)  # seconds
-    busy_share = (after[0] - before[0]) / (after[1] - before[1])  # of the allowed CPUs
-    others = max(0.0, busy_share * len(cpus) - own_cpu / max(elapsed, 1e-6))
-    return max(1, min(len(cpus), round(len(cpus) - others)))
+
+    def finish() -> int:
+        if before is None or len(cpus) == 1:
+            return len(cpus)
+        rest = window - (time.perf_counter() - start)
+        if rest > 0:
+            time.sleep(rest)
+        after = _cpu_ticks(cpus)
+        elapsed = time.perf_counter() - start
+        if after is None or after[1] <= before[1]:
+            return len(cpus)
+        spent = os.times()
+        own_cpu = (spent.user - own.user) + (spent.system - own.system)  # seconds
+        busy_share = (after[0] - before[0]) / (after[1] - before[1])  # of the allowed CPUs
+        others = max(0.0, busy_share * len(cpus) - own_cpu / max(elapsed, 1e-6))
+        return max(1, min(len(cpus), round(len(cpus) - others)))
+
+    return finish
+
+
+def free_cpu_threads(window: float = LOAD_WINDOW) -> int:
+    """The threads for llama.cpp now (watch_free_cpus over `window` seconds from now)."""
+    return watch_free_cpus(window)()
 
 
 # GGUF value types (gguf spec): fixed sizes for scalars; 8 = string, 9 = array
@@ -585,13 +598,16 @@ def load_text_backend(resolved: ResolvedModel, **options: Any) -> LlamaCppTextBa
             f"the llama.cpp engine runs GGUF files; {resolved.label} is a {resolved.format} model",
             hint="use --engine auto (it picks an engine that fits) or --engine transformers",
         )
+    free_cpus = watch_free_cpus()
     path = gguf_path(resolved)
     prepared = gguf_tokenizer_dir(path)
+    tokenizer = FastTokenizer(prepared.path)
     backend = LlamaCppTextBackend(
         path,
-        FastTokenizer(prepared.path),
+        tokenizer,
         model_id=resolved.alias or resolved.id,
         revision=prepared.revision,
+        threads=free_cpus(),
     )
     backend.cache_hit = prepared.cache_hit
     return backend
