@@ -71,7 +71,9 @@ _SAMPLERS = ["penalties", "temperature", "top_k", "top_p"]
 
 
 # llama.cpp's CPU threads meet at a barrier after every operation, and how they wait there
-# decides its speed. Measured on a 2-vCPU Xeon VM, Q4_0, batch 1 (tok/s; `benchmarks` notes):
+# decides its speed. Measured on a 2-vCPU Xeon VM, batch 1, tok/s (docs/performance.md, "How
+# llama.cpp's threads wait"; the embedded model requantized to Q4_0 — the shipped Q4_1 file
+# moves alike, quiet: 28 passive, 82-90 spinning):
 #
 #                       quiet machine   one other busy process   two other busy processes
 #   2 threads, passive       31                 46                     15-46
