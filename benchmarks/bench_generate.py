@@ -47,8 +47,9 @@ def _raw_llamacpp(resolved):
     import importlib
 
     # our module first: it sets the same OpenMP wait policy the engine runs with
+    from pretrained.models.backends.cpu_threads import cpu_threads
     from pretrained.models.backends.fast_tokenizer import FastTokenizer
-    from pretrained.models.backends.llamacpp import MAX_CONTEXT, PARALLEL, cpu_threads
+    from pretrained.models.backends.llamacpp import MAX_CONTEXT, PARALLEL
     from pretrained.models.loading import gguf_path, gguf_tokenizer_dir
 
     xllamacpp = importlib.import_module("xllamacpp")

@@ -11,7 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from pretrained.models.backends import llamacpp
+from pretrained.models.backends import cpu_threads
 
 
 @pytest.fixture
@@ -31,49 +31,49 @@ def machine(monkeypatch):
         calls.append(1)
         return SimpleNamespace(user=state.own if len(calls) % 2 == 0 else 0.0, system=0.0)
 
-    monkeypatch.setattr(llamacpp, "_allowed_cpus", lambda: state.cpus)
-    monkeypatch.setattr(llamacpp, "_cpu_ticks", ticks)
-    monkeypatch.setattr(llamacpp.os, "times", fake_times)
-    monkeypatch.setattr(llamacpp.time, "sleep", lambda s: None)
+    monkeypatch.setattr(cpu_threads, "_allowed_cpus", lambda: state.cpus)
+    monkeypatch.setattr(cpu_threads, "_cpu_ticks", ticks)
+    monkeypatch.setattr(cpu_threads.os, "times", fake_times)
+    monkeypatch.setattr(cpu_threads.time, "sleep", lambda s: None)
     clock = iter([0.0])  # the window: one second
-    monkeypatch.setattr(llamacpp.time, "perf_counter", lambda: next(clock, 1.0))
+    monkeypatch.setattr(cpu_threads.time, "perf_counter", lambda: next(clock, 1.0))
     return state
 
 
 def test_a_quiet_machine_gets_every_cpu(machine):
     machine.ticks = [(100, 1000), (100, 1200)]  # nothing busy in the window
-    assert llamacpp.free_cpu_threads() == 2
+    assert cpu_threads.free_cpu_threads() == 2
 
 
 def test_a_cpu_kept_busy_by_another_process_is_left_to_it(machine):
     machine.ticks = [(100, 1000), (200, 1200)]  # half of 2 CPUs busy: one CPU's worth
-    assert llamacpp.free_cpu_threads() == 1
+    assert cpu_threads.free_cpu_threads() == 1
 
 
 def test_this_process_own_work_does_not_count_as_load(machine):
     machine.ticks = [(100, 1000), (200, 1200)]
     machine.own = 1.0  # all of that busy CPU was this process (importing, converting)
-    assert llamacpp.free_cpu_threads() == 2
+    assert cpu_threads.free_cpu_threads() == 2
 
 
 def test_a_fully_loaded_machine_still_gets_one_thread(machine):
     machine.ticks = [(100, 1000), (300, 1200)]
-    assert llamacpp.free_cpu_threads() == 1
+    assert cpu_threads.free_cpu_threads() == 1
 
 
 def test_a_short_window_sleeps_for_the_rest(machine, monkeypatch):
     slept = []
-    monkeypatch.setattr(llamacpp.time, "sleep", slept.append)
+    monkeypatch.setattr(cpu_threads.time, "sleep", slept.append)
     machine.ticks = [(100, 1000), (100, 1200)]
-    finish = llamacpp.watch_free_cpus(window=1.5)  # started at 0.0, finished at 1.0
+    finish = cpu_threads.watch_free_cpus(window=1.5)  # started at 0.0, finished at 1.0
     assert finish() == 2 and slept == [0.5]
 
 
 def test_without_proc_stat_every_cpu_is_used(machine):
     machine.ticks = [None]
-    assert llamacpp.free_cpu_threads() == 2
+    assert cpu_threads.free_cpu_threads() == 2
     # the calibration key keeps the machine's size whatever the load
-    assert llamacpp.cpu_threads() == 2
+    assert cpu_threads.cpu_threads() == 2
 
 
 def test_cpu_ticks_reads_only_the_allowed_cpus(tmp_path, monkeypatch):
@@ -88,7 +88,7 @@ def test_cpu_ticks_reads_only_the_allowed_cpus(tmp_path, monkeypatch):
     monkeypatch.setattr(
         "builtins.open", lambda p, *a, **k: real_open(stat if p == "/proc/stat" else p, *a, **k)
     )
-    assert llamacpp._cpu_ticks([0, 1]) == (35, 200)  # busy = all but idle and iowait
+    assert cpu_threads._cpu_ticks([0, 1]) == (35, 200)  # busy = all but idle and iowait
 
 
 @pytest.mark.parametrize(

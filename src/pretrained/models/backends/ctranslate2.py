@@ -44,8 +44,8 @@ from .base import (
     check_cancelled,
     worker_stream,
 )
+from .cpu_threads import cpu_threads
 from .fast_tokenizer import TOKENIZER_FILES, FastTokenizer, IncrementalDecoder, TokenizerMethods
-from .llamacpp import cpu_threads
 
 QUANTIZATION = "int8"
 # CTranslate2 writes a config.json of its own; the original model's one is kept beside it under

@@ -58,7 +58,7 @@ def cpu_info() -> dict[str, Any]:
 
 
 def _threads() -> int:
-    from ..backends.llamacpp import cpu_threads
+    from ..backends.cpu_threads import cpu_threads
 
     return cpu_threads()
 
