@@ -233,10 +233,9 @@ print(tok.decode(out[0, -n:], skip_special_tokens=True))
 """
 RAW_CT2_LONG = """
 import os, sys, ctranslate2, tokenizers
-folder, n, prompt, compute = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+folder, n, text, compute = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
 tok = tokenizers.Tokenizer.from_file(os.path.join(folder, "tokenizer.json"))
 gen = ctranslate2.Generator(folder, compute_type=compute, intra_threads=len(os.sched_getaffinity(0)))
-text = f"<|im_start|>user\\n{prompt}<|im_end|>\\n<|im_start|>assistant\\n"
 ids = tok.encode(text, add_special_tokens=False).ids
 r = gen.generate_batch([[tok.id_to_token(i) for i in ids]], max_length=n, min_length=n,
                        sampling_topk=1, include_prompt_in_result=False, repetition_penalty=1.1)
@@ -244,7 +243,7 @@ print(tok.decode(r[0].sequences_ids[0]))
 """
 RAW_LLAMA_LONG = """
 import os, sys, tokenizers, xllamacpp
-gguf, tokfile, n, prompt = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+gguf, tokfile, n, text = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 tok = tokenizers.Tokenizer.from_file(tokfile)
 params = xllamacpp.CommonParams()
 params.model.path = gguf
@@ -253,7 +252,6 @@ params.cpuparams.n_threads = params.cpuparams_batch.n_threads = len(os.sched_get
 params.warmup = False
 params.verbosity = -1
 server = xllamacpp.Server(params)
-text = f"<|im_start|>user\\n{prompt}<|im_end|>\\n<|im_start|>assistant\\n"
 ids = tok.encode(text, add_special_tokens=False).ids
 out = server.handle_completions({"prompt": ids, "max_tokens": n, "ignore_eos": True,
                                  "temperature": 0, "top_k": 1, "repeat_penalty": 1.1})
@@ -267,22 +265,26 @@ def long_generation_rows(repeat: int, folder: str) -> list[dict]:
     from statistics import median
 
     import pretrained
+    from pretrained.models.backends.fast_tokenizer import FastTokenizer
     from pretrained.models.loading import gguf_path, gguf_tokenizer_dir
     from pretrained.models.registry import resolve
 
     ct2 = pretrained.load(MODEL, engine="ctranslate2")  # the compute type calibrated here
     ct2_folder, compute = str(ct2.folder), ct2.dtype
     path = gguf_path(resolve(MODEL))
-    tokfile = str(gguf_tokenizer_dir(path).path / "tokenizer.json")
+    tokfile = gguf_tokenizer_dir(path).path
+    # the bare scripts get the chat text ours renders (the model's template, its default
+    # system prompt included), so every contender reads the same prompt tokens
+    chat = FastTokenizer(tokfile).render_chat([{"role": "user", "content": LONG_PROMPT}])
+    tokfile = str(tokfile / "tokenizer.json")
     pretrained.models.unload_all()
 
     def contenders(n: int) -> dict[str, list[str]]:
         return {
             "plain": [sys.executable, "-c", PLAIN_LONG, folder, str(n), LONG_PROMPT],
-            "raw ct2": [sys.executable, "-c", RAW_CT2_LONG, ct2_folder, str(n), LONG_PROMPT,
-                        compute],
+            "raw ct2": [sys.executable, "-c", RAW_CT2_LONG, ct2_folder, str(n), chat, compute],
             "raw llama.cpp": [sys.executable, "-c", RAW_LLAMA_LONG, str(path), tokfile, str(n),
-                              LONG_PROMPT],
+                              chat],
         }  # fmt: skip
 
     ours_cmd = _cli("generate", LONG_PROMPT, "-t", "0", "--max-new-tokens", str(LONG_TOKENS),
