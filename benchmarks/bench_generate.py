@@ -272,11 +272,11 @@ def long_generation_rows(repeat: int, folder: str) -> list[dict]:
     ct2 = pretrained.load(MODEL, engine="ctranslate2")  # the compute type calibrated here
     ct2_folder, compute = str(ct2.folder), ct2.dtype
     path = gguf_path(resolve(MODEL))
-    tokfile = gguf_tokenizer_dir(path).path
+    tokenizer_dir = gguf_tokenizer_dir(path).path
+    tokfile = str(tokenizer_dir / "tokenizer.json")
     # the bare scripts get the chat text ours renders (the model's template, its default
     # system prompt included), so every contender reads the same prompt tokens
-    chat = FastTokenizer(tokfile).render_chat([{"role": "user", "content": LONG_PROMPT}])
-    tokfile = str(tokfile / "tokenizer.json")
+    chat = FastTokenizer(tokenizer_dir).render_chat([{"role": "user", "content": LONG_PROMPT}])
     pretrained.models.unload_all()
 
     def contenders(n: int) -> dict[str, list[str]]:
