@@ -45,8 +45,9 @@ start = time.perf_counter()
 from pretrained.sources import load_text
 from pretrained.tasks.summarize import SummarizeOptions, summarize
 doc = load_text(sys.argv[1])
-load = {"engine": sys.argv[4]} if len(sys.argv) > 4 else {}
-result = summarize(doc, SummarizeOptions(mode=sys.argv[2], words=int(sys.argv[3])), **load)
+from pretrained.models.load_options import LoadOptions
+load = LoadOptions(engine=sys.argv[4]) if len(sys.argv) > 4 else None
+result = summarize(doc, SummarizeOptions(mode=sys.argv[2], words=int(sys.argv[3])), load_options=load)
 print(json.dumps({"seconds": time.perf_counter() - start,
                   "rss_mb": peak_rss_mib(),
                   "result": result.to_dict()}))

@@ -227,6 +227,20 @@ def test_the_cpu_key_names_the_model_and_isa():
     cpu = calibrate.cpu_info()
     assert cpu["model"] and cpu["arch"] and cpu["threads"] >= 1
     assert isinstance(cpu["isa"], list)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ONEDNN_MAX_CPU_ISA", "CT2_FORCE_CPU_ISA", "ATEN_CPU_CAPABILITY", "MKL_ENABLE_INSTRUCTIONS"],
+)
+def test_every_kernel_hold_is_part_of_the_cpu_key(monkeypatch, name):
+    """CTranslate2/oneDNN, torch's ATen and MKL each pick kernels by ISA: holding any of them to
+    AVX2 (how an AVX2-only machine is emulated) is another CPU kind with its own verdict."""
+    monkeypatch.delenv(name, raising=False)
+    before = calibrate.cpu_info()
+    monkeypatch.setenv(name, "AVX2")
+    after = calibrate.cpu_info()
+    assert after != before and "AVX2" in json.dumps(after)
     versions = calibrate.engine_versions()
     assert versions["canary"] == str(calibrate.CANARY_VERSION) and "ctranslate2" in versions
 

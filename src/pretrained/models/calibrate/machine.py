@@ -22,8 +22,16 @@ CANARY_VERSION = 5
 _ISA = re.compile(
     r"^(avx\w*|amx\w*|fma|f16c|sse4_2|vnni\w*|asimd\w*|sve\w*|i8mm|bf16|dotprod|neon)$"
 )
-# Environment variables that change which kernels the engines run (and so their results).
-_ISA_ENV = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "CT2_FORCE_CPU_ISA", "GGML_CPU_ISA")
+# Environment variables that change which kernels the engines run (and so their results):
+# oneDNN (CTranslate2's int8 GEMMs, torch), CTranslate2's own, torch's ATen and MKL dispatch.
+_ISA_ENV = (
+    "ONEDNN_MAX_CPU_ISA",
+    "DNNL_MAX_CPU_ISA",
+    "CT2_FORCE_CPU_ISA",
+    "GGML_CPU_ISA",
+    "ATEN_CPU_CAPABILITY",
+    "MKL_ENABLE_INSTRUCTIONS",
+)
 
 
 def cpu_info() -> dict[str, Any]:
