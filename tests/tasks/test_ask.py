@@ -8,7 +8,7 @@ import pytest
 from pretrained.models.backends.scripted import ScriptedTextBackend
 from pretrained.tasks.ask import Asker, AskOptions, ask
 from pretrained.tasks.ask_eval import evaluate_ask
-from pretrained.tasks.grounding import content_words, support
+from pretrained.tasks.grounding import answers, content_words, support
 from pretrained.tasks.index import sections, structured_chunks
 from pretrained.tasks.retrieval import Corpus
 from tests.helpers import assert_one_line_error
@@ -78,6 +78,24 @@ def test_an_answer_without_what_the_question_asks_for_is_not_an_answer(spices):
         spices,
     )
     assert result.quoted and "three red threads" in result.answer
+
+
+def test_no_quote_that_lacks_what_the_question_asks_for_refuses(spices):
+    """A long talk's old failure: an unsupported answer, then a quote of a sentence that does not
+    answer (no number for "how much"): that is a refusal, with the model's text kept."""
+    result = _ask(
+        "Saffron costs 10 dollars a gram [1].", "How much does the saffron crocus cost?", spices
+    )
+    assert not result.found and not result.quoted and not result.citations
+    assert "not found in the context" in result.answer and "10 dollars" not in result.answer
+    assert result.generated == "Saffron costs 10 dollars a gram [1]."
+
+
+def test_answers_needs_the_asked_type_and_the_question_words():
+    question = "How many paid staff does the bakery employ now?"
+    assert answers(question, "The bakery now employs eight paid staff.")
+    assert not answers(question, "Ah, the question is, how many paid staff do we have now?")
+    assert not answers("What illness killed their mother?", "They were married in 1911.")
 
 
 def test_an_answer_with_no_marker_is_checked_against_the_passage_that_supports_it(spices):

@@ -30,7 +30,7 @@ from ..errors import EmptyInputError
 from ..models.load_options import LoadOptions
 from ..options import option, validate
 from .chunking import split_sentences
-from .grounding import expected_type, has_type, support
+from .grounding import answers, expected_type, has_type, support
 from .index import Passage
 from .retrieval import Corpus, Sentence, search
 
@@ -207,6 +207,11 @@ def _quote(sentences: list[Sentence], passages: list[Passage], n: int) -> tuple[
     return f"Quoted from the source: {body}", used
 
 
+# Only the best-ranked sentences may be quoted: further down, some sentence of four passages
+# always holds a number or a name, and quoting it passes off an unrelated one as the answer.
+QUOTE_WINDOW = 3
+
+
 class Asker:
     """Answers many questions over the same sources with one model load and one embedding
     of the documents (`ask --file`, `eval ask`)."""
@@ -371,12 +376,16 @@ class Asker:
                 result.answer = " ".join(
                     f"{c.text} [{c.passage}]" if c.passage else c.text for c in claims
                 )
-        elif sentences:
+        elif quotable := [s for s in sentences[:QUOTE_WINDOW] if answers(question, s.text)]:
             result.generated = answer
-            result.answer, numbers = _quote(sentences, fitted, options.quote_sentences)
+            result.answer, numbers = _quote(quotable, fitted, options.quote_sentences)
             result.quoted = True
-        else:
-            numbers = set()
+        else:  # nothing to quote that answers it: refuse rather than pass off a neighbour
+            result.generated, result.found, numbers = answer, False, set()
+            result.answer = (
+                f"The answer was {NOT_FOUND}: the model's answer was not supported by the "
+                "passages, and none of their sentences holds what the question asks for."
+            )
         result.citations = [Citation(n, fitted[n - 1]) for n in sorted(numbers)]
 
 

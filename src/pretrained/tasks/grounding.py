@@ -173,3 +173,17 @@ def coverage(question: str, text: str, weights: dict[str, float] | None = None) 
     w = weights or {}
     total = sum(w.get(a, 1.0) for a in asked)
     return sum(w.get(a, 1.0) for a in asked if a in held) / total if total else 0.0
+
+
+# A quote must hold at least this share of the question's content words. Measured on the ask
+# sets (news digest, three talks): every right quote held ≥ 0.25, and the wrong ones below 0.2
+# were a sentence beside the answer ("They were married in 1911 …" for an illness).
+QUOTE_MIN_COVERAGE = 0.2
+
+
+def answers(question: str, sentence: str) -> bool:
+    """May `sentence` be quoted as the answer to `question`? It holds what the question asks
+    for (a number, a name) and enough of the question's words; else quoting it would pass off
+    a neighbouring sentence as the answer."""
+    kind = expected_type(question)
+    return has_type(sentence, kind, question) and coverage(question, sentence) >= QUOTE_MIN_COVERAGE
