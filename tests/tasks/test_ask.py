@@ -91,11 +91,85 @@ def test_no_quote_that_lacks_what_the_question_asks_for_refuses(spices):
     assert result.generated == "Saffron costs 10 dollars a gram [1]."
 
 
+def test_a_word_found_in_the_passage_but_not_in_its_best_sentences_is_quoted_over(tmp_path):
+    """Supported by the passage is not enough: "Gerald" is in it, but as the starter's name; the
+    answer must agree with the sentences that rank best for the question, else they are quoted."""
+    notes = tmp_path / "bakery.md"
+    notes.write_text(
+        "# Bakery\n\nOur sourdough starter is called Gerald and lives in the cold room. "
+        "The flour comes from the mill by the river. The ovens run all night. "
+        "Loaves cool on racks by the door. Deliveries go out by bike at dawn. "
+        "Our shop manager is Samira Haddad, who runs the counter. The bread sells out by noon.\n"
+    )
+
+    def run(reply):
+        backend = ScriptedTextBackend(reply, context_length=4096)
+        options = AskOptions(min_score=0.05, chunk_tokens=200)
+        return ask(
+            "Who is the shop manager?",
+            [str(notes)],
+            backend=backend,
+            embedder=HashingEmbedder(),
+            options=options,
+        )
+
+    result = run("The shop manager is Gerald [1].")
+    assert len(result.retrieved) == 1 and result.support == 1.0 and result.agreement < 0.75
+    assert result.quoted and "Samira Haddad" in result.answer and "Gerald" not in result.answer
+    assert result.to_dict()["agreement"] == result.agreement
+    kept = run("The shop manager is Samira Haddad [1].")
+    assert not kept.quoted and kept.agreement == 1.0
+
+
+def test_a_reason_ranks_the_explanation_but_does_not_gate_the_quote():
+    question = "Why did they oil the woodwork instead of varnishing it?"
+    assert answers(question, "We oiled the woodwork rather than varnishing, because wood breathes.")
+    # an explanation without a connective may still be quoted
+    assert answers(question, "We oiled the woodwork: oil lets the wood breathe.")
+
+
 def test_answers_needs_the_asked_type_and_the_question_words():
     question = "How many paid staff does the bakery employ now?"
     assert answers(question, "The bakery now employs eight paid staff.")
     assert not answers(question, "Ah, the question is, how many paid staff do we have now?")
     assert not answers("What illness killed their mother?", "They were married in 1911.")
+    # the restated question sets up the answer that follows it; quoted together, they answer
+    assert answers(question, "Ah, the question is, how many paid staff do we have now? Eight.")
+    assert not answers(question, "The question is how many paid staff we have? Good question.")
+
+
+def test_a_restated_question_and_its_answer_are_one_unit_to_quote():
+    from pretrained.tasks.retrieval import answer_units
+
+    units = answer_units(["So the question is, who built it?", "Jim did.", "Then rain."])
+    assert [u for u, _ in units] == [
+        "So the question is, who built it?",
+        "So the question is, who built it? Jim did.",
+        "Jim did.",
+        "Jim did. Then rain.",
+        "Then rain.",
+    ]
+    assert [end for _, end in units][1] == "Jim did."
+
+
+def test_the_quote_is_the_answer_after_the_restated_question(tmp_path):
+    """A talk where the question's words are only in the speaker's restatement of it: the
+    quote holds the answer that follows, not the restatement alone."""
+    from pretrained.sources import load_text
+    from pretrained.tasks.retrieval import search
+
+    talk = tmp_path / "talk.txt"
+    talk.write_text(
+        "We bake bread every night. The ovens run hot. "
+        "Ah, the question is, how many paid staff do we have now? Eight, and five full-time. "
+        "The flour comes from the mill.\n"
+    )
+    engine = HashingEmbedder()
+    corpus = Corpus([load_text(str(talk))], engine, chunk_tokens=200)
+    question = "How many paid staff does the bakery employ now?"
+    _, sentences = search(question, corpus, None, engine, 1)
+    assert sentences[0].text.endswith("Eight, and five full-time.")
+    assert answers(question, sentences[0].text)
 
 
 def test_an_answer_with_no_marker_is_checked_against_the_passage_that_supports_it(spices):

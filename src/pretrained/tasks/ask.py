@@ -30,9 +30,9 @@ from ..errors import EmptyInputError
 from ..models.load_options import LoadOptions
 from ..options import option, validate
 from .chunking import split_sentences
-from .grounding import answers, expected_type, has_type, support
+from .grounding import SOFT_KINDS, answers, expected_type, has_type, support
 from .index import Passage
-from .retrieval import Corpus, Sentence, search
+from .retrieval import Corpus, Sentence, search, source_lowercase
 
 NOT_FOUND = "not found in the context"
 SYSTEM = (
@@ -117,6 +117,8 @@ class AskResult:
     generated: str | None = None  # the model's own answer (kept when it was not supported)
     claims: list[Claim] = field(default_factory=list)
     support: float | None = None  # the weakest claim's support
+    # share of the answer's new words found in the best-ranked sentences (QUOTE_WINDOW)
+    agreement: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -125,6 +127,7 @@ class AskResult:
             "found": self.found,
             "quoted": self.quoted,
             "support": None if self.support is None else round(self.support, 3),
+            "agreement": self.agreement,
             "claims": [c.to_dict() for c in self.claims],
             "generated": self.generated,
             "citations": [c.to_dict() for c in self.citations],
@@ -192,7 +195,8 @@ def check_claims(answer: str, passages: list[Passage], question: str) -> list[Cl
         best, n = max(scored, key=lambda t: t[0].score)
         claims.append(Claim(text, n, best.score, best.missing))
     kind = expected_type(question)
-    if claims and kind and not any(has_type(c.text, kind, question) for c in claims):
+    soft = kind in SOFT_KINDS
+    if claims and kind and not soft and not any(has_type(c.text, kind, question) for c in claims):
         # "How many days…?" answered without a number answers nothing, however well supported.
         for c in claims:
             c.support, c.missing = 0.0, [*c.missing, f"<{kind}>"]
@@ -366,17 +370,25 @@ class Asker:
         when the model marked none); unsupported → a quote of the best passage sentence."""
         options, answer = self.options, result.answer
         claims = check_claims(answer, fitted, question)
+        lowercase = source_lowercase(self.corpus, fitted)
         result.claims = claims
         result.support = min(c.support for c in claims)
         marked = {int(n) for n in _MARK.findall(answer) if 1 <= int(n) <= len(fitted)}
-        if result.support >= options.min_support:
+        # The answer must also agree with the best-ranked sentences: its new words are in them.
+        # A word found somewhere in a long passage ("Gerald", the sourdough starter, for the
+        # shop manager) is support of the word, not of the answer.
+        best = " ".join(s.text for s in sentences[:QUOTE_WINDOW])
+        result.agreement = round(support(answer, best, question).score, 3) if best else 0.0
+        if result.support >= options.min_support and result.agreement >= options.min_support:
             numbers = marked or {c.passage for c in claims if c.passage}
             result.citations_inferred = not marked
             if not marked:
                 result.answer = " ".join(
                     f"{c.text} [{c.passage}]" if c.passage else c.text for c in claims
                 )
-        elif quotable := [s for s in sentences[:QUOTE_WINDOW] if answers(question, s.text)]:
+        elif quotable := [
+            s for s in sentences[:QUOTE_WINDOW] if answers(question, s.text, lowercase)
+        ]:
             result.generated = answer
             result.answer, numbers = _quote(quotable, fitted, options.quote_sentences)
             result.quoted = True

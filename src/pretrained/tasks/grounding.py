@@ -115,53 +115,184 @@ def support(claim: str, passage: str, question: str) -> Support:
     return Support(score if on_topic else 0.0, new, missing, on_topic)
 
 
-_EXPECTS_NUMBER = re.compile(
-    r"\b(how (many|much|long|old|far|low|high|big|tall|often)|what (year|age|time|date)|when)\b",
+# What a question asks for, most specific first: its answer must hold one (a month for "which
+# month", an amount of money for "how much did it cost", a capitalized name for "who"). The
+# finer kinds matter most when a long source is quoted: a passage sentence that merely holds
+# *a* number ("nine pounds a loaf") is not the answer to "how long was it shut?".
+_KINDS = (
+    ("month", r"\b(which|what) month\b"),
+    ("date", r"\bwhen\b|\b(what|which) (date|day)\b"),
+    ("year", r"\b(which|what) year\b"),
+    ("clock", r"\bwhat time (do|does|did|is|was|are|were|will|would)\b|\bat what time\b"),
+    (
+        "duration",
+        r"\bhow long\b|\bhow many (seconds|minutes|hours|days|nights|weeks|months|years)\b",
+    ),
+    (
+        "money",
+        r"\bhow much money\b|\bwhat (price|fee)\b|\bwhat did [^?]* cost\b|"
+        r"\bhow much (did|does|do|will|would|is|was)\b[^?]*\b(cost|pay|paid|charge|spend|spent|"
+        r"raise|raised|bring|brought|sell|sold|earn|rent|worth)\b",
+    ),
+    (
+        "number",
+        r"\bhow (many|much|long|old|far|low|high|big|tall|often|fast|heavy|deep|wide|hot|cold)\b|"
+        r"\bwhat (year|age|time)\b|\b(roughly|approximately|about) what\b|"
+        r"\b(what|which) (temperature|frequency|speed|distance|percentage|proportion|total|"
+        r"score|weight|height|depth|length|amount|capacity|rate|dose|voltage)\b",
+    ),
+    (
+        "reason",
+        r"^\W*why\b|\bwhy (do|does|did|is|was|were|are|would|should|not|didn['’]t|don['’]t|"
+        r"doesn['’]t|isn['’]t|wasn['’]t|weren['’]t)\b|\b(what|which) (was|is|were|are) the "
+        r"(main )?reasons?\b|\bfor what reason\b",
+    ),
+    (
+        "name",
+        r"\b(who|whom|whose|where)\b|\bwhich (?!of\b|one\b|way\b|kind\b|sort\b|type\b)[a-z]+\b|"
+        r"\bwhat (is|are|was|were) (the|their|his|her|its) (first |last |full )?names?\b|"
+        r"\bwhat (name|brand|manufacturer|make|library|database|company|firm|framework|"
+        r"language|river|region|county|state|town|city|street|village|island|country|team|"
+        r"service)\b|\bcalled\?|\bnamed after\b|"
+        r"\bwhat (is|are|was|were) the (largest|biggest|main|leading|top|chief|primary) "
+        r"(source|producer|exporter|supplier|maker|grower|consumer|buyer)s?\b",
+    ),
+)
+_EXPECTS = [(kind, re.compile(pattern, re.I)) for kind, pattern in _KINDS]
+_MONTH = re.compile(
+    r"\b(January|February|March|April|June|July|August|September|October|November|December|"
+    r"May)\b|\b(jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.",
     re.I,
 )
-_EXPECTS_NAME = re.compile(
-    r"\b(who|whom|whose|where|which (town|city|country|team|company|service|board|school)|"
-    r"what (name|town|city|country|team|company)|"
-    r"what (is|are|was|were) the (largest|biggest|main|leading|top|chief|primary) "
-    r"(source|producer|exporter|supplier|maker|grower|consumer|buyer)s?)\b",
+_DAY = re.compile(
+    r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|spring|summer|autumn|"
+    r"fall|winter|christmas|easter|yesterday|today|tomorrow|tonight|ago)\b|\b\w+['’]s day\b",
     re.I,
 )
+_YEAR = re.compile(
+    r"\b(1[5-9]\d\d|20\d\d)s?\b|\b(nineteen|twenty)[ -](hundred|oh|o|ten|eleven|twelve|"
+    r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|"
+    r"sixty|seventy|eighty|ninety)\b",
+    re.I,
+)
+_SMALL = (
+    r"(?:\d[\d,.]*|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
+    r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|"
+    r"sixty|hundred|few|couple of|several|half an?|a half)"
+)
+_CLOCK = re.compile(
+    r"\b\d{1,2}(:\d\d)?\s?[ap]\.?m\b|\b\d{1,2}:\d\d\b|\b(midnight|noon|midday|o'clock)\b|"
+    rf"\b{_SMALL} (in the (morning|afternoon|evening)|at night|[ap]\.?m\b)",
+    re.I,
+)
+_DURATION = re.compile(
+    rf"\b{_SMALL}(?:[ -](?:and a half|\w+))?[ -](?:seconds?|minutes?|hours?|days?|nights?|"
+    r"weeks?|fortnights?|months?|years?|decades?)\b|\b(overnight|a fortnight)\b",
+    re.I,
+)
+_MONEY = re.compile(
+    r"[$£€¥]\s?\d|\b\d[\d,.]*\s?(k|m|bn)?\s?(pounds?|euros?|dollars?|quid|pence|cents?|bucks|"
+    r"yen|francs?|kronor|rupees?)\b|\b(pounds?|euros?|dollars?|quid|pence|cents?|bucks)\b",
+    re.I,
+)
+# An explanation: "because the wood has to breathe", "so that it can't overcharge".
+_REASON = re.compile(
+    r"\b(because|cause|caused|causes|since|so that|reason|reasons|due to|otherwise|that['’]s why|"
+    r"which is why|in order to|means|meant|the point|the problem|the trouble|the risk|"
+    r"the idea|too \w+ to)\b",
+    re.I,
+)
+# Kinds that rank a sentence higher but do not gate a quote or an answer: an explanation often
+# comes without a connective ("Oil lets the wood breathe.").
+SOFT_KINDS = frozenset({"reason"})
 _CAPITAL = re.compile(r"\b[A-Z][\w'’-]+")
+_WEEKDAY = re.compile(r"(mon|tues|wednes|thurs|fri|satur|sun)day", re.I)
+_PRONOUN_I = re.compile(r"I['’]")
+# Where a sentence starts (what precedes a word there): its capital is English's, not a name's.
+_STARTS = re.compile(r"(^|[.!?…][\"”’)]*\s+|[\"“‘(]\s*)$")
 # Words English capitalizes only because they open a sentence: time and discourse adverbs,
-# connectives. A capital at a sentence's start is a name unless it is one of these or a stopword.
+# connectives, the interjections of speech. A capital at a sentence's start is a name unless it
+# is one of these, a stopword, or a word the sources also write in lower case.
 _OPENERS = frozenset(
     """today yesterday tomorrow tonight now nowadays meanwhile however instead finally
     eventually later earlier first second third next last still perhaps maybe indeed thus
     hence therefore moreover furthermore overall generally usually often sometimes always
     rarely traditionally historically recently currently originally unlike despite although
     whereas until unless since every several another either neither none nothing everything
-    something someone everyone anyone""".split()  # noqa: SIM905
+    something someone everyone anyone hi hello hey oh ah okay ok yeah yep yes well um uh er erm
+    hmm right alright thanks thank please sorry wow look listen anyway actually basically
+    honestly seriously frankly sure fine great good cool""".split()  # noqa: SIM905
 )
 
 
 def expected_type(question: str) -> str | None:
-    """ "number" or "name" when the question's wording asks for one, else None."""
-    if _EXPECTS_NUMBER.search(question):
-        return "number"
-    if _EXPECTS_NAME.search(question):
-        return "name"
+    """What the question's wording asks for: "month", "date", "year", "clock", "duration",
+    "money", "number", "reason", "name", or None."""
+    for kind, pattern in _EXPECTS:
+        if pattern.search(question):
+            return kind
     return None
 
 
-def has_type(text: str, kind: str | None, question: str) -> bool:
-    """Does `text` hold a number / a capitalized name that the question does not?"""
+def lowercase_words(texts: list[str]) -> frozenset[str]:
+    """The words these texts write in lower case somewhere: at a sentence's start their
+    capital is not a name's ("Honestly, …", "Partly it's …")."""
+    return frozenset(m.group() for t in texts for m in re.finditer(r"\b[a-z][a-z'’-]*", t))
+
+
+def names(text: str, question: str, lowercase: frozenset[str] = frozenset()) -> list[str]:
+    """The capitalized words of `text` that may be names the question does not hold: not a
+    stopword, a month or a weekday (those are dates), "I'll", or a sentence opener — a word
+    that opens a sentence is a name only when it is not a known opener and not written in
+    lower case elsewhere in the sources (`lowercase`)."""
+    asked = set(content_words(question))
+    out = []
+    for m in _CAPITAL.finditer(text):
+        word = m.group()
+        low = word.lower()
+        if (
+            _norm(word) in asked
+            or _norm(word) in STOPWORDS
+            or low in _OPENERS
+            or _MONTH.fullmatch(word)
+            or _WEEKDAY.fullmatch(word)
+            or _PRONOUN_I.match(word)
+        ):
+            continue
+        if low in lowercase and _STARTS.search(text, 0, m.start()):
+            continue
+        out.append(word)
+    return out
+
+
+def has_type(
+    text: str, kind: str | None, question: str, lowercase: frozenset[str] = frozenset()
+) -> bool:
+    """Does `text` hold what a question of this kind asks for (a month, an amount of money, a
+    number, an explanation, or a capitalized name the question does not already hold)?
+    `lowercase`: the sources' lower-case words (see `names`)."""
     if kind is None:
         return True
     text = re.sub(r"\[\d{1,2}\]", " ", text)  # citation markers are not numbers
     asked = set(content_words(question))
+    number = any(w[:1].isdigit() and w not in asked for w in content_words(text))
+    if kind == "month":
+        return bool(_MONTH.search(text))
+    if kind == "date":  # a day, a month or a year: "on 14 March", "last June", "in 2019"
+        return number or bool(_MONTH.search(text) or _DAY.search(text))
+    if kind == "year":
+        return bool(_YEAR.search(text))
+    if kind == "clock":
+        return bool(_CLOCK.search(text))
+    if kind == "duration":
+        return bool(_DURATION.search(text))
+    if kind == "money":
+        return bool(_MONEY.search(text)) and (number or bool(re.search(r"[$£€¥]\s?\d", text)))
     if kind == "number":
-        return any(w[:1].isdigit() and w not in asked for w in content_words(text))
-    return any(
-        _norm(m.group()) not in asked
-        and _norm(m.group()) not in STOPWORDS
-        and m.group().lower() not in _OPENERS
-        for m in _CAPITAL.finditer(text)
-    )
+        return number
+    if kind == "reason":
+        return bool(_REASON.search(text))
+    return bool(names(text, question, lowercase))
 
 
 def coverage(question: str, text: str, weights: dict[str, float] | None = None) -> float:
@@ -181,9 +312,27 @@ def coverage(question: str, text: str, weights: dict[str, float] | None = None) 
 QUOTE_MIN_COVERAGE = 0.2
 
 
-def answers(question: str, sentence: str) -> bool:
-    """May `sentence` be quoted as the answer to `question`? It holds what the question asks
-    for (a number, a name) and enough of the question's words; else quoting it would pass off
-    a neighbouring sentence as the answer."""
+_ECHO = re.compile(r"\bthe question (is|was)\b", re.I)
+
+
+def is_question(sentence: str) -> bool:
+    """A question, or the speaker restating one ("Ah, the question is, how many …"): it sets
+    up an answer; it is not one."""
+    return sentence.rstrip().endswith("?") or bool(_ECHO.search(sentence))
+
+
+def answer_part(text: str) -> str:
+    """`text` without its questions: what of it can answer one."""
+    parts = re.split(r"(?<=[.!?])\s+", text)
+    return " ".join(p for p in parts if not is_question(p))
+
+
+def answers(question: str, sentence: str, lowercase: frozenset[str] = frozenset()) -> bool:
+    """May `sentence` (or a sentence with its neighbour) be quoted as the answer to
+    `question`? Its non-question part holds what the question asks for (a number, a name;
+    a soft kind such as a reason does not gate) and it holds enough of the question's words;
+    else quoting it would pass off a neighbouring sentence as the answer."""
     kind = expected_type(question)
-    return has_type(sentence, kind, question) and coverage(question, sentence) >= QUOTE_MIN_COVERAGE
+    return (
+        kind in SOFT_KINDS or has_type(answer_part(sentence), kind, question, lowercase)
+    ) and coverage(question, sentence) >= QUOTE_MIN_COVERAGE

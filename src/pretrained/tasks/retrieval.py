@@ -7,12 +7,15 @@ statistics) and answers many questions (`ask --file`, `eval ask`) without re-emb
 - BM25 (k1 = 1.5, b = 0.75) finds the rare exact words a question names ("4chan", "Casper")
   that a small embedding model blurs; cosine finds paraphrases. Reciprocal-rank fusion
   (1 / (60 + rank)) combines them without calibrating one score against the other.
-- Rerank: each candidate's sentences, with the chunk's heading, go through the rerank task
-  (`rerank.py`: the embedder as a bi-encoder unless a `ranker` is given, e.g. a cross-encoder);
-  a candidate scores by its best sentence: its rerank score (cosine) + the idf-weighted share of the question's
-  content words that sentence (and heading) holds, + a bonus when it holds what the question
-  asks for ("how many" → a number, "who" → a name the question lacks). The best sentences are also what `ask`
-  quotes when the generated answer is not supported.
+- Rerank: each candidate's answer units (every sentence, and every sentence with the next
+  one: in speech the answer often follows its setup or a restated question), with the chunk's
+  heading, go through the rerank task (`rerank.py`: the embedder as a bi-encoder unless a
+  `ranker` is given, e.g. a cross-encoder). A unit scores: its rerank score (cosine) + the
+  idf-weighted share of the question's content words it (and the heading) holds, + a bonus
+  when its non-question part holds what the question asks for ("which month" → a month, "how
+  long" → a duration, "who" → a name the question lacks), − a penalty when it ends in a
+  question. A candidate scores by its best unit. The best units are also what `ask` quotes
+  when the generated answer is not supported.
 - `Passage.score` stays the chunk's cosine to the question, the number `min_score` gates.
 """
 
@@ -25,13 +28,36 @@ from typing import Any
 
 from ..models.backends.rerankers import BiEncoderReranker
 from .chunking import split_sentences
-from .grounding import content_words, coverage, expected_type, has_type
+from .grounding import (
+    answer_part,
+    content_words,
+    coverage,
+    expected_type,
+    has_type,
+    is_question,
+    lowercase_words,
+)
 from .index import Passage, VectorIndex, source_key, structured_chunks
 from .rerank import RerankOptions, rerank
 
 RRF_K = 60
 LEXICAL_WEIGHT = 0.5  # weight of question-word coverage next to sentence cosine in the rerank
-TYPE_WEIGHT = 0.15  # bonus for a sentence holding what the question asks for (a number, a name)
+TYPE_WEIGHT = 0.3  # bonus for a unit holding what the question asks for (a month, a name)
+QUESTION_PENALTY = 0.2  # a unit ending in a question (or its restatement) does not answer one
+UNIT_JOIN = " "
+
+
+def answer_units(sentences: list[str]) -> list[tuple[str, str]]:
+    """What may answer a question: each sentence, and each sentence with the one after it.
+    In speech the answer often follows its setup ("Ah, the question is, how many staff do we
+    have now? Eight, and five of them full-time."), and the two only match together.
+    Each unit comes with its last sentence."""
+    units = []
+    for i, sentence in enumerate(sentences):
+        units.append((sentence, sentence))
+        if i + 1 < len(sentences):
+            units.append((sentence + UNIT_JOIN + sentences[i + 1], sentences[i + 1]))
+    return units
 
 
 @dataclass
@@ -73,6 +99,7 @@ class Corpus:
         for terms in self.terms:
             self.df.update(terms.keys())
         self.avg_len = sum(sum(t.values()) for t in self.terms) / max(len(self.terms), 1)
+        self.lowercase = lowercase_words([d.text for d in documents])
 
     def __len__(self) -> int:
         return len(self.passages)
@@ -98,6 +125,13 @@ class Corpus:
                     s += self.idf(w) * f * (k1 + 1) / (f + k1 * (1 - b + b * length / self.avg_len))
             scores.append(s)
         return scores
+
+
+def source_lowercase(corpus: Corpus | None, passages: list[Passage]) -> frozenset[str]:
+    """The words the sources write in lower case (the corpus's and these passages'): a
+    capital at a sentence's start on one of them is not a name (`grounding.names`)."""
+    own = lowercase_words([p.text for p in passages])
+    return own | corpus.lowercase if corpus is not None else own
 
 
 def _ranks(scores: list[float]) -> list[int]:
@@ -149,19 +183,24 @@ def search(
         return [], []
     sentences: list[Sentence] = []
     texts: list[str] = []
+    last: list[str] = []
     for i, p in enumerate(pool):
-        for s in split_sentences(p.text):
-            sentences.append(Sentence(s.text, i, 0.0))
-            texts.append(f"{headings[i]}: {s.text}" if headings[i] else s.text)
+        for unit, end in answer_units([s.text for s in split_sentences(p.text)]):
+            sentences.append(Sentence(unit, i, 0.0))
+            texts.append(f"{headings[i]}: {unit}" if headings[i] else unit)
+            last.append(end)
     if texts:
         ranker = ranker or BiEncoderReranker(embedder, {question: query})
         options = RerankOptions(max_documents=None)
         sims = rerank(question, texts, options, backend=ranker, annotate=False).scores
         kind = expected_type(question)
-        for s, text, sim in zip(sentences, texts, sims, strict=True):
+        lowercase = source_lowercase(corpus, pool)
+        for s, text, sim, end in zip(sentences, texts, sims, last, strict=True):
             s.score = float(sim) + LEXICAL_WEIGHT * coverage(question, text, idf)
-            if kind and has_type(s.text, kind, question):
+            if kind and has_type(answer_part(s.text), kind, question, lowercase):
                 s.score += TYPE_WEIGHT
+            if is_question(end):
+                s.score -= QUESTION_PENALTY
     best = [-1.0] * len(pool)
     for s in sentences:
         best[s.passage] = max(best[s.passage], s.score)
