@@ -172,6 +172,20 @@ def test_the_quote_is_the_answer_after_the_restated_question(tmp_path):
     assert answers(question, sentences[0].text)
 
 
+def test_a_sentence_repeated_by_overlapping_chunks_is_ranked_once(tmp_path):
+    from pretrained.sources import load_text
+    from pretrained.tasks.retrieval import search
+
+    talk = tmp_path / "talk.txt"
+    talk.write_text(" ".join(f"Loaf {i} cooled on the rack by the door." for i in range(60)))
+    engine = HashingEmbedder()
+    corpus = Corpus([load_text(str(talk))], engine, chunk_tokens=60)
+    assert len(corpus) > 2
+    _, sentences = search("Which loaf cooled by the door?", corpus, None, engine, 4)
+    texts = [s.text for s in sentences]
+    assert len(texts) == len(set(texts))
+
+
 def test_an_answer_with_no_marker_is_checked_against_the_passage_that_supports_it(spices):
     result = _ask("Iran grows it.", "Which country grows most saffron?", spices)
     assert not result.quoted and result.citations_inferred and result.answer.endswith("]")

@@ -28,7 +28,7 @@ def test_questions_want_the_kind_of_thing_they_ask_for():
     assert expected_type("How long was the shop shut?") == "duration"
     assert expected_type("How much money did the share offer bring in?") == "money"
     assert expected_type("What price did they charge for a loaf?") == "money"
-    assert expected_type("What temperature is the oven set to?") == "number"
+    assert expected_type("What temperature is the oven set to?") == "temperature"
     assert expected_type("Which manufacturer made the engine?") == "name"
     assert expected_type("What is the first name of the sailmaker?") == "name"
     assert expected_type("What kind of shop was it?") is None
@@ -66,3 +66,17 @@ def test_why_questions_want_an_explanation():
     assert expected_type("What was the main reason for the delay?") == "reason"
     assert has_type("We oiled it, because oil lets the wood breathe.", "reason", "Why?")
     assert not has_type("So the keel weighs two tonnes.", "reason", "Why?")
+
+
+def test_a_temperature_or_a_share_needs_its_unit():
+    q = "What temperature is the deck oven set to when baking the loaves?"
+    assert expected_type(q) == "temperature"  # "when baking" is a clause, not a date question
+    assert expected_type("When did the flood hit?") == "date"
+    assert expected_type("And when was it built?") == "date"
+    assert not has_type("We burnt about two hundred loaves in the first month.", "temperature", q)
+    assert has_type("It bakes at two hundred and thirty degrees.", "temperature", q)
+    share = "What percentage of members voted?"
+    assert expected_type(share) == "percent"
+    assert has_type("About sixty percent of them voted.", "percent", share)
+    assert has_type("Nearly half of them voted.", "percent", share)
+    assert not has_type("Sixty of them voted.", "percent", share)

@@ -121,7 +121,11 @@ def support(claim: str, passage: str, question: str) -> Support:
 # *a* number ("nine pounds a loaf") is not the answer to "how long was it shut?".
 _KINDS = (
     ("month", r"\b(which|what) month\b"),
-    ("date", r"\bwhen\b|\b(what|which) (date|day)\b"),
+    (  # "when did…", not "…set to when baking"
+        "date",
+        r"^\W*((and|so|but|then) )?when\b|\bwhen (did|does|do|is|was|were|will|would|are|has|"
+        r"had|have|can|could|should)\b|\b(what|which) (date|day)\b",
+    ),
     ("year", r"\b(which|what) year\b"),
     ("clock", r"\bwhat time (do|does|did|is|was|are|were|will|would)\b|\bat what time\b"),
     (
@@ -134,6 +138,8 @@ _KINDS = (
         r"\bhow much (did|does|do|will|would|is|was)\b[^?]*\b(cost|pay|paid|charge|spend|spent|"
         r"raise|raised|bring|brought|sell|sold|earn|rent|worth)\b",
     ),
+    ("temperature", r"\bwhat temperature\b|\bhow (hot|cold|warm)\b"),
+    ("percent", r"\bwhat (percentage|proportion|share|fraction|percent)\b|\bhow many percent\b"),
     (
         "number",
         r"\bhow (many|much|long|old|far|low|high|big|tall|often|fast|heavy|deep|wide|hot|cold)\b|"
@@ -205,6 +211,14 @@ _REASON = re.compile(
 # Kinds that rank a sentence higher but do not gate a quote or an answer: an explanation often
 # comes without a connective ("Oil lets the wood breathe.").
 SOFT_KINDS = frozenset({"reason"})
+# A temperature or a share is a number with its unit: "two hundred loaves" is neither.
+_TEMPERATURE = re.compile(
+    r"\bdegrees?\b|°|\b(celsius|centigrade|fahrenheit|freezing|boiling)\b", re.I
+)
+_PERCENT = re.compile(
+    r"%|\bper ?cent\b|\b(half|quarter|third|fifth|tenth)s?\b|\bone in \w+|\bout of (\d+|\w+)\b",
+    re.I,
+)
 _CAPITAL = re.compile(r"\b[A-Z][\w'’-]+")
 _WEEKDAY = re.compile(r"(mon|tues|wednes|thurs|fri|satur|sun)day", re.I)
 _PRONOUN_I = re.compile(r"I['’]")
@@ -227,7 +241,7 @@ _OPENERS = frozenset(
 
 def expected_type(question: str) -> str | None:
     """What the question's wording asks for: "month", "date", "year", "clock", "duration",
-    "money", "number", "reason", "name", or None."""
+    "money", "temperature", "percent", "number", "reason", "name", or None."""
     for kind, pattern in _EXPECTS:
         if pattern.search(question):
             return kind
@@ -290,6 +304,10 @@ def has_type(
         return bool(_MONEY.search(text)) and (number or bool(re.search(r"[$£€¥]\s?\d", text)))
     if kind == "number":
         return number
+    if kind == "temperature":
+        return number and bool(_TEMPERATURE.search(text))
+    if kind == "percent":
+        return bool(_PERCENT.search(text))
     if kind == "reason":
         return bool(_REASON.search(text))
     return bool(names(text, question, lowercase))

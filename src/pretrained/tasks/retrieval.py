@@ -210,4 +210,6 @@ def search(
         Sentence(s.text, renumber[s.passage], s.score) for s in sentences if s.passage in renumber
     ]
     kept.sort(key=lambda s: -s.score)
+    seen: set[str] = set()  # overlapping chunks repeat a sentence: keep its best copy
+    kept = [s for s in kept if not (s.text in seen or seen.add(s.text))]
     return [pool[i] for i in order], kept
