@@ -136,6 +136,10 @@ def test_answers_needs_the_asked_type_and_the_question_words():
     # the restated question sets up the answer that follows it; quoted together, they answer
     assert answers(question, "Ah, the question is, how many paid staff do we have now? Eight.")
     assert not answers(question, "The question is how many paid staff we have? Good question.")
+    # weighted by rarity: sharing only the words every passage of a bakery talk has is not enough
+    staff = "The bakery now employs eight bakers."
+    assert answers(question, staff)
+    assert not answers(question, staff, weights={"bakery": 0.1, "now": 0.1, "paid": 3, "staff": 3})
 
 
 def test_a_restated_question_and_its_answer_are_one_unit_to_quote():

@@ -30,7 +30,7 @@ from ..errors import EmptyInputError
 from ..models.load_options import LoadOptions
 from ..options import option, validate
 from .chunking import split_sentences
-from .grounding import SOFT_KINDS, answers, expected_type, has_type, support
+from .grounding import SOFT_KINDS, answers, content_words, expected_type, has_type, support
 from .index import Passage
 from .retrieval import Corpus, Sentence, search, source_lowercase
 
@@ -371,6 +371,8 @@ class Asker:
         options, answer = self.options, result.answer
         claims = check_claims(answer, fitted, question)
         lowercase = source_lowercase(self.corpus, fitted)
+        corpus = self.corpus
+        weights = {w: corpus.idf(w) for w in content_words(question)} if corpus else None
         result.claims = claims
         result.support = min(c.support for c in claims)
         marked = {int(n) for n in _MARK.findall(answer) if 1 <= int(n) <= len(fitted)}
@@ -387,7 +389,7 @@ class Asker:
                     f"{c.text} [{c.passage}]" if c.passage else c.text for c in claims
                 )
         elif quotable := [
-            s for s in sentences[:QUOTE_WINDOW] if answers(question, s.text, lowercase)
+            s for s in sentences[:QUOTE_WINDOW] if answers(question, s.text, lowercase, weights)
         ]:
             result.generated = answer
             result.answer, numbers = _quote(quotable, fitted, options.quote_sentences)
