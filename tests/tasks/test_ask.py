@@ -121,6 +121,17 @@ def test_a_word_found_in_the_passage_but_not_in_its_best_sentences_is_quoted_ove
     assert not kept.quoted and kept.agreement == 1.0
 
 
+def test_a_supported_name_with_a_nearer_rival_is_quoted(spices):
+    """The demo's failure on another CPU: "India" is in the saffron sentence, so word overlap
+    supports it, but the sentence says Iran; the sentence is quoted instead."""
+    result = _ask("India grows most saffron [1].", "Which country grows most saffron?", spices)
+    assert result.support == 1.0 and result.rivals
+    assert result.quoted and "Iran grows most of the world's saffron" in result.answer
+    assert result.to_dict()["rivals"] is True
+    kept = _ask("Iran grows most saffron [1].", "Which country grows most saffron?", spices)
+    assert not kept.quoted and not kept.rivals
+
+
 def test_a_reason_ranks_the_explanation_but_does_not_gate_the_quote():
     question = "Why did they oil the woodwork instead of varnishing it?"
     assert answers(question, "We oiled the woodwork rather than varnishing, because wood breathes.")
@@ -330,6 +341,7 @@ def test_eval_ask_reports_accuracy_refusals_and_retrieval_hits(
     assert report["answerable"] == 2 and report["unanswerable"] == 1
     assert report["correct"] == 2 and report["quoted"] == 1  # the narwhal answer is quoted
     assert report["refusal_rate"] == 1.0 and report["retrieval_hit_rate"] == 1.0
+    assert report["rows"][0]["agreement"] == 1.0  # "Iran" is in the best-ranked sentences
     text = cli("eval", "ask", data, "-c", spices, "--min-score", "0.2")
     assert "accuracy" in text.stdout and "retrieval hits" in text.stdout
 

@@ -80,3 +80,18 @@ def test_a_temperature_or_a_share_needs_its_unit():
     assert has_type("About sixty percent of them voted.", "percent", share)
     assert has_type("Nearly half of them voted.", "percent", share)
     assert not has_type("Sixty of them voted.", "percent", share)
+
+
+def test_a_name_picked_after_a_nearer_one_has_a_rival():
+    """Word overlap supports "India" as well as "Iran" from this sentence; the sentence puts
+    Iran first, next to "grows": an answer "India" has a rival and is quoted instead."""
+    from pretrained.tasks.grounding import rival_names
+
+    q = "Which country grows most of the world's saffron?"
+    sentence = "Iran grows most of the world's saffron, followed by India, Greece and Spain."
+    assert rival_names("The country is India.", sentence, q) == ["Iran"]
+    assert rival_names("Iran grows the most.", sentence, q) == []
+    assert rival_names("It is Kenya.", sentence, q) == []  # not picked from this sentence
+    # a run of capitals is one name; a name far from the question's words is no rival
+    bay = "Deliveries leave at dawn. Our shop manager is Samira Haddad."
+    assert rival_names("Samira Haddad.", bay, "Who is the shop manager?") == []

@@ -30,7 +30,15 @@ from ..errors import EmptyInputError
 from ..models.load_options import LoadOptions
 from ..options import option, validate
 from .chunking import split_sentences
-from .grounding import SOFT_KINDS, answers, content_words, expected_type, has_type, support
+from .grounding import (
+    SOFT_KINDS,
+    answers,
+    content_words,
+    expected_type,
+    has_type,
+    rival_names,
+    support,
+)
 from .index import Passage
 from .retrieval import Corpus, Sentence, search, source_lowercase
 
@@ -119,6 +127,7 @@ class AskResult:
     support: float | None = None  # the weakest claim's support
     # share of the answer's new words found in the best-ranked sentences (QUOTE_WINDOW)
     agreement: float | None = None
+    rivals: bool = False  # the answer's name is one of several its best sentences offer
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -128,6 +137,7 @@ class AskResult:
             "quoted": self.quoted,
             "support": None if self.support is None else round(self.support, 3),
             "agreement": self.agreement,
+            "rivals": self.rivals,
             "claims": [c.to_dict() for c in self.claims],
             "generated": self.generated,
             "citations": [c.to_dict() for c in self.citations],
@@ -371,6 +381,7 @@ class Asker:
         options, answer = self.options, result.answer
         claims = check_claims(answer, fitted, question)
         lowercase = source_lowercase(self.corpus, fitted)
+        kind = expected_type(question)
         corpus = self.corpus
         weights = {w: corpus.idf(w) for w in content_words(question)} if corpus else None
         result.claims = claims
@@ -381,7 +392,16 @@ class Asker:
         # shop manager) is support of the word, not of the answer.
         best = " ".join(s.text for s in sentences[:QUOTE_WINDOW])
         result.agreement = round(support(answer, best, question).score, 3) if best else 0.0
-        if result.support >= options.min_support and result.agreement >= options.min_support:
+        # …and name no one of several: a name picked from a sentence that offers others
+        rivals = kind == "name" and any(
+            rival_names(answer, s.text, question, lowercase) for s in sentences[:QUOTE_WINDOW]
+        )
+        result.rivals = bool(rivals)
+        if (
+            result.support >= options.min_support
+            and result.agreement >= options.min_support
+            and not rivals
+        ):
             numbers = marked or {c.passage for c in claims if c.passage}
             result.citations_inferred = not marked
             if not marked:

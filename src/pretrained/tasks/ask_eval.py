@@ -120,6 +120,7 @@ def evaluate_ask(
             "found": answer.found,
             "quoted": answer.quoted,
             "support": answer.support,
+            "agreement": answer.agreement,
             "generated": answer.generated,
         }
         result.quoted += answer.quoted

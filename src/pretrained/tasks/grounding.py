@@ -259,6 +259,10 @@ def names(text: str, question: str, lowercase: frozenset[str] = frozenset()) -> 
     stopword, a month or a weekday (those are dates), "I'll", or a sentence opener — a word
     that opens a sentence is a name only when it is not a known opener and not written in
     lower case elsewhere in the sources (`lowercase`)."""
+    return [m.group() for m in _name_matches(text, question, lowercase)]
+
+
+def _name_matches(text: str, question: str, lowercase: frozenset[str]) -> list[re.Match]:
     asked = set(content_words(question))
     out = []
     for m in _CAPITAL.finditer(text):
@@ -275,8 +279,55 @@ def names(text: str, question: str, lowercase: frozenset[str] = frozenset()) -> 
             continue
         if low in lowercase and _STARTS.search(text, 0, m.start()):
             continue
-        out.append(word)
+        out.append(m)
     return out
+
+
+def _phrase_spans(
+    text: str, question: str, lowercase: frozenset[str]
+) -> list[tuple[int, int, str]]:
+    """The names of `text` (see `names`) as (start, end, phrase), a run of capitalized words
+    as one: "San Francisco"."""
+    spans: list[tuple[int, int, str]] = []
+    for m in _name_matches(text, question, lowercase):
+        if spans and not text[spans[-1][1] : m.start()].strip():
+            start, _, phrase = spans[-1]
+            spans[-1] = (start, m.end(), f"{phrase} {m.group()}")
+        else:
+            spans.append((m.start(), m.end(), m.group()))
+    return spans
+
+
+def rival_names(
+    answer: str, sentence: str, question: str, lowercase: frozenset[str] = frozenset()
+) -> list[str]:
+    """The names `sentence` offers before the one `answer` picked from it and at least as near
+    the question's words. "Iran grows most of the world's saffron, followed by India": for
+    "which country grows most saffron?" Iran comes first, next to "grows"; an answer "India"
+    has a rival, "Iran" has none. Word overlap alone cannot tell them apart, so an answer with
+    a rival is quoted rather than passed on."""
+    picked = {w.lower() for w in names(answer, question, lowercase)}
+    part = answer_part(sentence)
+    words = [(m.start(), _norm(m.group())) for m in _WORD.finditer(part)]
+    asked = set(content_words(question))
+    anchors = [i for i, (_, w) in enumerate(words) if w in asked]
+    if not picked or not anchors:
+        return []
+
+    def distance(phrase_start: int, phrase_end: int) -> int:
+        span = [i for i, (at, _) in enumerate(words) if phrase_start <= at < phrase_end]
+        return min(abs(i - a) for i in span for a in anchors) if span else len(words)
+
+    spans = _phrase_spans(part, question, lowercase)
+    mine = [(a, distance(a, b)) for a, b, text in spans if picked & set(text.lower().split())]
+    if not mine:
+        return []
+    first, near = mine[0][0], min(d for _, d in mine)
+    return [
+        text
+        for a, b, text in spans
+        if a < first and not picked & set(text.lower().split()) and distance(a, b) <= near
+    ]
 
 
 def has_type(
