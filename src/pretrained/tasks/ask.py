@@ -127,7 +127,7 @@ class AskResult:
     support: float | None = None  # the weakest claim's support
     # share of the answer's new words found in the best-ranked sentences (QUOTE_WINDOW)
     agreement: float | None = None
-    rivals: bool = False  # the answer's name is one of several its best sentences offer
+    rivals: bool = False  # a best sentence names someone/something nearer, before the answer
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -417,8 +417,9 @@ class Asker:
         else:  # nothing to quote that answers it: refuse rather than pass off a neighbour
             result.generated, result.found, numbers = answer, False, set()
             result.answer = (
-                f"The answer was {NOT_FOUND}: the model's answer was not supported by the "
-                "passages, and none of their sentences holds what the question asks for."
+                f"The answer was {NOT_FOUND}: the model's answer was not backed by the "
+                "passages' best-matching sentences, and none of them holds what the question "
+                "asks for."
             )
         result.citations = [Citation(n, fitted[n - 1]) for n in sorted(numbers)]
 
