@@ -117,6 +117,7 @@ def test_a_word_found_in_the_passage_but_not_in_its_best_sentences_is_quoted_ove
     assert len(result.retrieved) == 1 and result.support == 1.0 and result.agreement < 0.75
     assert result.quoted and "Samira Haddad" in result.answer and "Gerald" not in result.answer
     assert result.to_dict()["agreement"] == result.agreement
+    assert result.quote_reason.startswith("is not what the best-matching sentences say")
     kept = run("The shop manager is Samira Haddad [1].")
     assert not kept.quoted and kept.agreement == 1.0
 
@@ -128,6 +129,7 @@ def test_a_supported_name_with_a_nearer_rival_is_quoted(spices):
     assert result.support == 1.0 and result.rivals
     assert result.quoted and "Iran grows most of the world's saffron" in result.answer
     assert result.to_dict()["rivals"] is True
+    assert result.quote_reason.startswith("picked a name that the best-matching sentence")
     kept = _ask("Iran grows most saffron [1].", "Which country grows most saffron?", spices)
     assert not kept.quoted and not kept.rivals
 
@@ -308,6 +310,7 @@ def test_cli_ask_says_plainly_when_the_answer_is_quoted(cli, spices, scripted_mo
     result = cli("ask", "What were sold as unicorn horns?", "-c", spices, "--min-score", "0.05")
     assert result.exit_code == 0 and result.stdout.startswith("Quoted from the source:")
     assert "the answer is quoted from the source" in result.stderr
+    assert "was not supported by the passage it cited (support 0." in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -179,8 +179,7 @@ def _show(result, *, quiet: bool, status: bool) -> None:
     notes = []
     if result.quoted:
         notes.append(
-            f"the answer is quoted from the source: the model's answer was not supported by "
-            f"the passage it cited (support {result.support:.2f})"
+            f"the answer is quoted from the source: the model's answer {result.quote_reason}"
         )
     elif result.citations_inferred:
         notes.append("the model cited nothing itself: citations matched by support")

@@ -128,6 +128,7 @@ class AskResult:
     # share of the answer's new words found in the best-ranked sentences (QUOTE_WINDOW)
     agreement: float | None = None
     rivals: bool = False  # a best sentence names someone/something nearer, before the answer
+    quote_reason: str | None = None  # why the model's answer was replaced by a quote
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -138,6 +139,7 @@ class AskResult:
             "support": None if self.support is None else round(self.support, 3),
             "agreement": self.agreement,
             "rivals": self.rivals,
+            "quote_reason": self.quote_reason,
             "claims": [c.to_dict() for c in self.claims],
             "generated": self.generated,
             "citations": [c.to_dict() for c in self.citations],
@@ -397,11 +399,15 @@ class Asker:
             rival_names(answer, s.text, question, lowercase) for s in sentences[:QUOTE_WINDOW]
         )
         result.rivals = bool(rivals)
-        if (
-            result.support >= options.min_support
-            and result.agreement >= options.min_support
-            and not rivals
-        ):
+        if result.support < options.min_support:
+            why = f"was not supported by the passage it cited (support {result.support:.2f})"
+        elif result.agreement < options.min_support:
+            why = f"is not what the best-matching sentences say (agreement {result.agreement:.2f})"
+        elif rivals:
+            why = "picked a name that the best-matching sentence puts after a nearer one"
+        else:
+            why = None
+        if why is None:
             numbers = marked or {c.passage for c in claims if c.passage}
             result.citations_inferred = not marked
             if not marked:
@@ -413,7 +419,7 @@ class Asker:
         ]:
             result.generated = answer
             result.answer, numbers = _quote(quotable, fitted, options.quote_sentences)
-            result.quoted = True
+            result.quoted, result.quote_reason = True, why
         else:  # nothing to quote that answers it: refuse rather than pass off a neighbour
             result.generated, result.found, numbers = answer, False, set()
             result.answer = (
