@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -46,26 +45,13 @@ p /= p.sum()
 print(f"{names[int(p.argmax())]}\\t{p.max():.3f}")
 """
 
-_ISA = ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_int8", "asimd")
-
 
 def cpu_info() -> dict:
-    """CPU model and the ISA flags that decide which kernels the engines use."""
-    model, flags = platform.processor() or platform.machine(), set()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            key = key.strip().lower()
-            if key in ("model name", "hardware") and model in ("", platform.machine()):
-                model = value.strip()
-            elif key in ("flags", "features") and not flags:
-                flags = set(value.split())
-    except OSError:  # not Linux
-        if sys.platform == "darwin":
-            model = subprocess.run(
-                ["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True
-            ).stdout.strip()
-    return {"cpu": model, "isa": [f for f in _ISA if f in flags], "cores": os.cpu_count()}
+    """CPU model and ISA flags, as the engine calibration reads them (one reader for both)."""
+    from pretrained.models.calibrate import cpu_info as calibration_cpu
+
+    cpu = calibration_cpu()
+    return {"cpu": cpu["model"], "isa": cpu["isa"], "cores": os.cpu_count()}
 
 
 def _timed(cmd: list[str]) -> tuple[float, str]:
