@@ -123,7 +123,7 @@ def test_a_word_found_in_the_passage_but_not_in_its_best_sentences_is_quoted_ove
 
 
 def test_a_supported_name_with_a_nearer_rival_is_quoted(spices):
-    """The demo's failure on another CPU: "India" is in the saffron sentence, so word overlap
+    """The demo's failure after a ranking change: "India" is in the saffron sentence, so overlap
     supports it, but the sentence says Iran; the sentence is quoted instead."""
     result = _ask("India grows most saffron [1].", "Which country grows most saffron?", spices)
     assert result.support == 1.0 and result.rivals
