@@ -33,7 +33,6 @@ from .chunking import split_sentences
 from .grounding import (
     SOFT_KINDS,
     answers,
-    content_words,
     expected_type,
     has_type,
     rival_names,
@@ -384,8 +383,7 @@ class Asker:
         claims = check_claims(answer, fitted, question)
         lowercase = source_lowercase(self.corpus, fitted)
         kind = expected_type(question)
-        corpus = self.corpus
-        weights = {w: corpus.idf(w) for w in content_words(question)} if corpus else None
+        weights = self.corpus.weights(question) if self.corpus else None
         result.claims = claims
         result.support = min(c.support for c in claims)
         marked = {int(n) for n in _MARK.findall(answer) if 1 <= int(n) <= len(fitted)}

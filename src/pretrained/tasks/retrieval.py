@@ -100,6 +100,7 @@ class Corpus:
             self.df.update(terms.keys())
         self.avg_len = sum(sum(t.values()) for t in self.terms) / max(len(self.terms), 1)
         self.lowercase = lowercase_words([d.text for d in documents])
+        self.sources = frozenset(source_key(d) for d in documents)
 
     def __len__(self) -> int:
         return len(self.passages)
@@ -112,6 +113,10 @@ class Corpus:
         n = len(self.terms)
         df = self.df.get(word, 0)
         return math.log(1 + (n - df + 0.5) / (df + 0.5))
+
+    def weights(self, question: str) -> dict[str, float]:
+        """The idf of each of the question's content words: how much each counts in coverage."""
+        return {w: self.idf(w) for w in content_words(question)}
 
     def bm25(self, question: str, k1: float = 1.5, b: float = 0.75) -> list[float]:
         words = content_words(question)
@@ -128,10 +133,13 @@ class Corpus:
 
 
 def source_lowercase(corpus: Corpus | None, passages: list[Passage]) -> frozenset[str]:
-    """The words the sources write in lower case (the corpus's and these passages'): a
-    capital at a sentence's start on one of them is not a name (`grounding.names`)."""
-    own = lowercase_words([p.text for p in passages])
-    return own | corpus.lowercase if corpus is not None else own
+    """The words the sources write in lower case (the corpus's, and those of the passages that
+    come from elsewhere, an index): a capital at a sentence's start on one of them is not a
+    name (`grounding.names`). The corpus's own passages are read once, when it is built."""
+    if corpus is None:
+        return lowercase_words([p.text for p in passages])
+    other = [p.text for p in passages if p.source not in corpus.sources]
+    return corpus.lowercase | lowercase_words(other) if other else corpus.lowercase
 
 
 def _ranks(scores: list[float]) -> list[int]:
@@ -171,7 +179,7 @@ def search(
         for i in sorted(range(len(corpus)), key=lambda i: -fused[i])[:wanted]:
             pool.append(replace(corpus.passages[i], score=float(cos[i])))
             headings.append(corpus.headings[i])
-        idf = {w: corpus.idf(w) for w in content_words(question)}
+        idf = corpus.weights(question)
     else:
         idf = {}
     if index:
