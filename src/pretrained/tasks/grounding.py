@@ -19,38 +19,16 @@ from dataclasses import dataclass
 # Numbers (1,000 · 3.5 · $197 · 12%), else words; hyphens split ("three-year" → three, year);
 # "49ers" stays one word.
 _WORD = re.compile(r"\$?\d+(?:[.,:]\d+)*%?(?![^\W_])|[^\W_]+(?:['’][^\W_]+)*")
+# Number words, declared once: the word → digits table below and the spoken-number patterns of
+# the answer kinds (years, clock times, durations) are built from them.
+_COUNTING = """zero one two three four five six seven eight nine ten eleven twelve thirteen
+    fourteen fifteen sixteen seventeen eighteen nineteen twenty""".split()  # noqa: SIM905
+_TENS = "thirty forty fifty sixty seventy eighty ninety".split()  # noqa: SIM905
 _NUMBER_WORDS = {
     w: str(i)
-    for i, w in enumerate(
-        [
-            "zero",
-            "one",
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "thirteen",
-            "fourteen",
-            "fifteen",
-            "sixteen",
-            "seventeen",
-            "eighteen",
-            "nineteen",
-            "twenty",
-        ]
-    )
+    for i, w in enumerate(_COUNTING)
     if i >= 2  # "one" is as often a pronoun as a number
-} | {
-    w: str(10 * i)
-    for i, w in enumerate(["thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"], 3)
-}
+} | {w: str(10 * i) for i, w in enumerate(_TENS, 3)}
 STOPWORDS = frozenset(
     """a an the and or but if then than so of to in on at by for with from into onto over under
     about after before between during through without within against among is are was were be
@@ -175,16 +153,14 @@ _DAY = re.compile(
     r"fall|winter|christmas|easter|yesterday|today|tomorrow|tonight|ago)\b|\b\w+['’]s day\b",
     re.I,
 )
-_YEAR = re.compile(
-    r"\b(1[5-9]\d\d|20\d\d)s?\b|\b(nineteen|twenty)[ -](hundred|oh|o|ten|eleven|twelve|"
-    r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|"
-    r"sixty|seventy|eighty|ninety)\b",
+_YEAR = re.compile(  # 1962, the 1990s, "nineteen sixty-two", "twenty twenty"
+    r"\b(1[5-9]\d\d|20\d\d)s?\b|\b(nineteen|twenty)[ -]"
+    rf"(hundred|oh|o|{'|'.join(_COUNTING[10:] + _TENS)})\b",
     re.I,
 )
-_SMALL = (
-    r"(?:\d[\d,.]*|a|an|one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|"
-    r"thirteen|fourteen|fifteen|sixteen|seventeen|eighteen|nineteen|twenty|thirty|forty|fifty|"
-    r"sixty|hundred|few|couple of|several|half an?|a half)"
+_SMALL = (  # a count of hours or days: a digit, "a", one … sixty, "a few", "half an"
+    rf"(?:\d[\d,.]*|a|an|{'|'.join(_COUNTING[1:] + _TENS[:4])}|hundred|few|couple of|several|"
+    r"half an?|a half)"
 )
 _CLOCK = re.compile(
     r"\b\d{1,2}(:\d\d)?\s?[ap]\.?m\b|\b\d{1,2}:\d\d\b|\b(midnight|noon|midday|o'clock)\b|"
