@@ -95,3 +95,19 @@ def test_a_name_picked_after_a_nearer_one_has_a_rival():
     # a run of capitals is one name; a name far from the question's words is no rival
     bay = "Deliveries leave at dawn. Our shop manager is Samira Haddad."
     assert rival_names("Samira Haddad.", bay, "Who is the shop manager?") == []
+
+
+def test_a_price_or_a_budget_is_money():
+    assert expected_type("What was the launch price of the game in Japan?") == "money"
+    assert expected_type("What is the network's total annual operating budget?") == "money"
+    assert expected_type("How much was the bill?") == "money"
+    assert expected_type("What was the name of the fee?") == "name"
+
+
+def test_a_count_is_not_the_year_a_sentence_dates():
+    q = "How many people came to the first public meeting?"
+    assert not has_type("In March of 2017 we had our first public meeting.", "number", q)
+    assert not has_type("Back in twenty twenty-two we had our first meeting.", "number", q)
+    assert has_type("In March of 2017 forty people came to the meeting.", "number", q)
+    assert has_type("We had about nineteen hundred visitors.", "number", q)
+    assert has_type("In 2017 we met.", "date", "When did they first meet?")

@@ -114,7 +114,11 @@ _KINDS = (
         "money",
         r"\bhow much money\b|\bwhat (price|fee)\b|\bwhat did [^?]* cost\b|"
         r"\bhow much (did|does|do|will|would|is|was)\b[^?]*\b(cost|pay|paid|charge|spend|spent|"
-        r"raise|raised|bring|brought|sell|sold|earn|rent|worth)\b",
+        r"raise|raised|bring|brought|sell|sold|earn|rent|worth)\b|"
+        # "what was the launch price …", "what is the network's annual operating budget"
+        r"\b(what|how much) (is|was|were|are) (the|its|their|his|her|our|your|[\w-]+['’]s)"
+        r"( (?!names?\b)[\w'’-]+){0,6}? (price|prices|cost|costs|fee|fees|budget|salary|rent|"
+        r"fare|bill)\b",
     ),
     ("temperature", r"\bwhat temperature\b|\bhow (hot|cold|warm)\b"),
     ("percent", r"\bwhat (percentage|proportion|share|fraction|percent)\b|\bhow many percent\b"),
@@ -143,10 +147,11 @@ _KINDS = (
     ),
 )
 _EXPECTS = [(kind, re.compile(pattern, re.I)) for kind, pattern in _KINDS]
+_MONTH_NAMES = (
+    "January|February|March|April|June|July|August|September|October|November|December|May"
+)
 _MONTH = re.compile(
-    r"\b(January|February|March|April|June|July|August|September|October|November|December|"
-    r"May)\b|\b(jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.",
-    re.I,
+    rf"\b({_MONTH_NAMES})\b|\b(jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec)\.", re.I
 )
 _DAY = re.compile(
     r"\b(monday|tuesday|wednesday|thursday|friday|saturday|sunday|spring|summer|autumn|"
@@ -312,32 +317,59 @@ def has_type(
     """Does `text` hold what a question of this kind asks for (a month, an amount of money, a
     number, an explanation, or a capitalized name the question does not already hold)?
     `lowercase`: the sources' lower-case words (see `names`)."""
-    if kind is None:
-        return True
-    text = re.sub(r"\[\d{1,2}\]", " ", text)  # citation markers are not numbers
+    return kind is None or bool(typed_spans(text, kind, question, lowercase))
+
+
+# A year where a sentence dates something ("in 2017", "March of twenty twenty-two"): a date,
+# not a count, so it does not answer "how many people came?".
+_DATED_YEAR = re.compile(
+    r"\b(in|of|since|by|from|until|till|to|during|around|early|late|mid|circa|"
+    + _MONTH_NAMES
+    + r"|\d{1,2}(st|nd|rd|th)?),?\s+(the\s+)?(?:"
+    + _YEAR.pattern
+    + rf")(?:[ -](?:{'|'.join(_COUNTING[1:10])})\b)?",
+    re.I,
+)
+
+
+def typed_spans(
+    text: str, kind: str, question: str, lowercase: frozenset[str] = frozenset()
+) -> list[tuple[int, int]]:
+    """Where `text` holds what a question of `kind` asks for: (start, end) character spans of
+    its months, amounts of money, numbers, explanations or names (see `has_type`)."""
+    text = re.sub(r"\[\d{1,2}\]", lambda m: " " * len(m.group()), text)  # markers: not numbers
     asked = set(content_words(question))
-    number = any(w[:1].isdigit() and w not in asked for w in content_words(text))
+    dated = [m.span() for m in _DATED_YEAR.finditer(text)] if kind == "number" else []
+    numbers = [
+        m.span()
+        for m in _WORD.finditer(text)
+        if m.group().lower() not in STOPWORDS
+        and (w := _norm(m.group()))[:1].isdigit()
+        and w not in asked
+        and not any(a <= m.start() < b for a, b in dated)  # a count is not a year
+    ]
+
+    def spans(pattern: re.Pattern) -> list[tuple[int, int]]:
+        return [m.span() for m in pattern.finditer(text)]
+
     if kind == "month":
-        return bool(_MONTH.search(text))
+        return spans(_MONTH)
     if kind == "date":  # a day, a month or a year: "on 14 March", "last June", "in 2019"
-        return number or bool(_MONTH.search(text) or _DAY.search(text))
-    if kind == "year":
-        return bool(_YEAR.search(text))
-    if kind == "clock":
-        return bool(_CLOCK.search(text))
-    if kind == "duration":
-        return bool(_DURATION.search(text))
+        return numbers + spans(_MONTH) + spans(_DAY)
+    if kind in _SPAN_KINDS:
+        return spans(_SPAN_KINDS[kind])
     if kind == "money":
-        return bool(_MONEY.search(text)) and (number or bool(re.search(r"[$£€¥]\s?\d", text)))
+        return spans(_MONEY) if numbers or re.search(r"[$£€¥]\s?\d", text) else []
     if kind == "number":
-        return number
+        return numbers
     if kind == "temperature":
-        return number and bool(_TEMPERATURE.search(text))
-    if kind == "percent":
-        return bool(_PERCENT.search(text))
+        return spans(_TEMPERATURE) if numbers else []
     if kind == "reason":
-        return bool(_REASON.search(text))
-    return bool(names(text, question, lowercase))
+        return spans(_REASON)
+    return [(a, b) for a, b, _ in _phrase_spans(text, question, lowercase)]
+
+
+_SPAN_KINDS = {"year": _YEAR, "clock": _CLOCK, "duration": _DURATION, "percent": _PERCENT}
 
 
 def coverage(question: str, text: str, weights: dict[str, float] | None = None) -> float:
