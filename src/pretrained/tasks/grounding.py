@@ -311,15 +311,6 @@ def rival_names(
     ]
 
 
-def has_type(
-    text: str, kind: str | None, question: str, lowercase: frozenset[str] = frozenset()
-) -> bool:
-    """Does `text` hold what a question of this kind asks for (a month, an amount of money, a
-    number, an explanation, or a capitalized name the question does not already hold)?
-    `lowercase`: the sources' lower-case words (see `names`)."""
-    return kind is None or bool(typed_spans(text, kind, question, lowercase))
-
-
 # A year where a sentence dates something ("in 2017", "March of twenty twenty-two"): a date,
 # not a count, so it does not answer "how many people came?".
 _DATED_YEAR = re.compile(
@@ -332,44 +323,45 @@ _DATED_YEAR = re.compile(
 )
 
 
-def typed_spans(
-    text: str, kind: str, question: str, lowercase: frozenset[str] = frozenset()
-) -> list[tuple[int, int]]:
-    """Where `text` holds what a question of `kind` asks for: (start, end) character spans of
-    its months, amounts of money, numbers, explanations or names (see `has_type`)."""
-    text = re.sub(r"\[\d{1,2}\]", lambda m: " " * len(m.group()), text)  # markers: not numbers
+def has_type(
+    text: str, kind: str | None, question: str, lowercase: frozenset[str] = frozenset()
+) -> bool:
+    """Does `text` hold what a question of this kind asks for (a month, an amount of money, a
+    number, an explanation, or a capitalized name the question does not already hold)?
+    `lowercase`: the sources' lower-case words (see `names`)."""
+    if kind is None:
+        return True
+    text = re.sub(r"\[\d{1,2}\]", " ", text)  # citation markers are not numbers
     asked = set(content_words(question))
     dated = [m.span() for m in _DATED_YEAR.finditer(text)] if kind == "number" else []
-    numbers = [
-        m.span()
-        for m in _WORD.finditer(text)
-        if m.group().lower() not in STOPWORDS
+    number = any(
+        m.group().lower() not in STOPWORDS
         and (w := _norm(m.group()))[:1].isdigit()
         and w not in asked
         and not any(a <= m.start() < b for a, b in dated)  # a count is not a year
-    ]
-
-    def spans(pattern: re.Pattern) -> list[tuple[int, int]]:
-        return [m.span() for m in pattern.finditer(text)]
-
+        for m in _WORD.finditer(text)
+    )
     if kind == "month":
-        return spans(_MONTH)
+        return bool(_MONTH.search(text))
     if kind == "date":  # a day, a month or a year: "on 14 March", "last June", "in 2019"
-        return numbers + spans(_MONTH) + spans(_DAY)
-    if kind in _SPAN_KINDS:
-        return spans(_SPAN_KINDS[kind])
+        return number or bool(_MONTH.search(text) or _DAY.search(text))
+    if kind == "year":
+        return bool(_YEAR.search(text))
+    if kind == "clock":
+        return bool(_CLOCK.search(text))
+    if kind == "duration":
+        return bool(_DURATION.search(text))
     if kind == "money":
-        return spans(_MONEY) if numbers or re.search(r"[$£€¥]\s?\d", text) else []
+        return bool(_MONEY.search(text)) and (number or bool(re.search(r"[$£€¥]\s?\d", text)))
     if kind == "number":
-        return numbers
+        return number
     if kind == "temperature":
-        return spans(_TEMPERATURE) if numbers else []
+        return number and bool(_TEMPERATURE.search(text))
+    if kind == "percent":
+        return bool(_PERCENT.search(text))
     if kind == "reason":
-        return spans(_REASON)
-    return [(a, b) for a, b, _ in _phrase_spans(text, question, lowercase)]
-
-
-_SPAN_KINDS = {"year": _YEAR, "clock": _CLOCK, "duration": _DURATION, "percent": _PERCENT}
+        return bool(_REASON.search(text))
+    return bool(names(text, question, lowercase))
 
 
 def coverage(question: str, text: str, weights: dict[str, float] | None = None) -> float:
