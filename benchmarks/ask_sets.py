@@ -3,11 +3,11 @@
     python benchmarks/ask_sets.py [SET ...] [--cache FILE] [--out DIR]
 
 SET is a name below (default: all of them) or `QUESTIONS.jsonl=CONTEXT.txt`. The model loads
-once. Each generated answer is stored in the cache under its whole prompt, so a change to the
-grounding or the quote rules re-runs in minutes: only prompts that the change alters are
-generated again, and the same prompt always gets the same (greedy) answer. Delete the cache
-after changing the model, the engine or the generation settings. Prints correct / refused per
-set and the totals; `--out` keeps each set's `eval ask --json` rows.
+once. Each generated answer is stored in the cache under its whole prompt, the model, its
+engine and the generation options, so a change to the grounding or the quote rules re-runs in
+minutes: only prompts that the change alters are generated again, and the same prompt always
+gets the same (greedy) answer. Prints correct / refused per set and the totals; `--out` keeps
+each set's `eval ask --json` rows.
 """
 
 from __future__ import annotations
@@ -34,14 +34,17 @@ class _Reply:
 
 
 def memoize(cache_path: Path) -> None:
-    """Route `tasks.chat.chat` through a disk cache keyed on the messages."""
+    """Route `tasks.chat.chat` through a disk cache keyed on the messages, the model, its
+    engine and the generation options."""
     import pretrained.tasks.chat as chat_module
 
     cache = json.loads(cache_path.read_text()) if cache_path.exists() else {}
     real = chat_module.chat
 
     def chat(messages, options=None, backend=None, **kwargs):
-        key = hashlib.sha1(json.dumps(messages, sort_keys=True).encode()).hexdigest()
+        engine = [getattr(backend, "model_id", ""), getattr(backend, "engine", "")]
+        keyed = json.dumps([messages, engine, repr(options)], sort_keys=True)
+        key = hashlib.sha1(keyed.encode()).hexdigest()
         if key not in cache:
             cache[key] = real(messages, options=options, backend=backend, **kwargs).text
             cache_path.write_text(json.dumps(cache))
@@ -60,13 +63,21 @@ def resolve(name: str) -> tuple[str, Path, Path]:
     return name, DATA / questions, DATA / context
 
 
+def check(name: str) -> tuple[str, Path, Path]:
+    label, questions, context = resolve(name)
+    for path in (questions, context):
+        if not path.is_file():
+            sys.exit(f"error: no such file: {path}; hint: QUESTIONS.jsonl=CONTEXT.txt, both files")
+    return label, questions, context
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("sets", nargs="*", default=list(SETS))
     parser.add_argument("--cache", type=Path, default=Path(".cache/ask_sets_answers.json"))
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args(argv)
-    chosen = [resolve(s) for s in args.sets]  # a bad name fails before any model loads
+    chosen = [check(s) for s in args.sets]  # a bad name fails before any model loads
     args.cache.parent.mkdir(parents=True, exist_ok=True)
     memoize(args.cache)
     from pretrained.tasks.ask import Asker
