@@ -122,6 +122,28 @@ def test_a_word_found_in_the_passage_but_not_in_its_best_sentences_is_quoted_ove
     assert not kept.quoted and kept.agreement == 1.0
 
 
+def test_one_filled_in_word_must_come_from_a_sentence_that_answers(tmp_path):
+    """ "… is Marguerite" restates the question and adds one word, which the best sentences
+    hold, but as the boat's name: no sentence that answers the question holds it."""
+    notes = tmp_path / "boat.md"
+    notes.write_text(
+        "# Boat\n\nOur old boat is called Marguerite. "
+        "The new sails were made by Aline, a sailmaker in a fishing town.\n"
+    )
+    backend = ScriptedTextBackend("The new sails were made by Marguerite [1].", context_length=4096)
+    options = AskOptions(min_score=0.05, chunk_tokens=200)
+    result = ask(
+        "Who made the new sails?",
+        [str(notes)],
+        backend=backend,
+        embedder=HashingEmbedder(),
+        options=options,
+    )
+    assert result.support == 1.0 and result.agreement == 1.0
+    assert result.quoted and "Aline" in result.answer
+    assert result.quote_reason.startswith("fills in a word")
+
+
 def test_a_supported_name_with_a_nearer_rival_is_quoted(spices):
     """The demo's failure after a ranking change: "India" is in the saffron sentence, so overlap
     supports it, but the sentence says Iran; the sentence is quoted instead."""
@@ -211,6 +233,80 @@ def test_an_answer_with_no_marker_is_checked_against_the_passage_that_supports_i
 def test_still_refuses_when_the_model_says_not_found(spices):
     result = _ask("not found in the context", "What is the largest source of saffron?", spices)
     assert not result.found and not result.quoted
+
+
+def test_list_markers_and_echoed_headers_are_not_claims(spices):
+    """A small model numbers its answer and echoes the prompt's passage header: "1." and
+    "(spices, line 5)" say nothing, so they neither fail the check nor reach the answer."""
+    result = _ask(
+        "1. (spices.md, line 5) The answer is: Iran grows most of the saffron [1].",
+        "What is the largest source of saffron?",
+        spices,
+    )
+    assert not result.quoted and result.answer == "Iran grows most of the saffron [1]."
+    assert [c.text for c in result.claims] == ["Iran grows most of the saffron [1]."]
+
+
+def test_an_answer_in_lines_is_checked_line_by_line_and_said_once(spices):
+    result = _ask(
+        "Iran grows most of the saffron [1].\nIran [1]\n2. Iran grows most of the saffron [1].",
+        "What is the largest source of saffron?",
+        spices,
+    )
+    assert result.answer == "Iran grows most of the saffron [1]." and len(result.claims) == 1
+
+
+def test_only_the_first_item_of_a_list_answer_is_the_answer(spices):
+    """A list is a small model guessing: the items after the first are dropped, not shown."""
+    result = _ask(
+        "1. Iran grows most of the saffron [1].\n2. Spain grows most of the saffron [1].",
+        "What is the largest source of saffron?",
+        spices,
+    )
+    assert result.answer == "Iran grows most of the saffron [1]."
+    assert [c.dropped for c in result.claims] == [False, True]
+    result = _ask("1.\n2. Iran grows most of the saffron [1].", "Who grows saffron?", spices)
+    assert result.answer == "Iran grows most of the saffron [1]."
+
+
+def test_a_bare_word_gives_way_to_the_quote(spices):
+    """ "3" may be in a passage in any role: the sentence that says it is shown instead."""
+    result = _ask("3 [1]", "How many threads does each crocus flower hold?", spices)
+    assert result.quoted and "Each flower holds just three red threads" in result.answer
+    assert "bare word" in result.quote_reason and result.generated == "3 [1]"
+
+
+def test_the_unsupported_sentences_of_an_answer_are_dropped_and_listed(spices):
+    result = _ask(
+        "Iran grows most of the saffron [1]. It was first farmed by narwhal hunters [2].",
+        "What is the largest source of saffron?",
+        spices,
+    )
+    assert not result.quoted and result.answer == "Iran grows most of the saffron [1]."
+    dropped = [c.to_dict() for c in result.claims if c.dropped]
+    assert len(dropped) == 1 and "hunter" in dropped[0]["missing"]
+    assert result.support == 1.0
+
+
+def test_the_sentences_that_hold_must_still_answer_the_question(spices):
+    """Keeping only the supported sentence works when it still holds what is asked: here the
+    number is in the unsupported one, so the whole answer goes to the quote."""
+    result = _ask(
+        "Each crocus flower holds red threads [1]. It holds 12 of them [1].",
+        "How many threads does each flower hold?",
+        spices,
+    )
+    assert result.quoted and "three red threads" in result.answer
+    assert not any(c.dropped for c in result.claims)
+
+
+def test_support_matches_a_word_by_its_lemma():
+    """ "came" repeats the question's "come", "paid" is the passage's "pay": no new word."""
+    question = "Where did the speaker first come across the boat?"
+    passage = "I saw her in a boatyard in Brittany. You pay one euro for a boat."
+    assert support("The speaker came across it in Brittany", passage, question).score == 1.0
+    assert support("They paid one euro", passage, "What did the boat cost?").score == 1.0
+    assert support("They paid ten euros", passage, "What did the boat cost?").missing == ["10"]
 
 
 def test_support_counts_only_words_the_question_did_not_bring():
@@ -356,3 +452,12 @@ def test_eval_ask_bad_rows(tmp_path):
     data.write_text('{"question": "Why?"}\n')
     with pytest.raises(InvalidOptionError, match="no accepted"):
         evaluate_ask(data, lambda q: None)
+
+
+def test_cli_ask_says_which_sentences_it_left_out(cli, spices, scripted_models, monkeypatch):
+    reply = "Iran grows most of the saffron [1]. It was first farmed by narwhal hunters [2]."
+    monkeypatch.setattr(scripted_models, "reply", reply)
+    result = cli("ask", "Which country grows most saffron?", "-c", spices, "--min-score", "0.05")
+    assert result.exit_code == 0 and result.stdout.startswith("Iran grows most of the saffron [1].")
+    assert "hunters" not in result.stdout
+    assert "1 sentence(s) of the model's answer were left out" in result.stderr

@@ -181,8 +181,15 @@ def _show(result, *, quiet: bool, status: bool) -> None:
         notes.append(
             f"the answer is quoted from the source: the model's answer {result.quote_reason}"
         )
-    elif result.citations_inferred:
-        notes.append("the model cited nothing itself: citations matched by support")
+    else:
+        if left_out := sum(c.dropped for c in result.claims):
+            notes.append(
+                f"{left_out} sentence(s) of the model's answer were left out: not supported "
+                "by the passages, or alternatives after the first item of a list (--json lists "
+                "them under claims)"
+            )
+        if result.citations_inferred:
+            notes.append("the model cited nothing itself: citations matched by support")
     if result.dropped:
         notes.append(f"{result.dropped} relevant passage(s) did not fit the model's context")
     for note in notes:

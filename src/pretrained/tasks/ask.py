@@ -10,10 +10,13 @@ context" when retrieval finds nothing relevant, instead of an invented answer.
    model's context are left out and reported.
 3. Check (`grounding.py`): each answer sentence is scored against the passage it cites (or,
    without a marker, the passage that supports it best): the share of its new content words
-   and numbers — those not already in the question — that the passage contains. An answer
-   with a sentence below `min_support` is not presented as the answer: the passage sentence
-   that best answers the question is quoted instead, with its citation, and the result says
-   it is quoted (`quoted: true`, the model's text kept as `generated`).
+   and numbers — those not already in the question — that the passage contains (matched by
+   lemma). List markers and echoed passage headers are not claims; sentences below
+   `min_support` are dropped when the rest still hold what the question asks for. An answer
+   that does not hold (unsupported, not what the best sentences say, a bare word) is not
+   presented as the answer: the passage sentence that holds its words, else the one that best
+   answers the question, is quoted instead, with its citation, and the result says it is
+   quoted (`quoted: true`, the model's text kept as `generated`).
 
 Without context or index the question is answered directly.
 """
@@ -31,12 +34,15 @@ from ..models.load_options import LoadOptions
 from ..options import option, validate
 from .chunking import split_sentences
 from .grounding import (
+    QUOTE_MIN_COVERAGE,
     SOFT_KINDS,
     answers,
+    coverage,
     expected_type,
     has_type,
     rival_names,
     support,
+    unit_sentences,
 )
 from .index import Passage
 from .retrieval import Corpus, Sentence, search, source_lowercase
@@ -97,6 +103,9 @@ class Claim:
     passage: int | None  # citation number it was checked against
     support: float
     missing: list[str]
+    # left out of the answer: unsupported while its other sentences hold, or an alternative
+    # that a list answer offers after its first item
+    dropped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -104,6 +113,7 @@ class Claim:
             "passage": self.passage,
             "support": round(self.support, 3),
             "missing": self.missing,
+            "dropped": self.dropped,
         }
 
 
@@ -191,27 +201,104 @@ def _prompt(passages: list[Passage], question: str) -> str:
     return f"Context:\n\n{_context_block(passages)}\n\nQuestion: {question}\nAnswer with citations:"
 
 
+# What a small model wraps around a claim without claiming anything: a list marker ("1.", "-"),
+# the passage header it echoes from the prompt ("(talk, line 69)"), "The answer is:".
+_WRAPPING = re.compile(
+    r"^\s*(?:(?:\d{1,2}[.)]|[-*•])\s+|\([^()]*\bline \d+\)\s*|the answer is[:,]?\s*)+", re.I
+)
+_LIST_MARKER = re.compile(r"\s*(?:\d{1,2}[.)]|[-*•])\s*")
+_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])(?:\s|$)", re.M)  # a line that starts a list item
+
+
+def _claim_text(sentence: str) -> str:
+    """A sentence of the answer without its wrapping; "" for a bare list marker."""
+    if _LIST_MARKER.fullmatch(sentence):
+        return ""
+    return _WRAPPING.sub("", sentence).strip()
+
+
+def _claim_texts(answer: str) -> list[tuple[str, bool]]:
+    """The answer's claims, each with whether it is an alternative: a small model that does
+    not know lists guesses ("1. 2020  2. 62 hours  3. 75 minutes"), and only its first item
+    (with what precedes it) is its answer. A line break ends a sentence too; a sentence
+    already said is said once."""
+    items = list(_ITEM.finditer(answer))
+    cut = items[1].start() if len(items) > 1 else len(answer)
+    texts: list[tuple[str, bool]] = []
+    for part, alternative in ((answer[:cut], False), (answer[cut:], True)):
+        for s in (s for line in part.splitlines() for s in split_sentences(line)):
+            text = _claim_text(s.text)
+            said = _MARK.sub("", text).strip().casefold()
+            if said and not any(said in _MARK.sub("", t).casefold() for t, _ in texts):
+                texts.append((text, alternative))
+    if all(alternative for _, alternative in texts):  # the first item said nothing
+        return [(text, False) for text, _ in texts]
+    return texts
+
+
 def check_claims(answer: str, passages: list[Passage], question: str) -> list[Claim]:
     """Score each answer sentence against the passage it cites; a sentence without a marker
-    is checked against the passage that supports it best (and is attributed to it)."""
-    sentences = [s.text for s in split_sentences(answer)] or [answer]
+    is checked against the passage that supports it best (and is attributed to it). The
+    alternatives of a list answer are scored too, and marked dropped."""
     claims = []
-    for text in sentences:
+    for text, alternative in _claim_texts(answer) or [(answer, False)]:
         cited = [int(n) for n in _MARK.findall(text) if 1 <= int(n) <= len(passages)]
         pool = cited or list(range(1, len(passages) + 1))
         scored = [(support(text, passages[n - 1].text, question), n) for n in pool]
         if not scored:
-            claims.append(Claim(text, None, 0.0, []))
+            claims.append(Claim(text, None, 0.0, [], alternative))
             continue
         best, n = max(scored, key=lambda t: t[0].score)
-        claims.append(Claim(text, n, best.score, best.missing))
+        claims.append(Claim(text, n, best.score, best.missing, alternative))
+    answer_claims = [c for c in claims if not c.dropped]
     kind = expected_type(question)
-    soft = kind in SOFT_KINDS
-    if claims and kind and not soft and not any(has_type(c.text, kind, question) for c in claims):
+    if kind and kind not in SOFT_KINDS and not _holds(answer_claims, kind, question):
         # "How many days…?" answered without a number answers nothing, however well supported.
-        for c in claims:
+        for c in answer_claims:
             c.support, c.missing = 0.0, [*c.missing, f"<{kind}>"]
     return claims
+
+
+def _holds(claims: list[Claim], kind: str, question: str) -> bool:
+    return any(has_type(c.text, kind, question) for c in claims)
+
+
+def _shown(claims: list[Claim], question: str, least: float) -> list[Claim]:
+    """The claims presented as the answer: not the alternatives of a list, and of the rest
+    the supported ones when some are not and those still say what the question asks for (a
+    number for "how many"); the others are marked dropped."""
+    answer = [c for c in claims if not c.dropped]
+    kept = [c for c in answer if c.support >= least]
+    kind = expected_type(question)
+    if not kept or len(kept) == len(answer):
+        return answer
+    if kind and kind not in SOFT_KINDS and not _holds(kept, kind, question):
+        return answer
+    for c in answer:
+        c.dropped = c.support < least
+    return kept
+
+
+def _fills_in(
+    answer: str,
+    unit: str,
+    question: str,
+    lowercase: frozenset[str],
+    weights: dict[str, float] | None,
+    least: float,
+) -> bool:
+    """Does `unit` (a sentence, or a sentence with the next) hold the answer's words where it
+    answers: from its first sentence that holds the question's words on ("How many staff?
+    Eight." holds "Eight"; "The boat is Marguerite. The sails are Aline's." does not hold
+    "Marguerite" for "who made the sails?")."""
+    parts = unit_sentences(unit)
+    for i, part in enumerate(parts):
+        if coverage(question, part, weights) >= QUOTE_MIN_COVERAGE:
+            rest = " ".join(parts[i:])
+            return support(answer, rest, question).score >= least and answers(
+                question, rest, lowercase, weights
+            )
+    return False
 
 
 def _quote(sentences: list[Sentence], passages: list[Passage], n: int) -> tuple[str, set[int]]:
@@ -225,6 +312,8 @@ def _quote(sentences: list[Sentence], passages: list[Passage], n: int) -> tuple[
 # Only the best-ranked sentences may be quoted: further down, some sentence of four passages
 # always holds a number or a name, and quoting it passes off an unrelated one as the answer.
 QUOTE_WINDOW = 3
+# An answer of fewer words than this ("2 [1]", "Yusuf.") gives way to the quote.
+TERSE = 3
 
 
 class Asker:
@@ -385,7 +474,10 @@ class Asker:
         kind = expected_type(question)
         weights = self.corpus.weights(question) if self.corpus else None
         result.claims = claims
-        result.support = min(c.support for c in claims)
+        # the sentences that hold are the answer when others do not (those are marked dropped)
+        shown = _shown(claims, question, options.min_support)
+        answer = " ".join(c.text for c in shown)  # without list markers and echoed headers
+        result.support = min(c.support for c in shown)
         marked = {int(n) for n in _MARK.findall(answer) if 1 <= int(n) <= len(fitted)}
         # The answer must also agree with the best-ranked sentences: its new words are in them.
         # A word found somewhere in a long passage ("Gerald", the sourdough starter, for the
@@ -397,29 +489,40 @@ class Asker:
             rival_names(answer, s.text, question, lowercase) for s in sentences[:QUOTE_WINDOW]
         )
         result.rivals = bool(rivals)
+        terse = len(_MARK.sub(" ", answer).split()) < TERSE
         if result.support < options.min_support:
             why = f"was not supported by the passage it cited (support {result.support:.2f})"
+        elif terse:
+            # "2" or "Yusuf." is in some passage sentence, in whatever role: the answer says too
+            # little to check which
+            why = "is a bare word or two: the passages hold it, but not necessarily as the answer"
         elif result.agreement < options.min_support:
             why = f"is not what the best-matching sentences say (agreement {result.agreement:.2f})"
+        elif len(support(answer, "", question).new) == 1 and not any(
+            _fills_in(answer, s.text, question, lowercase, weights, options.min_support)
+            for s in sentences[:QUOTE_WINDOW]
+        ):
+            # one new word ("… is Marguerite"): the best sentences hold it, but none that
+            # answers the question holds it, so it may be there in another role (the boat)
+            why = "fills in a word the best-matching sentences hold, but not as the answer"
         elif rivals:
             why = "picked a name that the best-matching sentence puts after a nearer one"
         else:
             why = None
         if why is None:
-            numbers = marked or {c.passage for c in claims if c.passage}
+            numbers = marked or {c.passage for c in shown if c.passage}
             result.citations_inferred = not marked
             if not marked:
-                result.answer = " ".join(
-                    f"{c.text} [{c.passage}]" if c.passage else c.text for c in claims
-                )
+                answer = " ".join(f"{c.text} [{c.passage}]" if c.passage else c.text for c in shown)
+            result.answer = answer
         elif quotable := [
             s for s in sentences[:QUOTE_WINDOW] if answers(question, s.text, lowercase, weights)
         ]:
-            result.generated = answer
+            result.generated = result.answer
             result.answer, numbers = _quote(quotable, fitted, options.quote_sentences)
             result.quoted, result.quote_reason = True, why
         else:  # nothing to quote that answers it: refuse rather than pass off a neighbour
-            result.generated, result.found, numbers = answer, False, set()
+            result.generated, result.found, numbers = result.answer, False, set()
             result.answer = (
                 f"The answer was {NOT_FOUND}: the model's answer was not backed by the "
                 "passages' best-matching sentences, and none of them holds what the question "

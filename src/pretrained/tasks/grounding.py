@@ -13,8 +13,11 @@ entailment model would be better but none is available offline. Measured on a he
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
+
+from ..errors import missing_dependency
 
 # Numbers (1,000 · 3.5 · $197 · 12%), else words; hyphens split ("three-year" → three, year);
 # "49ers" stays one word.
@@ -77,16 +80,33 @@ class Support:
     on_topic: bool  # the passage holds at least one word the claim shares with the question
 
 
+@functools.lru_cache(maxsize=1 << 16)
+def lemmas(word: str) -> frozenset[str]:
+    """A content word and its dictionary lemmas, any part of speech (lemminflect): "came" →
+    {came, come}, "paid" → {paid, pay}. Two words match when their lemmas meet, so "the
+    speaker came across it" repeats the question's "come across" instead of adding a word."""
+    try:
+        from lemminflect import getAllLemmas
+    except ImportError as e:  # pragma: no cover - part of the text extra
+        raise missing_dependency("lemminflect", "text") from e
+    found = getAllLemmas(word)
+    return frozenset({word, *(lemma.lower() for forms in found.values() for lemma in forms)})
+
+
+def _lemma_set(words) -> set[str]:
+    return {lemma for w in words for lemma in lemmas(w)}
+
+
 def support(claim: str, passage: str, question: str) -> Support:
-    asked = set(content_words(question))
+    asked = _lemma_set(content_words(question))
     words = content_words(re.sub(r"\[\d{1,2}\]", " ", claim))
-    held = set(content_words(passage))
-    new = list(dict.fromkeys(w for w in words if w not in asked))
-    echoed = {w for w in words if w in asked}
-    missing = [w for w in new if w not in held]
+    held = _lemma_set(content_words(passage))
+    new = list(dict.fromkeys(w for w in words if not lemmas(w) & asked))
+    echoed = {w for w in words if lemmas(w) & asked}
+    missing = [w for w in new if not lemmas(w) & held]
     # The passage must be about the question: it holds a word the claim repeats from it, or
     # at least one of the question's words.
-    on_topic = not echoed or bool(echoed & held) or bool(asked & held)
+    on_topic = not echoed or bool(_lemma_set(echoed) & held) or bool(asked & held)
     if not new:  # it only repeats the question: it answers nothing
         return Support(0.0, [], [], on_topic)
     score = (len(new) - len(missing)) / len(new)
@@ -391,10 +411,14 @@ def is_question(sentence: str) -> bool:
     return sentence.rstrip().endswith("?") or bool(_ECHO.search(sentence))
 
 
+def unit_sentences(text: str) -> list[str]:
+    """The sentences of an answer unit (a sentence, or one with the next)."""
+    return re.split(r"(?<=[.!?])\s+", text)
+
+
 def answer_part(text: str) -> str:
     """`text` without its questions: what of it can answer one."""
-    parts = re.split(r"(?<=[.!?])\s+", text)
-    return " ".join(p for p in parts if not is_question(p))
+    return " ".join(p for p in unit_sentences(text) if not is_question(p))
 
 
 def answers(
