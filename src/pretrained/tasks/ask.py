@@ -203,11 +203,12 @@ def _prompt(passages: list[Passage], question: str) -> str:
 
 # What a small model wraps around a claim without claiming anything: a list marker ("1.", "-"),
 # the passage header it echoes from the prompt ("(talk, line 69)"), "The answer is:".
+_MARKER = r"(?:\d{1,2}[.)]|[-*•])"
 _WRAPPING = re.compile(
-    r"^\s*(?:(?:\d{1,2}[.)]|[-*•])\s+|\([^()]*\bline \d+\)\s*|the answer is[:,]?\s*)+", re.I
+    rf"^\s*(?:{_MARKER}\s+|\([^()]*\bline \d+\)\s*|the answer is[:,]?\s*)+", re.I
 )
-_LIST_MARKER = re.compile(r"\s*(?:\d{1,2}[.)]|[-*•])\s*")
-_ITEM = re.compile(r"^\s*(?:\d{1,2}[.)]|[-*•])(?:\s|$)", re.M)  # a line that starts a list item
+_LIST_MARKER = re.compile(rf"\s*{_MARKER}\s*")
+_ITEM = re.compile(rf"^\s*{_MARKER}(?:\s|$)", re.M)  # a line that starts a list item
 
 
 def _claim_text(sentence: str) -> str:
@@ -251,16 +252,24 @@ def check_claims(answer: str, passages: list[Passage], question: str) -> list[Cl
         best, n = max(scored, key=lambda t: t[0].score)
         claims.append(Claim(text, n, best.score, best.missing, alternative))
     answer_claims = [c for c in claims if not c.dropped]
-    kind = expected_type(question)
-    if kind and kind not in SOFT_KINDS and not _holds(answer_claims, kind, question):
+    if kind := _missing_kind(answer_claims, question):
         # "How many days…?" answered without a number answers nothing, however well supported.
         for c in answer_claims:
             c.support, c.missing = 0.0, [*c.missing, f"<{kind}>"]
     return claims
 
 
-def _holds(claims: list[Claim], kind: str, question: str) -> bool:
-    return any(has_type(c.text, kind, question) for c in claims)
+def _missing_kind(claims: list[Claim], question: str) -> str | None:
+    """The kind the question asks for (a number for "how many"; not a soft kind) when no
+    claim holds it, else None."""
+    kind = expected_type(question)
+    if (
+        kind
+        and kind not in SOFT_KINDS
+        and not any(has_type(c.text, kind, question) for c in claims)
+    ):
+        return kind
+    return None
 
 
 def _shown(claims: list[Claim], question: str, least: float) -> list[Claim]:
@@ -269,10 +278,7 @@ def _shown(claims: list[Claim], question: str, least: float) -> list[Claim]:
     number for "how many"); the others are marked dropped."""
     answer = [c for c in claims if not c.dropped]
     kept = [c for c in answer if c.support >= least]
-    kind = expected_type(question)
-    if not kept or len(kept) == len(answer):
-        return answer
-    if kind and kind not in SOFT_KINDS and not _holds(kept, kind, question):
+    if not kept or len(kept) == len(answer) or _missing_kind(kept, question):
         return answer
     for c in answer:
         c.dropped = c.support < least
